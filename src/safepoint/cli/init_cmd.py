@@ -1,0 +1,37 @@
+"""``safepoint init``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from safepoint.cli.common import output, site_options
+from safepoint.ops.init import init_site
+
+
+@click.command()
+@site_options
+@click.pass_context
+def init(ctx: click.Context, root: str | None, json_mode: bool) -> None:
+    """Write safepoint.toml and create the repository (harmless to repeat)."""
+    out = output(ctx, json_mode)
+    result = init_site(Path(root or ".").absolute())
+    if json_mode:
+        out.json(
+            {
+                "root": str(result.root),
+                "config_written": result.config_written,
+                "repository": str(result.repository),
+                "venvs": list(result.venvs),
+                "django": result.django,
+            }
+        )
+        return
+    verb = "wrote" if result.config_written else "kept existing"
+    out.line(f"{verb} {result.root / 'safepoint.toml'}")
+    out.line(f"repository: {result.repository}")
+    if result.venvs:
+        out.line(f"virtual environment (excluded): {', '.join(result.venvs)}")
+    if result.django:
+        out.line("Django project detected (manage.py); set the [health] checks in safepoint.toml")

@@ -1,0 +1,82 @@
+"""``init``: write a commented ``safepoint.toml`` and create the repository. Harmless to repeat:
+an existing configuration is kept and an existing repository is opened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from safepoint.config import CONFIG_NAME, load_config
+from safepoint.errors import OperationalError
+from safepoint.store.repository import Repository
+
+
+@dataclass(frozen=True)
+class InitResult:
+    root: Path
+    config_written: bool
+    repository: Path
+    venvs: tuple[str, ...]
+    django: bool
+
+
+def init_site(root: Path) -> InitResult:
+    if not root.is_dir():
+        raise OperationalError(f"site root {root} does not exist or is not a directory")
+    venvs = tuple(sorted(p.parent.name for p in root.glob("*/pyvenv.cfg")))
+    django = (root / "manage.py").is_file()
+    path = root / CONFIG_NAME
+    written = not path.exists()
+    if written:
+        try:
+            path.write_text(config_template(venvs, django), encoding="utf-8")
+        except OSError as exc:
+            raise OperationalError(f"cannot write {path}: {exc.strerror}") from None
+    config = load_config(root)  # validates a hand-edited file on a second init
+    Repository.init(config.repository).close()
+    return InitResult(root, written, config.repository, venvs, django)
+
+
+def config_template(venvs: tuple[str, ...], django: bool) -> str:
+    python = f"{venvs[0]}/bin/python" if venvs else "python3"
+    venv_note = (
+        f"# Virtual environment found: {', '.join(venvs)}/ "
+        "(excluded: any folder holding pyvenv.cfg)\n"
+        if venvs
+        else ""
+    )
+    django_note = "# Django project found (manage.py).\n" if django else ""
+    check = (
+        f'#[[health.command]]\n#run = "{python} manage.py check --deploy --fail-level ERROR"\n'
+        if django
+        else '#[[health.command]]\n#run = "./healthcheck.sh"\n'
+    )
+    return f"""\
+# safepoint configuration for this site. The site root is the folder holding this file.
+{venv_note}{django_note}
+[repository]
+# Where checkpoints are stored: relative to the site root, or absolute
+# (e.g. "/var/backups/safepoint/mysite"). The repository is never part of a checkpoint.
+path = ".safepoint"
+
+[files]
+# Gitignore-style patterns added to the defaults, which already leave out .git/, virtual
+# environments, node_modules/, __pycache__/, *.pyc, SQLite databases, media/, logs/ and *.log.
+# "!pattern" re-includes. A .safepointignore file beside this one is read too.
+exclude = []
+
+[hooks]
+# Commands run in the site root, in order, after a rollback has changed files, e.g.
+# after_restore = ["systemctl reload gunicorn"]
+after_restore = []
+
+[health]
+# After a rollback the site must pass these checks, or the rollback is undone.
+timeout = 5      # seconds per attempt
+retries = 10     # attempts before a check counts as failed
+interval = 1.0   # seconds between attempts
+#[[health.http]]
+#url = "http://127.0.0.1:8000/api/health/"
+#status = 200
+#body_contains = "ok"
+{check}"""

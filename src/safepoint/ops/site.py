@@ -1,0 +1,47 @@
+"""A site: its root, configuration, exclude rules and repository, opened together."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from safepoint.config import Config, find_root, load_config
+from safepoint.scan.rules import Rules
+from safepoint.store.repository import Repository
+
+
+@dataclass
+class Site:
+    config: Config
+    rules: Rules
+    _repo: Repository | None = field(default=None, repr=False)
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    @property
+    def repository(self) -> Repository:
+        if self._repo is None:
+            self._repo = Repository.open(self.config.repository)
+        return self._repo
+
+    def close(self) -> None:
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
+    def __enter__(self) -> Site:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_site(root: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> Site:
+    """Open the site at ``root``, or the one found by walking up from ``cwd`` to
+    ``safepoint.toml``."""
+    found = find_root(cwd, explicit=root)
+    config = load_config(found)
+    return Site(config, Rules.for_site(config))

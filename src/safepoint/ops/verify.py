@@ -1,0 +1,72 @@
+"""Verifying checkpoints: re-read and re-hash every stored object they use."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from safepoint.errors import IntegrityError
+from safepoint.progress import NullProgress, Progress
+from safepoint.restore.materialize import pack_order
+from safepoint.scan.entry import FILE
+from safepoint.store.pack import Location
+from safepoint.store.records import Checkpoint
+from safepoint.store.repository import Repository
+
+WORKERS = 4
+
+
+@dataclass
+class VerifyReport:
+    checked: list[Checkpoint]
+    blobs: int = 0
+    bytes: int = 0
+    damaged: dict[str, list[str]] = field(default_factory=dict)  # checkpoint id -> paths/reasons
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged
+
+
+def verify_checkpoints(
+    repo: Repository, checkpoints: list[Checkpoint], *, progress: Progress | None = None
+) -> VerifyReport:
+    progress = progress or NullProgress()
+    report = VerifyReport(checked=checkpoints)
+    users: dict[bytes, list[tuple[str, str]]] = defaultdict(list)  # blob -> (checkpoint, path)
+    for cp in checkpoints:
+        try:
+            entries = repo.load_manifest(cp)
+        except IntegrityError as exc:
+            report.damaged.setdefault(cp.id, []).append(f"(manifest) {exc}")
+            continue
+        for e in entries:
+            if e.kind == FILE and e.blob:
+                users[bytes.fromhex(e.blob)].append((cp.id, e.path))
+
+    found = repo.index.lookup_many(users)
+    bad: dict[bytes, str] = {b: "missing from the repository" for b in users if b not in found}
+    locations = sorted(found.values(), key=pack_order)
+    progress.start("verify", sum(loc.stored_size for loc in locations))
+
+    def check(loc: Location) -> tuple[bytes, str | None]:
+        try:
+            repo.read_at(loc)
+            return loc.blob_id, None
+        except IntegrityError as exc:
+            return loc.blob_id, str(exc)
+        finally:
+            progress.advance(loc.stored_size)
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for blob_id, problem in pool.map(check, locations):
+            if problem:
+                bad[blob_id] = problem
+    progress.finish()
+    report.blobs = len(users)
+    report.bytes = sum(loc.raw_size for loc in locations)
+    for blob_id, problem in bad.items():
+        for cid, path in users[blob_id]:
+            report.damaged.setdefault(cid, []).append(f"{path}: {problem}")
+    return report

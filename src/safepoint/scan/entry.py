@@ -1,0 +1,47 @@
+"""The entry: one path of a tree as a checkpoint records it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+FILE, DIR, SYMLINK = "f", "d", "l"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """``path`` is relative to the root, '/'-separated; a name that is not UTF-8 is kept with
+    surrogate escapes (``os.fsdecode``) so it round-trips byte for byte. ``blob`` is the SHA-256 of
+    a file's content (hex), ``target`` a symlink's target. ``ctime_ns`` and ``ino`` serve only the
+    stat cache and are not stored in manifests."""
+
+    path: str
+    kind: str
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime_ns: int
+    target: str | None = None
+    blob: str | None = None
+    ctime_ns: int = 0
+    ino: int = 0
+
+    def with_blob(self, blob: str, **changes: int) -> Entry:
+        return replace(self, blob=blob, **changes)
+
+    def same_content(self, other: Entry) -> bool:
+        """Same kind and content (blob or link target); metadata may differ."""
+        return (
+            self.kind == other.kind
+            and self.blob == other.blob
+            and self.target == other.target
+            and (self.kind != FILE or self.size == other.size)
+        )
+
+    def same_meta(self, other: Entry, *, owner: bool) -> bool:
+        if self.mode != other.mode:
+            return False
+        if owner and (self.uid, self.gid) != (other.uid, other.gid):
+            return False
+        # Directory mtimes change whenever a child does; only files and links are compared.
+        return self.kind == DIR or self.mtime_ns == other.mtime_ns

@@ -1,0 +1,88 @@
+"""Exclude rules: gitignore syntax through ``pathspec``, in this order (the last match wins):
+the defaults, ``[files] exclude`` in ``safepoint.toml``, then ``.safepointignore``.
+
+A directory holding ``pyvenv.cfg`` is a virtual environment and is excluded wherever it is, unless
+a user rule re-includes it explicitly (``!venv/``). The repository, ``safepoint.toml`` and
+``.safepointignore`` are always excluded, whatever the rules say: a rollback must never rewrite
+the tool's own data or the rules it is applying.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pathspec
+
+from safepoint.config import CONFIG_NAME, IGNORE_NAME, Config
+from safepoint.errors import ConfigError
+
+DEFAULT_EXCLUDES: tuple[str, ...] = (
+    ".git/",
+    "venv/",
+    ".venv/",
+    "node_modules/",
+    "__pycache__/",
+    "*.pyc",
+    "*.sqlite3",
+    "*.sqlite3-*",
+    "*.sqlite",
+    "*-journal",
+    "*-wal",
+    "*-shm",
+    "media/",
+    "logs/",
+    "*.log",
+)
+
+# Temporary names that a rollback writes next to the files it replaces; never part of a tree.
+TEMP_PREFIX = ".safepoint-tmp-"
+
+
+class Rules:
+    def __init__(self, patterns: Sequence[str], *, always: Sequence[str] = ()) -> None:
+        try:
+            self._spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"bad exclude pattern: {exc}") from None
+        self._always = frozenset(always)
+
+    @classmethod
+    def for_site(cls, config: Config) -> Rules:
+        patterns = [*DEFAULT_EXCLUDES, *config.exclude]
+        ignore = config.root / IGNORE_NAME
+        if ignore.is_file():
+            try:
+                patterns += ignore.read_text(
+                    encoding="utf-8", errors="surrogateescape"
+                ).splitlines()
+            except OSError as exc:
+                raise ConfigError(f"{ignore}: cannot read: {exc.strerror}") from None
+        always = [CONFIG_NAME, IGNORE_NAME]
+        repo = _relative_inside(config.repository, config.root)
+        if repo is not None:
+            always.append(repo)
+        return cls(patterns, always=always)
+
+    def excluded(self, rel: str, *, is_dir: bool) -> bool:
+        if rel in self._always or rel.rpartition("/")[2].startswith(TEMP_PREFIX):
+            return True
+        return self._spec.match_file(rel + "/" if is_dir else rel)
+
+    def excludes_venv(self, rel: str) -> bool:
+        """Whether a virtual environment at ``rel`` stays excluded (no ``!`` rule re-includes
+        it)."""
+        return self._spec.check_file(rel + "/").include is not False
+
+
+def _relative_inside(path: Path, root: Path) -> str | None:
+    try:
+        rel = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
+    except ValueError:
+        return None
+    if rel == ".":
+        raise ConfigError(f"the repository {path} cannot be the site root itself")
+    if rel == ".." or rel.startswith("../"):
+        return None
+    return rel.replace(os.sep, "/")

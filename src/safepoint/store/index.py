@@ -1,0 +1,112 @@
+"""The index: SQLite (WAL) mapping blob id -> pack, offset, sizes, codec.
+
+It is a cache of what the packs say: ``sync`` indexes any pack the index does not know yet (a
+crash between renaming a pack and committing its rows leaves exactly that), and ``rebuild``
+recreates it from the packs alone. Lookups are safe from several threads.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from safepoint.store.pack import Location, scan_pack
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS packs (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (
+    id BLOB PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
+    stored INTEGER NOT NULL, raw INTEGER NOT NULL, codec INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+class Index:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._pack_names: dict[int, str] = {}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __contains__(self, blob_id: bytes) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM blobs WHERE id=?", (blob_id,)).fetchone()
+        return row is not None
+
+    def lookup(self, blob_id: bytes) -> Location | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT p.name, b.offset, b.stored, b.raw, b.codec FROM blobs b "
+                "JOIN packs p ON p.id = b.pack WHERE b.id=?",
+                (blob_id,),
+            ).fetchone()
+        return None if row is None else Location(blob_id, *row)
+
+    def lookup_many(self, blob_ids: Iterable[bytes]) -> dict[bytes, Location]:
+        """Locations of the given blobs that the index knows (missing ones are left out)."""
+        ids = list(blob_ids)
+        out: dict[bytes, Location] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                batch = ids[start : start + 500]
+                marks = ",".join("?" * len(batch))
+                for row in self._db.execute(
+                    "SELECT b.id, p.name, b.offset, b.stored, b.raw, b.codec FROM blobs b "
+                    f"JOIN packs p ON p.id = b.pack WHERE b.id IN ({marks})",
+                    batch,
+                ):
+                    out[row[0]] = Location(*row)
+        return out
+
+    def add(self, locations: Iterable[Location]) -> None:
+        """Record locations in one transaction (the first location of a blob wins)."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                pack_ids: dict[str, int] = {}
+                for loc in locations:
+                    pid = pack_ids.get(loc.pack)
+                    if pid is None:
+                        db.execute("INSERT OR IGNORE INTO packs(name) VALUES (?)", (loc.pack,))
+                        pid = db.execute(
+                            "SELECT id FROM packs WHERE name=?", (loc.pack,)
+                        ).fetchone()[0]
+                        pack_ids[loc.pack] = pid
+                    db.execute(
+                        "INSERT OR IGNORE INTO blobs VALUES (?,?,?,?,?,?)",
+                        (loc.blob_id, pid, loc.offset, loc.stored_size, loc.raw_size, loc.codec),
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def known_packs(self) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT name FROM packs")}
+
+    def sync(self, packs_dir: Path) -> int:
+        """Index every pack on disk that the index does not know; returns how many."""
+        known = self.known_packs()
+        new = [p for p in packs_dir.glob("*/*.pack") if p.name.removesuffix(".pack") not in known]
+        for path in new:
+            self.add(scan_pack(path))
+        return len(new)
+
+    def forget_packs(self, names: Iterable[str]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            for name in names:
+                row = self._db.execute("SELECT id FROM packs WHERE name=?", (name,)).fetchone()
+                if row:
+                    self._db.execute("DELETE FROM blobs WHERE pack=?", (row[0],))
+                    self._db.execute("DELETE FROM packs WHERE id=?", (row[0],))
+            self._db.execute("COMMIT")

@@ -1,0 +1,103 @@
+"""Checkpoint records and their marks.
+
+A record is ``checkpoints/<id>.json``: small UTF-8 JSON, written atomically, never modified; its
+id is the SHA-256 of its bytes. What changes later (known-good or bad after a health check,
+pinned) lives beside it in ``marks/<id>.json``, replaced atomically as a whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from safepoint.errors import IntegrityError
+from safepoint.store.atomic import write_atomic
+
+KINDS = ("manual", "safety", "imported", "auto")
+GOOD, BAD = "good", "bad"
+
+
+@dataclass(frozen=True)
+class Marks:
+    health: str | None = None  # "good" (known-good) or "bad"
+    health_at: str | None = None
+    pinned: bool = False
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    id: str
+    created: str  # ISO 8601, UTC, microseconds
+    kind: str
+    manifest: str  # blob id of the manifest
+    files: int
+    bytes: int  # total size of the files
+    new_bytes: int  # bytes this checkpoint added to the repository (compressed)
+    label: str | None = None
+    note: str | None = None
+    host: str | None = None
+    user: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. what a safety checkpoint protects
+    marks: Marks = field(default_factory=Marks)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def created_at(self) -> datetime:
+        return datetime.fromisoformat(self.created)
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["marks"] = asdict(self.marks)
+        return doc
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def record_body(cp: Checkpoint) -> bytes:
+    doc = cp.to_json()
+    del doc["id"], doc["marks"]
+    return json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=True).encode("ascii") + b"\n"
+
+
+def save_record(directory: Path, cp: Checkpoint) -> Checkpoint:
+    """Write ``cp`` (its id is ignored and computed) and return it with its id."""
+    body = record_body(cp)
+    cid = hashlib.sha256(body).hexdigest()
+    write_atomic(directory / f"{cid}.json", body)
+    return replace(cp, id=cid)
+
+
+def load_record(path: Path, marks_dir: Path) -> Checkpoint:
+    body = path.read_bytes()
+    cid = path.name.removesuffix(".json")
+    if hashlib.sha256(body).hexdigest() != cid:
+        raise IntegrityError(f"checkpoint record {cid[:12]} is damaged (hash mismatch)")
+    try:
+        doc = json.loads(body)
+        cp = Checkpoint(id=cid, **doc)
+    except (ValueError, TypeError) as exc:
+        raise IntegrityError(f"checkpoint record {cid[:12]} is damaged: {exc}") from None
+    return replace(cp, marks=load_marks(marks_dir, cid))
+
+
+def load_marks(marks_dir: Path, cid: str) -> Marks:
+    try:
+        doc = json.loads((marks_dir / f"{cid}.json").read_bytes())
+        return Marks(**doc)
+    except FileNotFoundError:
+        return Marks()
+    except (ValueError, TypeError):
+        return Marks()  # marks are advisory; a damaged file reads as "unknown"
+
+
+def save_marks(marks_dir: Path, cid: str, marks: Marks) -> None:
+    write_atomic(marks_dir / f"{cid}.json", json.dumps(asdict(marks)).encode())

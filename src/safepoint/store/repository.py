@@ -1,0 +1,268 @@
+"""The repository: one directory (mode 0700) holding everything safepoint stores for a site::
+
+    format.json         {"format": "safepoint-repository", "version": 1, "id": ...}
+    lock                fcntl.flock target: one writer at a time; readers take no lock
+    packs/xx/*.pack     blobs (see pack.py)
+    index.sqlite        blob id -> pack location (see index.py; rebuildable from packs)
+    checkpoints/*.json  checkpoint records (see records.py), never modified
+    marks/*.json        known-good/bad and pinned marks, replaced atomically
+    statcache           stat -> hash cache of the working tree (see scan/statcache.py)
+    journal.json        present only while a rollback is being applied
+
+Blobs are content-addressed by the SHA-256 of their plain content; every read is hash-checked,
+so corruption is reported (IntegrityError), never returned. A crash leaves at worst an orphan
+``.tmp`` pack or unindexed pack, which ``sync``/``gc`` clean up; a checkpoint exists once its
+record is renamed into place, and by then everything it refers to is durable.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import zstandard
+
+from safepoint.errors import FormatError, IntegrityError, LockedError, OperationalError
+from safepoint.scan.entry import Entry
+from safepoint.store.atomic import write_atomic
+from safepoint.store.index import Index
+from safepoint.store.manifest import decode_manifest, encode_manifest
+from safepoint.store.pack import RAW, ZSTD, Location, PackWriter, pack_path, read_record
+from safepoint.store.records import Checkpoint, Marks, load_record, save_marks, save_record
+
+FORMAT_NAME = "safepoint-repository"
+FORMAT_VERSION = 1
+COMPRESSION_LEVEL = 3
+
+
+def blob_hash(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+class Repository:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.packs_dir = path / "packs"
+        self.records_dir = path / "checkpoints"
+        self.marks_dir = path / "marks"
+        self.statcache_path = path / "statcache"
+        self.journal_path = path / "journal.json"
+        self._index: Index | None = None
+        self._fds: dict[str, int] = {}
+        self._fd_lock = threading.Lock()
+        self._local = threading.local()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @classmethod
+    def init(cls, path: Path) -> Repository:
+        """Create a repository at ``path``, or open the one already there."""
+        if (path / "format.json").exists():
+            return cls.open(path)
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(path, 0o700)
+            for sub in ("packs", "checkpoints", "marks"):
+                (path / sub).mkdir(mode=0o700, exist_ok=True)
+            doc = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "id": uuid.uuid4().hex}
+            write_atomic(path / "format.json", json.dumps(doc, indent=1).encode() + b"\n")
+        except OSError as exc:
+            raise OperationalError(f"cannot create repository {path}: {exc.strerror}") from None
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: Path) -> Repository:
+        fmt = path / "format.json"
+        try:
+            doc = json.loads(fmt.read_bytes())
+        except FileNotFoundError:
+            raise FormatError(f"no safepoint repository at {path}; run 'safepoint init'") from None
+        except (OSError, ValueError) as exc:
+            raise FormatError(f"{fmt}: unreadable repository format file: {exc}") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+            raise FormatError(f"{path} is not a safepoint repository")
+        if doc.get("version") != FORMAT_VERSION:
+            raise FormatError(
+                f"repository {path} has format version {doc.get('version')!r}; this safepoint "
+                f"reads version {FORMAT_VERSION} only (upgrade safepoint)"
+            )
+        return cls(path)
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            try:
+                self._index = Index(self.path / "index.sqlite")
+            except Exception as exc:  # sqlite3 raises several types; all mean the same here
+                raise OperationalError(f"cannot open index of {self.path}: {exc}") from None
+        return self._index
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the write lock; fails at once (LockedError) if another process holds it."""
+        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                    raise LockedError(
+                        f"repository {self.path} is locked by another safepoint process"
+                    ) from None
+                raise
+            self.index.sync(self.packs_dir)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- blobs ----------------------------------------------------------------------------------
+    def __contains__(self, blob_id: bytes) -> bool:
+        return blob_id in self.index
+
+    def read_blob(self, blob_id: bytes) -> bytes:
+        """The content of a blob, hash-checked."""
+        loc = self.index.lookup(blob_id)
+        if loc is None:
+            raise IntegrityError(f"blob {blob_id.hex()} is missing from the repository")
+        return self.read_at(loc)
+
+    def read_at(self, loc: Location) -> bytes:
+        try:
+            stored = read_record(self._pack_fd(loc.pack), loc)
+        except FileNotFoundError:
+            raise IntegrityError(f"pack {loc.pack} is missing") from None
+        if loc.codec == ZSTD:
+            try:
+                data = self._decompressor().decompress(stored, max_output_size=loc.raw_size)
+            except zstandard.ZstdError as exc:
+                raise IntegrityError(f"blob {loc.blob_id.hex()} is damaged: {exc}") from None
+        else:
+            data = stored
+        if len(data) != loc.raw_size or blob_hash(data) != loc.blob_id:
+            raise IntegrityError(f"blob {loc.blob_id.hex()} is damaged (hash mismatch)")
+        return data
+
+    def _pack_fd(self, name: str) -> int:
+        with self._fd_lock:
+            fd = self._fds.get(name)
+            if fd is None:
+                fd = os.open(pack_path(self.packs_dir, name), os.O_RDONLY)
+                self._fds[name] = fd
+            return fd
+
+    def _decompressor(self) -> zstandard.ZstdDecompressor:
+        d = getattr(self._local, "dctx", None)
+        if d is None:
+            d = self._local.dctx = zstandard.ZstdDecompressor()
+        return d
+
+    def _compressor(self) -> zstandard.ZstdCompressor:
+        c = getattr(self._local, "cctx", None)
+        if c is None:
+            c = self._local.cctx = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL)
+        return c
+
+    def compress(self, data: bytes) -> tuple[int, bytes]:
+        """(codec, stored bytes): zstd unless that does not make the data smaller."""
+        packed = self._compressor().compress(data)
+        if len(packed) < len(data) - len(data) // 64:
+            return ZSTD, packed
+        return RAW, data
+
+    def writer(self) -> BlobWriter:
+        return BlobWriter(self)
+
+    # -- manifests, records, marks ---------------------------------------------------------------
+    def load_manifest(self, cp: Checkpoint) -> list[Entry]:
+        return decode_manifest(self.read_blob(bytes.fromhex(cp.manifest)))
+
+    def save_checkpoint(self, cp: Checkpoint) -> Checkpoint:
+        return save_record(self.records_dir, cp)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """All checkpoints, newest first."""
+        out = [load_record(p, self.marks_dir) for p in self.records_dir.glob("*.json")]
+        out.sort(key=lambda c: c.created, reverse=True)
+        return out
+
+    def set_marks(self, cp: Checkpoint, marks: Marks) -> Checkpoint:
+        save_marks(self.marks_dir, cp.id, marks)
+        return replace(cp, marks=marks)
+
+
+class BlobWriter:
+    """A write transaction: ``add`` blobs (deduplicated), then ``commit`` (packs durable, index
+    updated) or ``abort``. Thread-safe."""
+
+    def __init__(self, repo: Repository) -> None:
+        self._repo = repo
+        self._packs = PackWriter(repo.packs_dir)
+        self._pending: set[bytes] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def stored_bytes(self) -> int:
+        return self._packs.stored_bytes
+
+    def known(self, blob_id: bytes) -> bool:
+        with self._lock:
+            if blob_id in self._pending:
+                return True
+        return blob_id in self._repo
+
+    def add(self, blob_id: bytes, data: bytes) -> bool:
+        """Store ``data`` under ``blob_id`` unless already stored; True if it was new."""
+        if self.known(blob_id):
+            return False
+        codec, stored = self._repo.compress(data)
+        with self._lock:
+            if blob_id in self._pending:
+                return False
+            self._pending.add(blob_id)
+        self._packs.add(blob_id, len(data), codec, stored)
+        return True
+
+    def add_bytes(self, data: bytes) -> str:
+        blob_id = blob_hash(data)
+        self.add(blob_id, data)
+        return blob_id.hex()
+
+    def add_manifest(self, entries: list[Entry]) -> str:
+        return self.add_bytes(encode_manifest(entries))
+
+    def commit(self) -> None:
+        self._repo.index.add(self._packs.commit())
+        self._pending.clear()
+
+    def abort(self) -> None:
+        self._packs.abort()
+        self._pending.clear()
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is not None:
+            self.abort()

@@ -1,0 +1,115 @@
+"""Bad input: one clear line on stderr, the documented exit code, nothing written."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from tests.helpers import assert_one_line_error, snapshot, sp, sp_json, write
+
+
+def test_no_safepoint_toml_anywhere(tmp_path: Path) -> None:
+    proc = sp("list", cwd=tmp_path)
+    assert_one_line_error(proc, 2)
+    assert "safepoint.toml" in proc.stderr
+
+
+def test_malformed_toml_names_the_file(site: Path) -> None:
+    (site / "safepoint.toml").write_text("[health\nretries = 3\n")
+    proc = sp("create", cwd=site)
+    assert_one_line_error(proc, 2)
+    assert "safepoint.toml" in proc.stderr and "TOML" in proc.stderr
+
+
+def test_unknown_key_and_wrong_type_name_key_and_reason(site: Path) -> None:
+    (site / "safepoint.toml").write_text("[health]\nretrys = 3\n")
+    proc = sp("create", cwd=site)
+    assert_one_line_error(proc, 2)
+    assert "[health] retrys: unknown key" in proc.stderr
+    (site / "safepoint.toml").write_text('[health]\nretries = "ten"\n')
+    proc = sp("create", cwd=site)
+    assert_one_line_error(proc, 2)
+    assert "[health] retries: expected an integer" in proc.stderr
+    assert list((site / ".safepoint" / "checkpoints").iterdir()) == []
+
+
+def test_unknown_reference(site: Path) -> None:
+    sp("create", cwd=site, check=True)
+    for ref in ("nosuch", "abc", "good"):
+        proc = sp("show", ref, cwd=site)
+        assert_one_line_error(proc, 2)
+
+
+def test_ambiguous_prefix(site: Path) -> None:
+    ids = [sp_json("create", cwd=site)["id"]]
+    for i in range(40):  # enough checkpoints that two share a 4-character prefix is likely
+        write(site / "f.txt", str(i))
+        ids.append(sp_json("create", cwd=site)["id"])
+        prefixes = [x[:4] for x in ids]
+        dup = next((p for p in prefixes if prefixes.count(p) > 1), None)
+        if dup:
+            proc = sp("show", dup, cwd=site)
+            assert_one_line_error(proc, 2)
+            assert "ambiguous" in proc.stderr
+            return
+    # no collision among 41 ids: a prefix of length 4 still resolves uniquely
+    assert sp_json("show", ids[0][:4], cwd=site)["id"] == ids[0]
+
+
+def test_unknown_repository_version(site: Path) -> None:
+    fmt = site / ".safepoint" / "format.json"
+    doc = json.loads(fmt.read_text())
+    doc["version"] = 99
+    fmt.write_text(json.dumps(doc))
+    proc = sp("create", cwd=site)
+    assert_one_line_error(proc, 2)
+    assert "version 99" in proc.stderr
+    assert list((site / ".safepoint" / "checkpoints").iterdir()) == []
+
+
+def test_locked_repository(site: Path) -> None:
+    fd = os.open(site / ".safepoint" / "lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        proc = sp("create", cwd=site)
+        assert_one_line_error(proc, 1)
+        assert "locked" in proc.stderr
+        assert sp("list", cwd=site).returncode == 0  # readers need no lock
+    finally:
+        os.close(fd)
+    assert sp("create", cwd=site).returncode == 0
+
+
+def test_restore_into_non_empty_directory(site: Path, tmp_path: Path) -> None:
+    sp("create", cwd=site, check=True)
+    target = tmp_path / "busy"
+    write(target / "keep.txt", "mine")
+    before = snapshot(target)
+    proc = sp("restore", "latest", "--to", target, cwd=site)
+    assert_one_line_error(proc, 2)
+    assert snapshot(target) == before
+
+
+def test_root_that_does_not_exist(tmp_path: Path) -> None:
+    proc = sp("list", "--root", tmp_path / "nope", cwd=tmp_path)
+    assert_one_line_error(proc, 2)
+    proc = sp("init", "--root", tmp_path / "nope", cwd=tmp_path)
+    assert proc.returncode in (1, 2) and "Traceback" not in proc.stderr
+    assert not (tmp_path / "nope").exists()
+
+
+def test_repository_missing(site: Path) -> None:
+    import shutil
+
+    shutil.rmtree(site / ".safepoint")
+    proc = sp("list", cwd=site)
+    assert_one_line_error(proc, 2)
+    assert "safepoint init" in proc.stderr
+
+
+def test_usage_errors_are_one_line(site: Path) -> None:
+    assert_one_line_error(sp("restore", "latest", cwd=site), 2)  # --to missing
+    assert_one_line_error(sp("nosuchcommand", cwd=site), 2)
+    assert_one_line_error(sp("create", "--note", "a", "--note-file", "b", cwd=site), 2)
