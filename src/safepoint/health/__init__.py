@@ -1,0 +1,33 @@
+"""Health checks and ``after_restore`` hooks: proving the site serves, making it pick up files.
+
+This package owns running things, not changing them: it reads no repository and writes no file
+of the site, so an interruption at any moment leaves nothing behind to recover. (A check or hook
+command may of course change whatever it likes; each runs in its own process group, killed
+whole when it overruns its timeout.)
+
+- :mod:`.checks` runs the configured HTTP and command checks with their retries.
+- :mod:`.hooks` runs the ``after_restore`` commands in order and stops at the first failure.
+- :mod:`.process` runs one shell command with a deadline; both of the above use it.
+"""
+
+from safepoint.health.checks import (
+    CheckResult,
+    HealthReport,
+    check_command,
+    check_http,
+    probe,
+    run_checks,
+)
+from safepoint.health.hooks import HookError, HookResult, run_hooks
+
+__all__ = [
+    "CheckResult",
+    "HealthReport",
+    "HookError",
+    "HookResult",
+    "check_command",
+    "check_http",
+    "probe",
+    "run_checks",
+    "run_hooks",
+]
