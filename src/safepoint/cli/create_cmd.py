@@ -10,6 +10,7 @@ from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import human_size
 from safepoint.errors import UsageError
 from safepoint.ops.create import create_checkpoint
+from safepoint.ops.refs import RESERVED
 
 
 @click.command()
@@ -41,6 +42,8 @@ def create(
             raise UsageError(f"cannot read note file {note_file}: {exc.strerror}") from None
     if label is not None and not label.strip():
         raise UsageError("the label must not be empty")
+    if label in RESERVED:
+        raise UsageError(f"{label!r} is a reserved reference; choose another label")
     with site(root) as s:
         result = create_checkpoint(s, label=label, note=note, progress=out.progress())
     for path, reason in result.skipped:

@@ -1,34 +1,20 @@
-"""Creating a checkpoint: scan, hash what the stat cache does not know, store new blobs, write
-the manifest and the record.
-
-Files are read, hashed and compressed in a small thread pool (hashlib and zstandard release the
-GIL). A file that changes while it is read is read again; a blob always holds exactly the bytes
-its id was computed from. An interruption before the record is written leaves no checkpoint and
-at most unreferenced pack data, which ``gc`` removes.
-"""
+"""Creating a checkpoint: read the tree (storing new content), write the manifest and the
+record. An interruption before the record is written leaves no checkpoint and at most
+unreferenced pack data, which ``gc`` removes."""
 
 from __future__ import annotations
 
 import getpass
-import hashlib
-import os
 import socket
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from safepoint.errors import OperationalError, PendingRecoveryError
+from safepoint.errors import PendingRecoveryError
 from safepoint.ops.site import Site
-from safepoint.progress import NullProgress, Progress
+from safepoint.ops.tree import read_tree
+from safepoint.progress import Progress
 from safepoint.scan.entry import FILE, Entry
-from safepoint.scan.statcache import StatCache
-from safepoint.scan.walk import scan_tree
 from safepoint.store.records import Checkpoint, now_iso
-from safepoint.store.repository import BlobWriter
-
-WORKERS = 4
-READ_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -37,6 +23,7 @@ class CreateResult:
     entries: list[Entry]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     hashed: int = 0  # files read this time (the rest came from the stat cache)
+    taken_ns: int = 0
 
 
 def create_checkpoint(
@@ -50,11 +37,15 @@ def create_checkpoint(
     """Make a checkpoint of the site's current tree (takes the repository lock)."""
     repo = site.repository
     with repo.lock():
-        if repo.journal_path.exists():
-            raise PendingRecoveryError(
-                "an interrupted rollback is pending; run 'safepoint recover' first"
-            )
+        refuse_if_pending(site)
         return take_checkpoint(site, label=label, note=note, kind=kind, progress=progress)
+
+
+def refuse_if_pending(site: Site) -> None:
+    if site.repository.journal_path.exists():
+        raise PendingRecoveryError(
+            "an interrupted rollback is pending; run 'safepoint recover' first"
+        )
 
 
 def take_checkpoint(
@@ -68,39 +59,12 @@ def take_checkpoint(
 ) -> CreateResult:
     """The work of ``create_checkpoint``; the caller holds the repository lock."""
     repo = site.repository
-    progress = progress or NullProgress()
-    taken_ns = time.time_ns()
-    scan = scan_tree(site.root, site.rules)
-    cache = StatCache.load(repo.statcache_path)
-    entries = scan.entries
-    todo: list[int] = []
-    for i, e in enumerate(entries):
-        if e.kind == FILE:
-            blob = cache.lookup(e)
-            if blob is None:
-                todo.append(i)
-            else:
-                entries[i] = e.with_blob(blob)
-
-    root = os.fspath(site.root)
-    progress.start("checkpoint", sum(entries[i].size for i in todo))
     with repo.writer() as writer:
-
-        def store(entry: Entry) -> Entry | None:
-            stored = store_file(writer, root, entry)
-            progress.advance(entry.size)
-            return stored
-
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            for i, stored in zip(todo, pool.map(store, [entries[i] for i in todo]), strict=True):
-                entries[i] = stored  # type: ignore[call-overload]
-        entries = [e for e in entries if e is not None]
-        manifest = writer.add_manifest(entries)
+        tree = read_tree(site, writer=writer, progress=progress)
+        manifest = writer.add_manifest(tree.entries)
         writer.commit()
         new_bytes = writer.stored_bytes
-    progress.finish()
-
-    files = [e for e in entries if e.kind == FILE]
+    files = [e for e in tree.entries if e.kind == FILE]
     cp = repo.save_checkpoint(
         Checkpoint(
             id="",
@@ -117,57 +81,9 @@ def take_checkpoint(
             extra=extra or {},
         )
     )
-    StatCache.save(repo.statcache_path, entries, taken_ns)
-    return CreateResult(cp, entries, scan.skipped, hashed=len(todo))
-
-
-def store_file(writer: BlobWriter, root: str, entry: Entry) -> Entry | None:
-    """Read one file, store its content, and return its entry with the blob id and the stat it
-    had while read. None if the file vanished since the scan."""
-    path = os.path.join(root, entry.path)
-    for _ in range(READ_ATTEMPTS):
-        try:
-            data, st = read_stable(path)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise OperationalError(f"cannot read {path}: {exc.strerror}") from None
-        if st is None:
-            continue
-        blob_id = hashlib.sha256(data).digest()
-        writer.add(blob_id, data)
-        return Entry(
-            entry.path,
-            FILE,
-            st.st_mode & 0o7777,
-            st.st_uid,
-            st.st_gid,
-            len(data),
-            st.st_mtime_ns,
-            blob=blob_id.hex(),
-            ctime_ns=st.st_ctime_ns,
-            ino=st.st_ino,
-        )
-    raise OperationalError(f"{path} kept changing while it was read; no checkpoint was made")
-
-
-def read_stable(path: str) -> tuple[bytes, os.stat_result | None]:
-    """The content of a file and its stat, or (data, None) if it changed during the read."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        before = os.fstat(fd)
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read()
-        after = os.fstat(fd)
-    finally:
-        os.close(fd)
-    if _signature(before) != _signature(after) or len(data) != after.st_size:
-        return data, None
-    return data, after
-
-
-def _signature(st: os.stat_result) -> tuple[int, int, int]:
-    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
+    tree.save_cache(site)
+    repo.set_head(cp)
+    return CreateResult(cp, tree.entries, tree.skipped, tree.hashed, tree.taken_ns)
 
 
 def _user() -> str | None:

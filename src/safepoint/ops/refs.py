@@ -9,6 +9,7 @@ from safepoint.errors import BadReferenceError
 from safepoint.store.records import GOOD, Checkpoint
 
 MIN_PREFIX = 4
+RESERVED = ("latest", "good")
 
 
 def resolve(ref: str, checkpoints: list[Checkpoint]) -> Checkpoint:

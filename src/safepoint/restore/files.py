@@ -11,21 +11,18 @@ from safepoint.scan.rules import TEMP_PREFIX
 IS_ROOT = os.geteuid() == 0
 
 
-def temp_name(path: str) -> str:
-    head, _, tail = path.rpartition("/")
-    name = f"{TEMP_PREFIX}{secrets.token_hex(4)}-{tail}"[:255]
+def temp_name(path: str, nonce: str | None = None) -> str:
+    """A name beside ``path`` that scans never see (``TEMP_PREFIX``) and recover can find."""
+    head, _, _ = path.rpartition("/")
+    name = f"{TEMP_PREFIX}{nonce or ''}-{secrets.token_hex(6)}"
     return f"{head}/{name}" if head else name
 
 
-def write_file(path: str, data: bytes, entry: Entry, *, durable: bool) -> None:
-    """Write ``data`` as ``path`` with the entry's mode, owner and mtime.
-
-    ``durable`` (in place, on a live site): write to a temporary name in the same directory,
-    fsync, rename over ``path``, so a reader or a crash sees the old file or the new, never a
-    half-written one. Otherwise (a fresh directory) write ``path`` directly.
-    """
-    target = temp_name(path) if durable else path
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+def write_file(path: str, data: bytes, entry: Entry, *, fsync: bool = False) -> None:
+    """Create ``path`` (which must not exist) holding ``data``, with the entry's mode, owner and
+    mtime; ``fsync`` makes it durable before returning. On failure nothing is left behind.
+    In-place rollbacks write to a temporary name this way, then rename over the old file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         view = memoryview(data)
         while view:
@@ -34,23 +31,22 @@ def write_file(path: str, data: bytes, entry: Entry, *, durable: bool) -> None:
             os.fchown(fd, entry.uid, entry.gid)
         os.fchmod(fd, entry.mode)
         os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
-        if durable:
+        if fsync:
             os.fsync(fd)
     except BaseException:
         os.close(fd)
-        os.unlink(target)
+        os.unlink(path)
         raise
     os.close(fd)
-    if durable:
-        os.replace(target, path)
 
 
-def make_symlink(path: str, entry: Entry, *, durable: bool) -> None:
+def make_symlink(path: str, entry: Entry, *, replace: bool, nonce: str | None = None) -> None:
+    """Create the symlink ``path``; with ``replace``, atomically over whatever is there."""
     assert entry.target is not None
-    target = temp_name(path) if durable else path
+    target = temp_name(path, nonce) if replace else path
     os.symlink(entry.target, target)
     set_link_meta(target, entry)
-    if durable:
+    if replace:
         os.replace(target, path)
 
 

@@ -71,7 +71,7 @@ def _write_tree(
             data = repo.read_at(loc)
         except IntegrityError as exc:
             raise IntegrityError(f"{entry.path}: {exc}") from None
-        write_file(os.path.join(root, entry.path), data, entry, durable=False)
+        write_file(os.path.join(root, entry.path), data, entry)
         progress.advance(entry.size)
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -79,7 +79,7 @@ def _write_tree(
             pass
     for e in entries:
         if e.kind == SYMLINK:
-            make_symlink(os.path.join(root, e.path), e, durable=False)
+            make_symlink(os.path.join(root, e.path), e, replace=False)
     for d in reversed(dirs):  # children before parents: setting a child's mtime touches the parent
         set_meta(os.path.join(root, d.path), d)
     progress.finish()

@@ -7,6 +7,7 @@
     checkpoints/*.json  checkpoint records (see records.py), never modified
     marks/*.json        known-good/bad and pinned marks, replaced atomically
     statcache           stat -> hash cache of the working tree (see scan/statcache.py)
+    head.json           the checkpoint the site's tree last matched (status compares with it)
     journal.json        present only while a rollback is being applied
 
 Blobs are content-addressed by the SHA-256 of their plain content; every read is hash-checked,
@@ -56,6 +57,7 @@ class Repository:
         self.marks_dir = path / "marks"
         self.statcache_path = path / "statcache"
         self.journal_path = path / "journal.json"
+        self.head_path = path / "head.json"
         self._index: Index | None = None
         self._fds: dict[str, int] = {}
         self._fd_lock = threading.Lock()
@@ -206,6 +208,16 @@ class Repository:
         out = [load_record(p, self.marks_dir) for p in self.records_dir.glob("*.json")]
         out.sort(key=lambda c: c.created, reverse=True)
         return out
+
+    def head(self) -> str | None:
+        """The id of the checkpoint the site's tree last matched (created or rolled back to)."""
+        try:
+            return str(json.loads(self.head_path.read_bytes())["checkpoint"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def set_head(self, cp: Checkpoint) -> None:
+        write_atomic(self.head_path, json.dumps({"checkpoint": cp.id}).encode() + b"\n")
 
     def set_marks(self, cp: Checkpoint, marks: Marks) -> Checkpoint:
         save_marks(self.marks_dir, cp.id, marks)

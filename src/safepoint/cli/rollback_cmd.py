@@ -1,0 +1,125 @@
+"""``safepoint rollback`` and ``safepoint recover``."""
+
+from __future__ import annotations
+
+import click
+
+from safepoint.cli.common import output, site, site_options
+from safepoint.cli.env import Environment
+from safepoint.cli.output import Output, human_size
+from safepoint.errors import UsageError
+from safepoint.ops.rollback import RollbackResult, recover_site, rollback
+from safepoint.ops.site import Site
+from safepoint.scan.rules import DEFAULT_EXCLUDES
+
+
+def _describe_plan(out: Output, result: RollbackResult) -> None:
+    plan = result.plan
+    t = result.target
+    out.line(
+        f"rollback to {t.short_id}{f' ({t.label})' if t.label else ''}, "
+        f"created {t.created_at.astimezone():%Y-%m-%d %H:%M:%S}:"
+    )
+    for e in plan.write + plan.link:
+        out.line(f"  write   {e.path}")
+    for e in plan.remove:
+        out.line(f"  remove  {e.path}{'/' if e.kind == 'd' else ''}")
+    for e in plan.mkdir:
+        out.line(f"  mkdir   {e.path}/")
+    for e in plan.restamp:
+        out.line(f"  restamp {e.path}")
+    out.line(
+        f"{len(plan.write) + len(plan.link)} to write ({human_size(plan.write_bytes)}), "
+        f"{len(plan.remove)} to remove, {plan.unchanged} unchanged"
+    )
+
+
+def _not_restored(s: Site) -> str:
+    rules = ", ".join([*DEFAULT_EXCLUDES, *s.config.exclude])
+    return f"not restored (excluded, left as they are): {rules}"
+
+
+def _confirm(env: Environment, out: Output, s: Site):  # type: ignore[no-untyped-def]
+    def ask(preview: RollbackResult) -> bool:
+        _describe_plan(out, preview)
+        out.line(_not_restored(s))
+        env.stdout.write(f"Roll back {s.root}? [y/N] ")
+        env.stdout.flush()
+        return env.stdin.readline().strip().lower() in ("y", "yes")
+
+    return ask
+
+
+@click.command("rollback")
+@click.argument("ref", required=False)
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--no-health", is_flag=True, help="Skip the hooks' health checks afterwards.")
+@site_options
+@click.pass_context
+def rollback_cmd(
+    ctx: click.Context,
+    ref: str | None,
+    dry_run: bool,
+    yes: bool,
+    no_health: bool,
+    root: str | None,
+    json_mode: bool,
+) -> None:
+    """Bring the site back to REF in place (default: the newest known-good checkpoint)."""
+    out = output(ctx, json_mode)
+    env = out.env
+    if not (dry_run or yes or env.stdin_isatty):
+        raise UsageError("rollback changes the site: confirm with --yes (no terminal to ask on)")
+    with site(root) as s:
+        confirm = None if (yes or dry_run) else _confirm(env, out, s)
+        result = rollback(
+            s, ref, dry_run=dry_run, confirm=confirm, progress=out.progress(), warn=out.warn
+        )
+        if json_mode:
+            out.json(result.summary())
+            return
+        if dry_run:
+            _describe_plan(out, result)
+            out.line(_not_restored(s))
+            out.line("dry run: nothing was changed")
+            return
+    plan = result.plan
+    t = result.target
+    out.line(
+        f"rolled back to {t.short_id}{f' ({t.label})' if t.label else ''}: "
+        f"{len(plan.write) + len(plan.link)} written, {len(plan.remove)} removed, "
+        f"{plan.unchanged} unchanged in {result.seconds:.2f}s"
+    )
+    if result.safety:
+        out.line(
+            f"safety checkpoint {result.safety.short_id} "
+            f"(undo with: safepoint rollback {result.safety.short_id})"
+        )
+
+
+@click.command()
+@site_options
+@click.pass_context
+def recover(ctx: click.Context, root: str | None, json_mode: bool) -> None:
+    """Finish or undo a rollback that was interrupted."""
+    out = output(ctx, json_mode)
+    with site(root) as s:
+        journal, cp = recover_site(s, progress=out.progress(), warn=out.warn)
+    if json_mode:
+        out.json(
+            {
+                "pending": journal is not None,
+                "checkpoint": cp.id if cp else None,
+                "finished": bool(journal and cp and cp.id == journal.target),
+            }
+        )
+    elif journal is None or cp is None:
+        out.line("nothing to recover")
+    elif cp.id == journal.target:
+        out.line(f"finished the interrupted rollback: the site is at {cp.short_id}")
+    else:
+        out.line(
+            f"the interrupted rollback could not be finished; the site is back at its "
+            f"safety checkpoint {cp.short_id}"
+        )

@@ -1,0 +1,294 @@
+"""Rollback: bring the site back to a checkpoint in place.
+
+safety checkpoint of the current tree -> plan -> journal -> stage -> switch -> journal removed.
+A failure while staging leaves the site untouched; a failure while switching is undone at once
+by applying the safety checkpoint; an interruption (kill -9, power loss) leaves the journal, and
+``safepoint recover`` finishes the rollback or returns to the safety checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from safepoint.errors import BadReferenceError, IntegrityError, OperationalError, SafepointError
+from safepoint.ops.create import refuse_if_pending, take_checkpoint
+from safepoint.ops.refs import resolve
+from safepoint.ops.site import Site
+from safepoint.ops.tree import read_tree
+from safepoint.progress import Progress
+from safepoint.restore.apply import discard_staged, remove_temp_files, stage_files, switch
+from safepoint.restore.files import IS_ROOT
+from safepoint.restore.journal import Journal, read_journal, remove_journal, write_journal
+from safepoint.restore.plan import Plan, filter_target, plan_rollback
+from safepoint.scan.entry import DIR, FILE, Entry
+from safepoint.scan.statcache import StatCache
+from safepoint.scan.walk import stat_entry
+from safepoint.store.records import Checkpoint
+
+Warn = Callable[[str], None]
+
+
+@dataclass
+class RollbackResult:
+    target: Checkpoint
+    plan: Plan
+    safety: Checkpoint | None = None
+    seconds: float = 0.0
+    dry_run: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "target": self.target.id,
+            "label": self.target.label,
+            "dry_run": self.dry_run,
+            "written": len(self.plan.write) + len(self.plan.link),
+            "removed": len(self.plan.remove),
+            "created_dirs": len(self.plan.mkdir),
+            "restamped": len(self.plan.restamp),
+            "unchanged": self.plan.unchanged,
+            "safety": self.safety.id if self.safety else None,
+            "seconds": round(self.seconds, 3),
+            "paths": {
+                "write": [e.path for e in self.plan.write + self.plan.link],
+                "remove": [e.path for e in self.plan.remove],
+                "mkdir": [e.path for e in self.plan.mkdir],
+                "restamp": [e.path for e in self.plan.restamp],
+            },
+            "warnings": self.warnings,
+        }
+
+
+def default_target(checkpoints: list[Checkpoint], ref: str | None) -> Checkpoint:
+    if ref is not None:
+        return resolve(ref, checkpoints)
+    try:
+        return resolve("good", checkpoints)
+    except BadReferenceError:
+        raise BadReferenceError(
+            "no known-good checkpoint to roll back to; name one (e.g. 'safepoint rollback "
+            "latest'), or mark checkpoints with 'safepoint create --verify-health'"
+        ) from None
+
+
+def rollback(
+    site: Site,
+    ref: str | None,
+    *,
+    dry_run: bool = False,
+    confirm: Callable[[RollbackResult], bool] | None = None,
+    progress: Progress | None = None,
+    warn: Warn | None = None,
+) -> RollbackResult:
+    """Roll the site back to ``ref`` (default: the newest known-good checkpoint).
+
+    ``confirm`` is shown the planned changes and may refuse (OperationalError "aborted").
+    """
+    repo = site.repository
+    warnings: list[str] = []
+
+    def note(msg: str) -> None:
+        warnings.append(msg)
+        if warn:
+            warn(msg)
+
+    started = time.monotonic()
+    with repo.lock():
+        refuse_if_pending(site)
+        target = default_target(repo.checkpoints(), ref)
+        target_entries = filter_target(repo.load_manifest(target), site.rules)
+        if dry_run or confirm is not None:
+            current = read_tree(site, progress=progress).entries
+            preview = RollbackResult(
+                target, _plan(site, current, target_entries), dry_run=dry_run, warnings=warnings
+            )
+            if dry_run:
+                preview.seconds = time.monotonic() - started
+                return preview
+            if confirm is not None and not confirm(preview):
+                raise OperationalError("rollback aborted; nothing was changed")
+        safety = take_checkpoint(
+            site,
+            label=f"before-rollback-to-{target.label or target.short_id}",
+            note=None,
+            kind="safety",
+            extra={"rollback_to": target.id},
+            progress=progress,
+        )
+        journal = Journal.new(target=target.id, safety=safety.checkpoint.id)
+        try:
+            plan = apply_entries(
+                site,
+                safety.entries,
+                target_entries,
+                journal,
+                taken_ns=safety.taken_ns,
+                progress=progress,
+                warn=note,
+            )
+        except _SwitchFailed as failure:
+            undo_after_failure(site, journal, safety.checkpoint, failure, warn=note)
+            raise AssertionError("unreachable") from None
+        repo.set_head(target)
+        return RollbackResult(
+            target, plan, safety.checkpoint, time.monotonic() - started, warnings=warnings
+        )
+
+
+def apply_entries(
+    site: Site,
+    current: Sequence[Entry],
+    target: Sequence[Entry],
+    journal: Journal,
+    *,
+    taken_ns: int,
+    progress: Progress | None = None,
+    warn: Warn | None = None,
+) -> Plan:
+    """Bring the tracked tree from ``current`` to ``target`` under ``journal``.
+
+    Staging failures leave the site as it was (and remove the journal) and are re-raised;
+    a failure while switching leaves the journal and raises _SwitchFailed."""
+    repo = site.repository
+    plan = _plan(site, current, target)
+    if plan.empty:
+        remove_journal(repo.journal_path)
+        return plan
+    write_journal(repo.journal_path, journal)
+    existing = {e.path for e in current if e.kind == DIR}
+    try:
+        staged = stage_files(
+            repo, site.root, plan, existing, nonce=journal.nonce, progress=progress
+        )
+    except IntegrityError as exc:
+        remove_journal(repo.journal_path)
+        raise IntegrityError(f"{exc}; nothing in the site was changed") from None
+    except OSError as exc:
+        remove_journal(repo.journal_path)
+        raise OperationalError(
+            f"cannot write the site ({_describe(exc)}); nothing in it was changed"
+        ) from None
+    except BaseException:
+        remove_journal(repo.journal_path)
+        raise
+    try:
+        switch(site.root, plan, staged, nonce=journal.nonce, warn=warn or (lambda _: None))
+    except OSError as exc:
+        discard_staged(staged.values())
+        raise _SwitchFailed(exc) from exc
+    _save_stat_cache(site, current, target, plan, taken_ns)
+    remove_journal(repo.journal_path)
+    return plan
+
+
+def undo_after_failure(
+    site: Site, journal: Journal, safety: Checkpoint, failure: Exception, *, warn: Warn
+) -> None:
+    """The switch failed half-way: return the site to its safety checkpoint now."""
+    reason = failure.__cause__ or failure
+    try:
+        restore_from_disk(site, safety, journal, warn=warn)
+        site.repository.set_head(safety)
+    except (SafepointError, OSError) as exc:
+        raise OperationalError(
+            f"rollback failed ({_describe(reason)}) and undoing it failed too ({_describe(exc)}); "
+            "run 'safepoint recover'"
+        ) from None
+    raise OperationalError(
+        f"rollback failed ({_describe(reason)}); the site was put back as it was "
+        f"(safety checkpoint {safety.short_id})"
+    )
+
+
+def restore_from_disk(
+    site: Site,
+    cp: Checkpoint,
+    journal: Journal,
+    *,
+    progress: Progress | None = None,
+    warn: Warn | None = None,
+) -> Plan:
+    """Re-read the tree as it is now and bring it to ``cp`` (used to undo and to recover)."""
+    repo = site.repository
+    tree = read_tree(site)
+    remove_temp_files(site.root, ["", *(e.path for e in tree.entries if e.kind == DIR)])
+    target = filter_target(repo.load_manifest(cp), site.rules)
+    try:
+        return apply_entries(
+            site,
+            tree.entries,
+            target,
+            journal,
+            taken_ns=tree.taken_ns,
+            progress=progress,
+            warn=warn,
+        )
+    except _SwitchFailed as failure:
+        raise OperationalError(f"cannot write the site: {_describe(failure.__cause__)}") from None
+
+
+def recover_site(
+    site: Site, *, progress: Progress | None = None, warn: Warn | None = None
+) -> tuple[Journal | None, Checkpoint | None]:
+    """Finish or undo an interrupted rollback. Returns (journal, checkpoint the site is now at),
+    or (None, None) when nothing was pending."""
+    repo = site.repository
+    with repo.lock():
+        journal = read_journal(repo.journal_path)
+        if journal is None:
+            return None, None
+        checkpoints = repo.checkpoints()
+        by_id = {c.id: c for c in checkpoints}
+        target, safety = by_id.get(journal.target), by_id.get(journal.safety)
+        for cp in (target, safety):
+            if cp is None:
+                continue
+            try:
+                restore_from_disk(site, cp, journal, progress=progress, warn=warn)
+                repo.set_head(cp)
+                return journal, cp
+            except IntegrityError as exc:
+                if warn:
+                    warn(f"cannot bring the site to {cp.short_id}: {exc}")
+        raise IntegrityError(
+            "neither the rollback's target nor its safety checkpoint can be "
+            "restored; the journal is kept"
+        )
+
+
+class _SwitchFailed(Exception):
+    pass
+
+
+def _plan(site: Site, current: Sequence[Entry], target: Sequence[Entry]) -> Plan:
+    return plan_rollback(site.root, current, target, owner=IS_ROOT)
+
+
+def _save_stat_cache(
+    site: Site, current: Sequence[Entry], target: Sequence[Entry], plan: Plan, taken_ns: int
+) -> None:
+    """The cache after a rollback: unchanged files keep their entries, written ones are
+    re-stat'ed, so the next status or checkpoint reads nothing."""
+    changed = {e.path for e in plan.write + plan.restamp}
+    before = {e.path: e for e in current}
+    entries = []
+    for e in target:
+        if e.kind != FILE:
+            continue
+        if e.path in changed or e.path not in before:
+            now = stat_entry(site.root, e.path)
+            if now is None or now.size != e.size:
+                continue
+            entries.append(now.with_blob(e.blob or ""))
+        else:
+            entries.append(before[e.path])
+    StatCache.save(site.repository.statcache_path, entries, taken_ns)
+
+
+def _describe(exc: BaseException | None) -> str:
+    if isinstance(exc, OSError):
+        return f"{exc.strerror}: {os.fsdecode(exc.filename) if exc.filename else ''}".rstrip(": ")
+    return str(exc)

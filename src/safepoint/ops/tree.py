@@ -1,0 +1,134 @@
+"""The working tree as entries with content hashes: scan, then hash what the stat cache does not
+vouch for. With a ``BlobWriter`` the content read is also stored (a checkpoint); without one it
+is only hashed (status, diff, a dry-run).
+
+Files are read, hashed and compressed in a small thread pool (hashlib and zstandard release the
+GIL). A file that changes while it is read is read again; a blob always holds exactly the bytes
+its id was computed from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from safepoint.errors import OperationalError
+from safepoint.ops.site import Site
+from safepoint.progress import NullProgress, Progress
+from safepoint.scan.entry import FILE, Entry
+from safepoint.scan.statcache import StatCache
+from safepoint.scan.walk import scan_tree
+from safepoint.store.repository import BlobWriter
+
+WORKERS = 4
+READ_ATTEMPTS = 3
+
+
+@dataclass
+class Tree:
+    entries: list[Entry]
+    taken_ns: int  # when the scan started (the stat cache's racy threshold)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    hashed: int = 0  # files read this time; the rest came from the stat cache
+
+    def save_cache(self, site: Site) -> None:
+        StatCache.save(site.repository.statcache_path, self.entries, self.taken_ns)
+
+
+def read_tree(
+    site: Site, *, writer: BlobWriter | None = None, progress: Progress | None = None
+) -> Tree:
+    repo = site.repository
+    progress = progress or NullProgress()
+    taken_ns = time.time_ns()
+    scan = scan_tree(site.root, site.rules)
+    cache = StatCache.load(repo.statcache_path)
+    entries: list[Entry | None] = list(scan.entries)
+    todo: list[int] = []
+    cached: dict[int, str] = {}
+    for i, e in enumerate(scan.entries):
+        if e.kind == FILE:
+            blob = cache.lookup(e)
+            if blob is None:
+                todo.append(i)
+            else:
+                cached[i] = blob
+    if writer is not None and cached:
+        # The cache may know content that was never stored (status hashes without storing)
+        # or that gc removed since: such files are read and stored again.
+        present = repo.index.lookup_many(bytes.fromhex(b) for b in cached.values())
+        for i, blob in list(cached.items()):
+            if bytes.fromhex(blob) not in present:
+                del cached[i]
+                todo.append(i)
+    for i, blob in cached.items():
+        entries[i] = scan.entries[i].with_blob(blob)
+
+    root = os.fspath(site.root)
+    progress.start(
+        "reading" if writer is None else "checkpoint", sum(scan.entries[i].size for i in todo)
+    )
+
+    def one(entry: Entry) -> Entry | None:
+        result = hash_file(root, entry, writer)
+        progress.advance(entry.size)
+        return result
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for i, result in zip(todo, pool.map(one, [scan.entries[i] for i in todo]), strict=True):
+            entries[i] = result
+    progress.finish()
+    return Tree([e for e in entries if e is not None], taken_ns, scan.skipped, len(todo))
+
+
+def hash_file(root: str, entry: Entry, writer: BlobWriter | None) -> Entry | None:
+    """Read one file, hash (and with a writer, store) its content; return its entry with the
+    blob id and the stat it had while read. None if the file vanished since the scan."""
+    path = os.path.join(root, entry.path)
+    for _ in range(READ_ATTEMPTS):
+        try:
+            data, st = read_stable(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise OperationalError(f"cannot read {path}: {exc.strerror}") from None
+        if st is None:
+            continue
+        blob_id = hashlib.sha256(data).digest()
+        if writer is not None:
+            writer.add(blob_id, data)
+        return Entry(
+            entry.path,
+            FILE,
+            st.st_mode & 0o7777,
+            st.st_uid,
+            st.st_gid,
+            len(data),
+            st.st_mtime_ns,
+            blob=blob_id.hex(),
+            ctime_ns=st.st_ctime_ns,
+            ino=st.st_ino,
+        )
+    raise OperationalError(f"{path} kept changing while it was read; no checkpoint was made")
+
+
+def read_stable(path: str) -> tuple[bytes, os.stat_result | None]:
+    """The content of a file and its stat, or (data, None) if it changed during the read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        before = os.fstat(fd)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read()
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if _signature(before) != _signature(after) or len(data) != after.st_size:
+        return data, None
+    return data, after
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns

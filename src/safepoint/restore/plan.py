@@ -1,0 +1,165 @@
+"""Comparing two trees, and turning the difference into a plan that brings one to the other.
+
+``compare`` serves ``status`` and ``diff``; ``plan_rollback`` adds what applying needs: which
+entries to remove (deepest first), create, rewrite or only re-stamp, and which directories hold
+files the rules exclude (those are never touched, so such a directory cannot be replaced).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from safepoint.errors import OperationalError
+from safepoint.scan.entry import DIR, FILE, Entry
+from safepoint.scan.rules import Rules
+
+
+@dataclass(frozen=True)
+class Changes:
+    """From tree A to tree B: paths only in B, changed in content or type, only in A, and with
+    the same content but another mode or owner. ``touched``: only the mtime differs."""
+
+    added: list[Entry] = field(default_factory=list)  # B's entries
+    modified: list[tuple[Entry, Entry]] = field(default_factory=list)  # (A's, B's)
+    deleted: list[Entry] = field(default_factory=list)  # A's entries
+    mode_changed: list[tuple[Entry, Entry]] = field(default_factory=list)
+    touched: list[tuple[Entry, Entry]] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.modified or self.deleted or self.mode_changed)
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {
+            "added": [e.path for e in self.added],
+            "modified": [b.path for _, b in self.modified],
+            "deleted": [e.path for e in self.deleted],
+            "mode_changed": [b.path for _, b in self.mode_changed],
+        }
+
+
+def compare(a: Sequence[Entry], b: Sequence[Entry], *, owner: bool) -> Changes:
+    old = {e.path: e for e in a}
+    changes = Changes()
+    unchanged = 0
+    for new in b:
+        cur = old.pop(new.path, None)
+        if cur is None:
+            changes.added.append(new)
+        elif not cur.same_content(new):
+            changes.modified.append((cur, new))
+        elif cur.mode != new.mode or (owner and (cur.uid, cur.gid) != (new.uid, new.gid)):
+            changes.mode_changed.append((cur, new))
+        elif not cur.same_meta(new, owner=owner):
+            changes.touched.append((cur, new))
+        else:
+            unchanged += 1
+    changes.deleted.extend(old.values())
+    return Changes(
+        changes.added,
+        changes.modified,
+        changes.deleted,
+        changes.mode_changed,
+        changes.touched,
+        unchanged,
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What applying does, in order: ``remove`` (deepest first), ``mkdir``, ``write`` (file
+    content), ``link``, ``restamp`` (mode/owner/mtime only), then ``dir_meta`` (deepest first)."""
+
+    remove: list[Entry]
+    mkdir: list[Entry]
+    write: list[Entry]
+    link: list[Entry]
+    restamp: list[Entry]
+    dir_meta: list[Entry]
+    unchanged: int
+    keep_dirs: list[str] = field(default_factory=list)  # removed dirs that hold excluded files
+
+    @property
+    def empty(self) -> bool:
+        return not (self.remove or self.mkdir or self.write or self.link or self.restamp)
+
+    @property
+    def write_bytes(self) -> int:
+        return sum(e.size for e in self.write)
+
+
+def filter_target(target: Sequence[Entry], rules: Rules) -> list[Entry]:
+    """The target's entries that the current rules still track: an excluded path is never
+    written, whatever an older checkpoint holds."""
+    out: list[Entry] = []
+    dropped: list[str] = []
+    for e in target:
+        if any(e.path.startswith(d + "/") for d in dropped):
+            continue
+        if rules.excluded(e.path, is_dir=e.kind == DIR):
+            if e.kind == DIR:
+                dropped.append(e.path)
+            continue
+        out.append(e)
+    return out
+
+
+def plan_rollback(
+    root: Path, current: Sequence[Entry], target: Sequence[Entry], *, owner: bool
+) -> Plan:
+    """The plan from ``current`` (tracked entries on disk, with blobs) to ``target``.
+
+    Raises OperationalError, before anything is changed, when a directory that must become
+    something else holds files the rules exclude (they are never deleted)."""
+    ch = compare(current, target, owner=owner)
+    retyped = [(a, b) for a, b in ch.modified if a.kind != b.kind]
+    remove = ch.deleted + [a for a, _ in retyped]
+    create = ch.added + [b for _, b in retyped]
+    remove.sort(key=lambda e: e.path, reverse=True)  # children before their directory
+    create.sort(key=lambda e: e.path)  # parents before children
+
+    tracked = {e.path for e in current}
+    by_path = {e.path: e for e in target}
+    keep: set[str] = set()  # removed directories that must stay: they hold untracked files
+    for e in remove:  # deepest first, so a child's verdict is known before its parent's
+        if e.kind == DIR and _holds_untracked(root, e.path, tracked, keep):
+            if e.path in by_path:
+                kind = "symlink" if by_path[e.path].kind != FILE else "file"
+                raise OperationalError(
+                    f"cannot replace directory {e.path} with a {kind}: it holds files that "
+                    "safepoint does not track (excluded); move them away first"
+                )
+            keep.add(e.path)
+    rewrite = [b for a, b in ch.modified if a.kind == b.kind]
+    restamp = [b for _, b in ch.mode_changed + ch.touched if b.kind != DIR]
+    changed_dirs = {b.path for _, b in ch.mode_changed if b.kind == DIR}
+    changed_dirs |= {e.path for e in create if e.kind == DIR}
+    for path in [e.path for e in remove] + [e.path for e in create] + [e.path for e in rewrite]:
+        changed_dirs.add(path.rpartition("/")[0])  # the parent's mtime changed too
+    dir_meta = sorted(
+        (by_path[p] for p in changed_dirs if p in by_path and by_path[p].kind == DIR),
+        key=lambda e: e.path,
+        reverse=True,
+    )
+    return Plan(
+        remove=remove,
+        mkdir=[e for e in create if e.kind == DIR],
+        write=[e for e in create + rewrite if e.kind == FILE],
+        link=[e for e in create + rewrite if e.kind not in (DIR, FILE)],
+        restamp=restamp,
+        dir_meta=dir_meta,
+        unchanged=ch.unchanged,
+        keep_dirs=sorted(keep),
+    )
+
+
+def _holds_untracked(root: Path, rel: str, tracked: set[str], keep: set[str]) -> bool:
+    try:
+        names = os.listdir(os.path.join(root, rel))
+    except OSError:
+        return False
+    return any(f"{rel}/{n}" not in tracked or f"{rel}/{n}" in keep for n in names)
