@@ -1,8 +1,7 @@
 """The list of commands, in the order ``--help`` shows them."""
 
 from safepoint.cli.create_cmd import create
-from safepoint.cli.export_cmd import export
-from safepoint.cli.import_cmd import import_
+from safepoint.cli.health_cmd import guard, health
 from safepoint.cli.init_cmd import init
 from safepoint.cli.list_cmd import list_, show
 from safepoint.cli.restore_cmd import restore
@@ -21,6 +20,6 @@ ALL = [
     restore,
     rollback_cmd,
     recover,
-    export,
-    import_,
+    health,
+    guard,
 ]

@@ -7,10 +7,22 @@ from pathlib import Path
 import click
 
 from safepoint.cli.common import output, site, site_options
+from safepoint.cli.health_cmd import print_report
 from safepoint.cli.output import human_size
-from safepoint.errors import UsageError
+from safepoint.errors import ExitStatus, UsageError
 from safepoint.ops.create import create_checkpoint
 from safepoint.ops.refs import RESERVED
+
+
+def _read_note(note: str | None, note_file: str | None) -> str | None:
+    if note is not None and note_file is not None:
+        raise UsageError("give --note or --note-file, not both")
+    if note_file is None:
+        return note
+    try:
+        return Path(note_file).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UsageError(f"cannot read note file {note_file}: {exc.strerror}") from None
 
 
 @click.command()
@@ -21,6 +33,12 @@ from safepoint.ops.refs import RESERVED
     type=click.Path(dir_okay=False),
     help="Keep this file's content (e.g. CHECKPOINT.md) as the note.",
 )
+@click.option("--pin", is_flag=True, help="Keep this checkpoint whatever prune says.")
+@click.option(
+    "--verify-health",
+    is_flag=True,
+    help="Run the health checks; mark the checkpoint known-good only if they pass.",
+)
 @site_options
 @click.pass_context
 def create(
@@ -28,27 +46,26 @@ def create(
     label: str | None,
     note: str | None,
     note_file: str | None,
+    pin: bool,
+    verify_health: bool,
     root: str | None,
     json_mode: bool,
-) -> None:
+) -> int:
     """Make a checkpoint of the site."""
     out = output(ctx, json_mode)
-    if note is not None and note_file is not None:
-        raise UsageError("give --note or --note-file, not both")
-    if note_file is not None:
-        try:
-            note = Path(note_file).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise UsageError(f"cannot read note file {note_file}: {exc.strerror}") from None
+    text = _read_note(note, note_file)
     if label is not None and not label.strip():
         raise UsageError("the label must not be empty")
     if label in RESERVED:
         raise UsageError(f"{label!r} is a reserved reference; choose another label")
     with site(root) as s:
-        result = create_checkpoint(s, label=label, note=note, progress=out.progress())
+        result = create_checkpoint(
+            s, label=label, note=text, pin=pin, verify_health=verify_health, progress=out.progress()
+        )
     for path, reason in result.skipped:
         out.warn(f"skipped {path}: {reason}")
     cp = result.checkpoint
+    healthy = result.health is None or result.health.ok
     if json_mode:
         out.json(
             {
@@ -56,10 +73,21 @@ def create(
                 "short_id": cp.short_id,
                 "hashed": result.hashed,
                 "skipped": [p for p, _ in result.skipped],
+                "health_report": result.health.to_json() if result.health else None,
             }
         )
-        return
-    out.line(
-        f"checkpoint {cp.short_id}{f' ({cp.label})' if cp.label else ''}: {cp.files} files, "
-        f"{human_size(cp.bytes)}, {human_size(cp.new_bytes)} newly stored"
-    )
+    else:
+        out.line(
+            f"checkpoint {cp.short_id}{f' ({cp.label})' if cp.label else ''}: "
+            f"{cp.files} files, {human_size(cp.bytes)}, "
+            f"{human_size(cp.new_bytes)} newly stored"
+        )
+        if result.health is not None:
+            print_report(out, result.health, indent="  ")
+            out.line("marked known-good" if healthy else "marked bad (kept; not known-good)")
+    if not healthy:
+        out.env.stderr.write(
+            f"safepoint: checkpoint {cp.short_id} kept but marked bad: {result.health.summary()}\n"
+        )  # type: ignore[union-attr]
+        return int(ExitStatus.UNHEALTHY)
+    return int(ExitStatus.OK)

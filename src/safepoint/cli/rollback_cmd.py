@@ -6,9 +6,11 @@ import click
 
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.env import Environment
+from safepoint.cli.health_cmd import print_report
 from safepoint.cli.output import Output, human_size
-from safepoint.errors import UsageError
-from safepoint.ops.rollback import RollbackResult, recover_site, rollback
+from safepoint.errors import ExitStatus, UsageError
+from safepoint.ops.prove import Proof
+from safepoint.ops.rollback import RollbackResult, RollbackUndone, recover_site, rollback
 from safepoint.ops.site import Site
 from safepoint.scan.rules import DEFAULT_EXCLUDES
 
@@ -65,25 +67,48 @@ def rollback_cmd(
     no_health: bool,
     root: str | None,
     json_mode: bool,
-) -> None:
-    """Bring the site back to REF in place (default: the newest known-good checkpoint)."""
+) -> int:
+    """Bring the site back to REF in place (default: the newest known-good checkpoint), run
+    the hooks and prove it healthy; undo it if it is not."""
     out = output(ctx, json_mode)
     env = out.env
     if not (dry_run or yes or env.stdin_isatty):
         raise UsageError("rollback changes the site: confirm with --yes (no terminal to ask on)")
+
+    def hook_output(line: str) -> None:
+        env.stderr.write(f"  | {line}\n")
+
     with site(root) as s:
         confirm = None if (yes or dry_run) else _confirm(env, out, s)
-        result = rollback(
-            s, ref, dry_run=dry_run, confirm=confirm, progress=out.progress(), warn=out.warn
-        )
-        if json_mode:
-            out.json(result.summary())
-            return
-        if dry_run:
+        if yes and not dry_run:
+            out.line(_not_restored(s))
+        try:
+            result = rollback(
+                s,
+                ref,
+                dry_run=dry_run,
+                confirm=confirm,
+                progress=out.progress(),
+                warn=out.warn,
+                check_health=not no_health,
+                hook_output=hook_output,
+            )
+        except RollbackUndone as undone:
+            _report(out, undone.result)
+            raise
+        if dry_run and not json_mode:
             _describe_plan(out, result)
             out.line(_not_restored(s))
             out.line("dry run: nothing was changed")
-            return
+            return int(ExitStatus.OK)
+    _report(out, result)
+    return int(ExitStatus.OK)
+
+
+def _report(out: Output, result: RollbackResult) -> None:
+    if out.json_mode:
+        out.json(result.summary())
+        return
     plan = result.plan
     t = result.target
     out.line(
@@ -91,11 +116,26 @@ def rollback_cmd(
         f"{len(plan.write) + len(plan.link)} written, {len(plan.remove)} removed, "
         f"{plan.unchanged} unchanged in {result.seconds:.2f}s"
     )
-    if result.safety:
+    if result.proof is not None:
+        _print_proof(out, result.proof, "after the rollback")
+    if result.undone and result.undo_proof is not None:
+        out.line("UNDONE: the target was not healthy; the safety checkpoint was put back")
+        _print_proof(out, result.undo_proof, "after the undo")
+    elif result.safety:
         out.line(
             f"safety checkpoint {result.safety.short_id} "
             f"(undo with: safepoint rollback {result.safety.short_id})"
         )
+
+
+def _print_proof(out: Output, proof: Proof, when: str) -> None:
+    for hook in proof.hooks:
+        out.line(f"  hook {hook.command!r}: exit {hook.returncode} ({hook.duration:.1f}s)")
+    if proof.hook_error:
+        out.line(f"  {proof.hook_error}")
+    if proof.health is not None:
+        out.line(f"health {when}:")
+        print_report(out, proof.health, indent="  ")
 
 
 @click.command()

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import getpass
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from safepoint.errors import PendingRecoveryError
+from safepoint.config import CONFIG_NAME
+from safepoint.errors import PendingRecoveryError, UsageError
+from safepoint.health import HealthReport
+from safepoint.ops.prove import mark_health, prove
 from safepoint.ops.site import Site
 from safepoint.ops.tree import read_tree
 from safepoint.progress import Progress
@@ -24,6 +27,7 @@ class CreateResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     hashed: int = 0  # files read this time (the rest came from the stat cache)
     taken_ns: int = 0
+    health: HealthReport | None = None  # with verify_health: the checks' verdict
 
 
 def create_checkpoint(
@@ -32,13 +36,30 @@ def create_checkpoint(
     label: str | None = None,
     note: str | None = None,
     kind: str = "manual",
+    pin: bool = False,
+    verify_health: bool = False,
     progress: Progress | None = None,
 ) -> CreateResult:
-    """Make a checkpoint of the site's current tree (takes the repository lock)."""
+    """Make a checkpoint of the site's current tree (takes the repository lock).
+
+    With ``verify_health`` the health checks run after it is written: it is marked known-good
+    when they pass and bad when they fail (it is kept either way)."""
     repo = site.repository
+    if verify_health and not site.config.health.configured:
+        raise UsageError(
+            "--verify-health needs health checks: add [[health.http]] or "
+            f"[[health.command]] to {site.root / CONFIG_NAME}"
+        )
     with repo.lock():
         refuse_if_pending(site)
-        return take_checkpoint(site, label=label, note=note, kind=kind, progress=progress)
+        result = take_checkpoint(site, label=label, note=note, kind=kind, progress=progress)
+        cp = result.checkpoint
+        if pin:
+            cp = repo.set_marks(cp, replace(cp.marks, pinned=True))
+        if not verify_health:
+            return replace(result, checkpoint=cp)
+        proof = prove(site, run_hook=False)
+        return replace(result, checkpoint=mark_health(site, cp, proof), health=proof.health)
 
 
 def refuse_if_pending(site: Site) -> None:

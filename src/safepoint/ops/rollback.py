@@ -13,8 +13,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from safepoint.errors import BadReferenceError, IntegrityError, OperationalError, SafepointError
+from safepoint.errors import (
+    BadReferenceError,
+    IntegrityError,
+    OperationalError,
+    SafepointError,
+    UnhealthyError,
+)
 from safepoint.ops.create import refuse_if_pending, take_checkpoint
+from safepoint.ops.prove import Proof, mark_health, prove
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
 from safepoint.ops.tree import read_tree
@@ -39,6 +46,9 @@ class RollbackResult:
     seconds: float = 0.0
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
+    proof: Proof | None = None  # hooks and health after the files changed
+    undone: bool = False  # the target was unhealthy and the safety checkpoint put back
+    undo_proof: Proof | None = None
 
     def summary(self) -> dict[str, object]:
         return {
@@ -59,7 +69,18 @@ class RollbackResult:
                 "restamp": [e.path for e in self.plan.restamp],
             },
             "warnings": self.warnings,
+            "health": self.proof.to_json() if self.proof else None,
+            "undone": self.undone,
+            "undo_health": self.undo_proof.to_json() if self.undo_proof else None,
         }
+
+
+class RollbackUndone(UnhealthyError):
+    """The target failed its health checks; the rollback was undone (``result`` says how)."""
+
+    def __init__(self, message: str, result: RollbackResult) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 def default_target(checkpoints: list[Checkpoint], ref: str | None) -> Checkpoint:
@@ -82,8 +103,12 @@ def rollback(
     confirm: Callable[[RollbackResult], bool] | None = None,
     progress: Progress | None = None,
     warn: Warn | None = None,
+    check_health: bool = True,
+    hook_output: Callable[[str], None] | None = None,
 ) -> RollbackResult:
-    """Roll the site back to ``ref`` (default: the newest known-good checkpoint).
+    """Roll the site back to ``ref`` (default: the newest known-good checkpoint), run the
+    hooks, and prove it healthy; if it is not, put the safety checkpoint back, run the hooks
+    again and raise RollbackUndone (exit 4). Never more than one undo.
 
     ``confirm`` is shown the planned changes and may refuse (OperationalError "aborted").
     """
@@ -133,9 +158,43 @@ def rollback(
             undo_after_failure(site, journal, safety.checkpoint, failure, warn=note)
             raise AssertionError("unreachable") from None
         repo.set_head(target)
-        return RollbackResult(
-            target, plan, safety.checkpoint, time.monotonic() - started, warnings=warnings
+        result = RollbackResult(target, plan, safety.checkpoint, warnings=warnings)
+        result.proof = prove(
+            site, run_health=check_health, run_hook=not plan.empty, hook_output=hook_output
         )
+        result.target = mark_health(site, target, result.proof)
+        if not result.proof.ok:
+            _undo_unhealthy(site, result, safety.checkpoint, hook_output=hook_output, warn=note)
+        result.seconds = time.monotonic() - started
+        return result
+
+
+def _undo_unhealthy(
+    site: Site,
+    result: RollbackResult,
+    safety: Checkpoint,
+    *,
+    hook_output: Callable[[str], None] | None,
+    warn: Warn,
+) -> None:
+    """The rollback's target is unhealthy: apply the safety checkpoint back, once."""
+    assert result.proof is not None
+    journal = Journal.new(target=safety.id, safety=safety.id, purpose="undo")
+    restore_from_disk(site, safety, journal, warn=warn)
+    site.repository.set_head(safety)
+    result.undone = True
+    result.undo_proof = prove(site, hook_output=hook_output)
+    now = (
+        "healthy again"
+        if result.undo_proof.ok
+        else (f"still failing: {result.undo_proof.summary()}")
+    )
+    raise RollbackUndone(
+        f"health checks failed after rolling back to {result.target.short_id} "
+        f"({result.proof.summary()}); the rollback was undone and the site is back where it "
+        f"was (safety checkpoint {safety.short_id}), {now}",
+        result,
+    )
 
 
 def apply_entries(

@@ -1,0 +1,76 @@
+"""Proving the site healthy after its files changed: run the ``after_restore`` hooks (so the app
+picks the files up), then the health checks. A failing hook counts as unhealthy: a site whose
+restart failed is not proven to serve anything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from safepoint.health import HealthReport, HookError, HookResult, run_checks, run_hooks
+from safepoint.ops.site import Site
+from safepoint.store.records import BAD, GOOD, Checkpoint, Marks, now_iso
+
+
+@dataclass(frozen=True)
+class Proof:
+    hooks: list[HookResult] = field(default_factory=list)
+    hook_error: str | None = None
+    health: HealthReport | None = None  # None when the checks were skipped
+
+    @property
+    def ok(self) -> bool:
+        return self.hook_error is None and (self.health is None or self.health.ok)
+
+    @property
+    def proven(self) -> bool:
+        """Checks ran, and passed: what makes a checkpoint known-good."""
+        return self.ok and self.health is not None and self.health.configured
+
+    def summary(self) -> str:
+        if self.hook_error:
+            return self.hook_error
+        if self.health is None:
+            return "health checks skipped"
+        return self.health.summary()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "hooks": [
+                {"command": h.command, "returncode": h.returncode, "seconds": round(h.duration, 3)}
+                for h in self.hooks
+            ],
+            "hook_error": self.hook_error,
+            "health": self.health.to_json() if self.health else None,
+        }
+
+
+def prove(
+    site: Site,
+    *,
+    run_health: bool = True,
+    run_hook: bool = True,
+    hook_output: Callable[[str], None] | None = None,
+) -> Proof:
+    hooks: list[HookResult] = []
+    if run_hook and site.config.after_restore:
+        try:
+            hooks = run_hooks(site.config.after_restore, root=site.root, output=hook_output)
+        except HookError as exc:
+            return Proof(exc.results, str(exc))
+    if not run_health:
+        return Proof(hooks)
+    return Proof(hooks, health=run_checks(site.config.health, root=site.root))
+
+
+def mark_health(site: Site, cp: Checkpoint, proof: Proof) -> Checkpoint:
+    """Record what the proof showed: known-good when the checks passed, bad when they failed;
+    nothing when no checks ran."""
+    if proof.health is None or not proof.health.configured:
+        return cp
+    verdict = GOOD if proof.ok else BAD
+    return site.repository.set_marks(
+        cp, Marks(health=verdict, health_at=now_iso(), pinned=cp.marks.pinned)
+    )
