@@ -47,6 +47,12 @@ class Rules:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"bad exclude pattern: {exc}") from None
         self._always = frozenset(always)
+        # Verdicts by (last component, is directory): exact when every pattern is a plain name
+        # pattern and, as the walk guarantees, a path is asked about only after its parent
+        # directory was found not excluded. Saves most of a scan's time on large trees.
+        self._by_name: dict[tuple[str, bool], bool] | None = (
+            {} if _basename_patterns(patterns) else None
+        )
 
     @classmethod
     def for_site(cls, config: Config) -> Rules:
@@ -66,14 +72,35 @@ class Rules:
         return cls(patterns, always=always)
 
     def excluded(self, rel: str, *, is_dir: bool) -> bool:
+        """Whether ``rel`` is excluded; ask only about paths whose parent is not excluded."""
         if rel in self._always or rel.rpartition("/")[2].startswith(TEMP_PREFIX):
             return True
-        return self._spec.match_file(rel + "/" if is_dir else rel)
+        path = rel + "/" if is_dir else rel
+        if self._by_name is None:
+            return self._spec.match_file(path)
+        key = (rel.rpartition("/")[2], is_dir)
+        verdict = self._by_name.get(key)
+        if verdict is None:
+            verdict = self._by_name[key] = self._spec.match_file(path)
+        return verdict
 
     def excludes_venv(self, rel: str) -> bool:
         """Whether a virtual environment at ``rel`` stays excluded (no ``!`` rule re-includes
         it)."""
         return self._spec.check_file(rel + "/").include is not False
+
+
+def _basename_patterns(lines: Sequence[str]) -> bool:
+    """Whether every pattern is a plain name pattern (no "/" but a trailing one), which matches
+    a path by its last component alone."""
+    for line in lines:
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        text = text.removeprefix("!").removeprefix("\\").rstrip("/")
+        if "/" in text:
+            return False
+    return True
 
 
 def _relative_inside(path: Path, root: Path) -> str | None:
