@@ -1,7 +1,9 @@
 """The list of commands, in the order ``--help`` shows them."""
 
 from safepoint.cli.create_cmd import create
+from safepoint.cli.export_cmd import export
 from safepoint.cli.health_cmd import guard, health
+from safepoint.cli.import_cmd import import_
 from safepoint.cli.init_cmd import init
 from safepoint.cli.list_cmd import list_, show
 from safepoint.cli.restore_cmd import restore
@@ -22,4 +24,6 @@ ALL = [
     recover,
     health,
     guard,
+    export,
+    import_,
 ]

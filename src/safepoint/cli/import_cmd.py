@@ -1,0 +1,50 @@
+"""``safepoint import FILE``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from safepoint.archive.importer import import_archive
+from safepoint.cli.common import output, site, site_options
+from safepoint.cli.output import human_size
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@site_options
+@click.pass_context
+def import_(ctx: click.Context, file: str, root: str | None, json_mode: bool) -> None:
+    """Add an archive (a safepoint export or a plain tar of the site) as a checkpoint."""
+    out = output(ctx, json_mode)
+    with site(root) as s:
+        result = import_archive(s, Path(file), progress=out.progress())
+    cp = result.checkpoint
+    if not result.checksum_checked:
+        out.warn(f"no {Path(file).name}.sha256 beside the archive: its checksum was not checked")
+    if json_mode:
+        out.json(
+            {
+                **cp.to_json(),
+                "short_id": cp.short_id,
+                "existing": result.existing,
+                "source": result.source,
+                "checksum_checked": result.checksum_checked,
+                "stripped": result.stripped,
+                "skipped": result.skipped,
+            }
+        )
+        return
+    name = f"{cp.short_id}{f' ({cp.label})' if cp.label else ''}"
+    if result.existing:
+        out.line(f"already in the repository as checkpoint {name}; nothing was added")
+        return
+    out.line(
+        f"imported checkpoint {name}: {cp.files} files, {human_size(cp.bytes)}, "
+        f"{human_size(cp.new_bytes)} newly stored"
+    )
+    if result.stripped:
+        out.line(f"  paths taken from inside the archive's top folder {result.stripped}/")
+    if result.skipped:
+        out.line(f"  left out {len(result.skipped)} path(s) the site's rules exclude")
