@@ -16,40 +16,30 @@ Errors are ``safepoint.SafepointError`` subclasses carrying the CLI's exit code.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from safepoint.errors import ExitStatus, SafepointError
-from safepoint.ops.create import CreateResult, create_checkpoint
-from safepoint.ops.init import InitResult, init_site
-from safepoint.ops.refs import resolve
-from safepoint.ops.site import Site, open_site
-from safepoint.ops.verify import VerifyReport, verify_checkpoints
-from safepoint.progress import Progress
-from safepoint.restore.materialize import restore_to
-from safepoint.store.records import Checkpoint
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-
-def list_checkpoints(site: Site) -> list[Checkpoint]:
-    """All checkpoints, newest first."""
-    return site.repository.checkpoints()
-
-
-def find_checkpoint(site: Site, ref: str) -> Checkpoint:
-    """The checkpoint ``ref`` names: id, unique prefix, label, ``latest`` or ``good``."""
-    return resolve(ref, site.repository.checkpoints())
-
-
-def restore_checkpoint(
-    site: Site, ref: str, target: str | os.PathLike[str], *, progress: Progress | None = None
-) -> Checkpoint:
-    """Write checkpoint ``ref`` into ``target``, which must be empty or absent."""
-    cp = find_checkpoint(site, ref)
-    restore_to(site.repository, site.repository.load_manifest(cp), Path(target), progress=progress)
-    return cp
-
+# Names are imported on first use (PEP 562): the command line imports this package too, and a
+# quick "safepoint status" should not load every operation.
+_EXPORTS = {
+    "Checkpoint": "safepoint.store.records",
+    "CreateResult": "safepoint.ops.create",
+    "ExitStatus": "safepoint.errors",
+    "InitResult": "safepoint.ops.init",
+    "SafepointError": "safepoint.errors",
+    "Site": "safepoint.ops.site",
+    "VerifyReport": "safepoint.ops.verify",
+    "create_checkpoint": "safepoint.ops.create",
+    "find_checkpoint": "safepoint.api",
+    "init_site": "safepoint.ops.init",
+    "list_checkpoints": "safepoint.api",
+    "open_site": "safepoint.ops.site",
+    "restore_checkpoint": "safepoint.api",
+    "rollback": "safepoint.ops.rollback",
+    "verify_checkpoints": "safepoint.ops.verify",
+}
 
 __all__ = [
     "Checkpoint",
@@ -65,5 +55,25 @@ __all__ = [
     "list_checkpoints",
     "open_site",
     "restore_checkpoint",
+    "rollback",
     "verify_checkpoints",
 ]
+
+if TYPE_CHECKING:
+    from safepoint.api import find_checkpoint, list_checkpoints, restore_checkpoint
+    from safepoint.errors import ExitStatus, SafepointError
+    from safepoint.ops.create import CreateResult, create_checkpoint
+    from safepoint.ops.init import InitResult, init_site
+    from safepoint.ops.rollback import rollback
+    from safepoint.ops.site import Site, open_site
+    from safepoint.ops.verify import VerifyReport, verify_checkpoints
+    from safepoint.store.records import Checkpoint
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'safepoint' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

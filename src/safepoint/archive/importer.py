@@ -12,7 +12,6 @@ pack data, so the repository is as it was.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +26,7 @@ from safepoint.ops.create import refuse_if_pending
 from safepoint.ops.site import Site
 from safepoint.progress import NullProgress, Progress
 from safepoint.scan.entry import DIR, FILE
-from safepoint.store.manifest import encode_manifest
+from safepoint.store.manifest import manifest_id
 from safepoint.store.records import Checkpoint
 
 
@@ -60,7 +59,7 @@ def import_archive(site: Site, archive: Path, *, progress: Progress | None = Non
         kept, skipped = contents.members, contents.skipped
         entries = sorted((m.entry() for m in kept), key=lambda e: e.path)
         label, note, created, extra = describe(archive, contents)
-        manifest = hashlib.sha256(encode_manifest(entries)).hexdigest()
+        manifest = manifest_id(entries)
         source = "safepoint" if contents.meta is not None else "tar"
         for cp in repo.checkpoints():
             if (cp.manifest, cp.label, cp.created) == (manifest, label, created):

@@ -1,29 +1,22 @@
-"""The list of commands, in the order ``--help`` shows them."""
+"""The commands, by name, in the order ``--help`` shows them, as ``module:attribute``.
 
-from safepoint.cli.create_cmd import create
-from safepoint.cli.export_cmd import export
-from safepoint.cli.health_cmd import guard, health
-from safepoint.cli.import_cmd import import_
-from safepoint.cli.init_cmd import init
-from safepoint.cli.list_cmd import list_, show
-from safepoint.cli.restore_cmd import restore
-from safepoint.cli.rollback_cmd import recover, rollback_cmd
-from safepoint.cli.status_cmd import diff, status
-from safepoint.cli.verify_cmd import verify
+A command's module is imported only when that command runs: ``safepoint status`` should not pay
+for importing the HTTP client, the archive code and rich.
+"""
 
-ALL = [
-    init,
-    create,
-    list_,
-    show,
-    status,
-    diff,
-    verify,
-    restore,
-    rollback_cmd,
-    recover,
-    health,
-    guard,
-    export,
-    import_,
-]
+COMMANDS: dict[str, str] = {
+    "init": "safepoint.cli.init_cmd:init",
+    "create": "safepoint.cli.create_cmd:create",
+    "list": "safepoint.cli.list_cmd:list_",
+    "show": "safepoint.cli.list_cmd:show",
+    "status": "safepoint.cli.status_cmd:status",
+    "diff": "safepoint.cli.status_cmd:diff",
+    "verify": "safepoint.cli.verify_cmd:verify",
+    "restore": "safepoint.cli.restore_cmd:restore",
+    "rollback": "safepoint.cli.rollback_cmd:rollback_cmd",
+    "recover": "safepoint.cli.rollback_cmd:recover",
+    "health": "safepoint.cli.health_cmd:health",
+    "guard": "safepoint.cli.health_cmd:guard",
+    "export": "safepoint.cli.export_cmd:export",
+    "import": "safepoint.cli.import_cmd:import_",
+}

@@ -3,25 +3,38 @@ nothing else."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
 import click
 
 from safepoint import __version__
-from safepoint.cli import commands
+from safepoint.cli.commands import COMMANDS
 from safepoint.cli.env import Environment
 from safepoint.errors import ExitStatus, SafepointError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Imports a command's module when the command is looked up (see commands.py)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="safepoint")
 def cli() -> None:
     """Checkpoints and verified one-command rollback for a directory-deployed site."""
-
-
-for command in commands.ALL:
-    cli.add_command(command)
 
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:

@@ -8,10 +8,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-from rich.table import Table
-
 from safepoint.cli.env import Environment
 from safepoint.progress import NullProgress
 from safepoint.progress import Progress as ProgressProtocol
@@ -39,6 +35,9 @@ class Output:
         if self.json_mode:
             return
         if self.env.stdout_isatty:
+            from rich.console import Console  # only on a terminal: rich takes a while to import
+            from rich.table import Table
+
             table = Table(*columns, box=None, header_style="bold")
             for row in rows:
                 table.add_row(*row)
@@ -53,13 +52,17 @@ class Output:
     def progress(self) -> ProgressProtocol:
         if self.json_mode or not self.env.stderr_isatty:
             return NullProgress()
-        return RichProgress(Console(file=self.env.stderr))
+        return RichProgress(self.env)
 
 
 class RichProgress:
     """A byte-counting bar on stderr, removed when the operation ends."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, env: Environment) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        console = Console(file=env.stderr)
         self._bar = Progress(
             "[progress.description]{task.description}",
             BarColumn(),

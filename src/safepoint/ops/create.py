@@ -7,17 +7,18 @@ from __future__ import annotations
 import getpass
 import socket
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from safepoint.config import CONFIG_NAME
 from safepoint.errors import PendingRecoveryError, UsageError
-from safepoint.health import HealthReport
-from safepoint.ops.prove import mark_health, prove
 from safepoint.ops.site import Site
 from safepoint.ops.tree import read_tree
 from safepoint.progress import Progress
 from safepoint.scan.entry import FILE, Entry
 from safepoint.store.records import Checkpoint, now_iso
+
+if TYPE_CHECKING:
+    from safepoint.health import HealthReport
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ def create_checkpoint(
             cp = repo.set_marks(cp, replace(cp.marks, pinned=True))
         if not verify_health:
             return replace(result, checkpoint=cp)
+        from safepoint.ops.prove import mark_health, prove  # the HTTP client, only when asked
+
         proof = prove(site, run_hook=False)
         return replace(result, checkpoint=mark_health(site, cp, proof), health=proof.health)
 
@@ -77,6 +80,7 @@ def take_checkpoint(
     kind: str,
     extra: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    keep_cache: bool = True,
 ) -> CreateResult:
     """The work of ``create_checkpoint``; the caller holds the repository lock."""
     repo = site.repository
@@ -102,7 +106,8 @@ def take_checkpoint(
             extra=extra or {},
         )
     )
-    tree.save_cache(site)
+    if keep_cache:
+        tree.save_cache(site)
     repo.set_head(cp)
     return CreateResult(cp, tree.entries, tree.skipped, tree.hashed, tree.taken_ns)
 

@@ -31,7 +31,7 @@ from safepoint.restore.files import IS_ROOT
 from safepoint.restore.journal import Journal, read_journal, remove_journal, write_journal
 from safepoint.restore.plan import Plan, filter_target, plan_rollback
 from safepoint.scan.entry import DIR, FILE, Entry
-from safepoint.scan.statcache import StatCache
+from safepoint.scan.statcache import save_cache
 from safepoint.scan.walk import stat_entry
 from safepoint.store.records import Checkpoint
 
@@ -142,6 +142,7 @@ def rollback(
             kind="safety",
             extra={"rollback_to": target.id},
             progress=progress,
+            keep_cache=False,  # the apply below writes the cache for the tree it leaves
         )
         journal = Journal.new(target=target.id, safety=safety.checkpoint.id)
         try:
@@ -214,6 +215,7 @@ def apply_entries(
     repo = site.repository
     plan = _plan(site, current, target)
     if plan.empty:
+        _save_stat_cache(site, current, target, plan, taken_ns)
         remove_journal(repo.journal_path)
         return plan
     write_journal(repo.journal_path, journal)
@@ -344,7 +346,7 @@ def _save_stat_cache(
             entries.append(now.with_blob(e.blob or ""))
         else:
             entries.append(before[e.path])
-    StatCache.save(site.repository.statcache_path, entries, taken_ns)
+    save_cache(site.repository.statcache_path, entries, taken_ns)
 
 
 def _describe(exc: BaseException | None) -> str:

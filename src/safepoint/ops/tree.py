@@ -19,7 +19,7 @@ from safepoint.errors import OperationalError
 from safepoint.ops.site import Site
 from safepoint.progress import NullProgress, Progress
 from safepoint.scan.entry import FILE, Entry
-from safepoint.scan.statcache import StatCache
+from safepoint.scan.statcache import cached_hashes, save_cache
 from safepoint.scan.walk import scan_tree
 from safepoint.store.repository import BlobWriter
 
@@ -35,7 +35,7 @@ class Tree:
     hashed: int = 0  # files read this time; the rest came from the stat cache
 
     def save_cache(self, site: Site) -> None:
-        StatCache.save(site.repository.statcache_path, self.entries, self.taken_ns)
+        save_cache(site.repository.statcache_path, self.entries, self.taken_ns)
 
 
 def read_tree(
@@ -45,32 +45,24 @@ def read_tree(
     progress = progress or NullProgress()
     taken_ns = time.time_ns()
     scan = scan_tree(site.root, site.rules)
-    cache = StatCache.load(repo.statcache_path)
-    entries: list[Entry | None] = list(scan.entries)
-    todo: list[int] = []
-    cached: dict[int, str] = {}
-    for i, e in enumerate(scan.entries):
-        if e.kind == FILE:
-            blob = cache.lookup(e)
-            if blob is None:
-                todo.append(i)
-            else:
-                cached[i] = blob
+    # Entries are replaced in place (never copied): on a large tree each copy costs as much
+    # memory as the scan itself.
+    entries: list[Entry | None] = scan.entries  # type: ignore[assignment]
+    cached = dict(cached_hashes(repo.statcache_path, scan.entries))
     if writer is not None and cached:
         # The cache may know content that was never stored (status hashes without storing)
         # or that gc removed since: such files are read and stored again.
-        present = repo.index.lookup_many(bytes.fromhex(b) for b in cached.values())
-        for i, blob in list(cached.items()):
-            if bytes.fromhex(blob) not in present:
-                del cached[i]
-                todo.append(i)
+        present = repo.index.lookup_many({bytes.fromhex(b) for b in cached.values()})
+        cached = {i: b for i, b in cached.items() if bytes.fromhex(b) in present}
+    todo = [i for i, e in enumerate(scan.entries) if e.kind == FILE and i not in cached]
     for i, blob in cached.items():
         entries[i] = scan.entries[i].with_blob(blob)
+    del cached
 
     root = os.fspath(site.root)
     progress.start(
         "reading" if writer is None else "checkpoint", sum(scan.entries[i].size for i in todo)
-    )
+    )  # type: ignore[union-attr]
 
     def one(entry: Entry) -> Entry | None:
         result = hash_file(root, entry, writer)
@@ -78,10 +70,14 @@ def read_tree(
         return result
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for i, result in zip(todo, pool.map(one, [scan.entries[i] for i in todo]), strict=True):
+        jobs = [entries[i] for i in todo]
+        for i, result in zip(todo, pool.map(one, jobs), strict=True):  # type: ignore[arg-type]
             entries[i] = result
+        del jobs
     progress.finish()
-    return Tree([e for e in entries if e is not None], taken_ns, scan.skipped, len(todo))
+    if any(e is None for e in entries):
+        entries[:] = [e for e in entries if e is not None]
+    return Tree(entries, taken_ns, scan.skipped, len(todo))  # type: ignore[arg-type]
 
 
 def hash_file(root: str, entry: Entry, writer: BlobWriter | None) -> Entry | None:

@@ -1,70 +1,87 @@
-"""The stat cache: for each path, the (size, mtime_ns, ctime_ns, inode) it had when its content
+"""The stat cache: for each file, the (size, mtime_ns, ctime_ns, inode) it had when its content
 was last hashed, and that hash. A file whose stat still matches is not read again.
 
-On disk: ``<repository>/statcache``, zstd-compressed JSON
-``{"version": 1, "taken_ns": N, "entries": {path: [size, mtime_ns, ctime_ns, ino, sha256]}}``,
-replaced atomically. ``taken_ns`` is when the scan behind it started: an entry whose mtime is not
-clearly older than that is "racy" (the file may have changed again within the same timestamp
-tick) and is hashed again next time, as git does with its index.
+On disk: ``<repository>/statcache``, zstd-compressed JSON lines: a header
+``{"version": 2, "taken_ns": N}``, then batches ``[[path, size, mtime_ns, ctime_ns, ino,
+sha256], ...]`` in path order, replaced atomically. It is read as a stream and matched against
+the scan's sorted entries (a merge, not a dictionary), so its memory does not grow with the tree.
+
+``taken_ns`` is when the scan behind it started: an entry whose mtime is not clearly older than
+that is "racy" (the file may have changed again within the same timestamp tick) and is hashed
+again next time, as git does with its index. It is a cache only: missing or damaged, files are
+hashed again.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import zstandard
 
 from safepoint.scan.entry import FILE, Entry
-from safepoint.store.atomic import write_atomic
+from safepoint.store.atomic import atomic_file
 
+CACHE_VERSION = 2
 RACY_MARGIN_NS = 100_000_000  # generous: coarse filesystem timestamp granularity
+BATCH = 2048
 
 
-class StatCache:
-    def __init__(self, entries: dict[str, list[int | str]] | None = None, taken_ns: int = 0):
-        self._entries = entries or {}
-        self._taken_ns = taken_ns
+def cached_hashes(path: Path, entries: Sequence[Entry]) -> Iterator[tuple[int, str]]:
+    """(index, sha256) of each file in ``entries`` (sorted by path) whose stat matches the cache
+    and is not racy."""
+    try:
+        with path.open("rb") as raw:
+            lines = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw))  # type: ignore[arg-type]
+            header = json.loads(lines.readline())
+            if header.get("version") != CACHE_VERSION:
+                return
+            racy_from = header["taken_ns"] - RACY_MARGIN_NS
+            rows = _rows(lines)
+            row = next(rows, None)
+            for i, e in enumerate(entries):
+                if e.kind != FILE:
+                    continue
+                while row is not None and row[0] < e.path:
+                    row = next(rows, None)
+                if row is None:
+                    return
+                if (
+                    row[0] == e.path
+                    and row[1:5] == [e.size, e.mtime_ns, e.ctime_ns, e.ino]
+                    and row[2] < racy_from
+                ):
+                    yield i, row[5]
+    except (OSError, ValueError, KeyError, TypeError, zstandard.ZstdError):
+        return  # a cache is only a cache
 
-    @classmethod
-    def load(cls, path: Path) -> StatCache:
-        try:
-            raw = zstandard.ZstdDecompressor().decompress(path.read_bytes())
-            data = json.loads(raw)
-            if data.get("version") != 1:
-                return cls()
-            return cls(data["entries"], data["taken_ns"])
-        except (OSError, ValueError, KeyError, zstandard.ZstdError):
-            return cls()  # a cache is only a cache: a missing or damaged one means re-hashing
 
-    def lookup(self, entry: Entry) -> str | None:
-        """The known SHA-256 of ``entry`` if its stat is unchanged and not racy."""
-        row = self._entries.get(entry.path)
-        if row is None or entry.kind != FILE:
-            return None
-        size, mtime_ns, ctime_ns, ino, blob = row
-        if (size, mtime_ns, ctime_ns, ino) != (
-            entry.size,
-            entry.mtime_ns,
-            entry.ctime_ns,
-            entry.ino,
-        ):
-            return None
-        if mtime_ns >= self._taken_ns - RACY_MARGIN_NS:
-            return None
-        return str(blob)
+def _rows(lines: io.BufferedReader) -> Iterator[list[Any]]:
+    for line in lines:
+        yield from json.loads(line)
 
-    @staticmethod
-    def save(path: Path, entries: Iterable[Entry], taken_ns: int) -> None:
-        """Replace the cache with ``entries`` (files with a blob), as hashed by a scan that
-        started at ``taken_ns``."""
-        table = {
-            e.path: [e.size, e.mtime_ns, e.ctime_ns, e.ino, e.blob]
-            for e in entries
-            if e.kind == FILE and e.blob
-        }
-        doc = json.dumps(
-            {"version": 1, "taken_ns": taken_ns, "entries": table}, separators=(",", ":")
-        ).encode()
-        write_atomic(path, zstandard.ZstdCompressor(level=1).compress(doc))
+
+def save_cache(path: Path, entries: Iterable[Entry], taken_ns: int) -> None:
+    """Replace the cache with ``entries`` (files with a blob, sorted by path), as hashed by a
+    scan that started at ``taken_ns``."""
+    with (
+        atomic_file(path) as f,
+        zstandard.ZstdCompressor(level=1).stream_writer(f, closefd=False) as out,
+    ):
+        out.write(json.dumps({"version": CACHE_VERSION, "taken_ns": taken_ns}).encode() + b"\n")
+        batch: list[list[Any]] = []
+        for e in entries:
+            if e.kind == FILE and e.blob:
+                batch.append([e.path, e.size, e.mtime_ns, e.ctime_ns, e.ino, e.blob])
+                if len(batch) >= BATCH:
+                    out.write(_line(batch))
+                    batch = []
+        if batch:
+            out.write(_line(batch))
+
+
+def _line(batch: list[list[Any]]) -> bytes:
+    return json.dumps(batch, separators=(",", ":")).encode("ascii") + b"\n"

@@ -4,7 +4,10 @@ After a crash the path holds either the old content or the new, never a mix."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 def fsync_dir(path: Path) -> None:
@@ -16,11 +19,18 @@ def fsync_dir(path: Path) -> None:
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    with atomic_file(path, mode=mode) as f:
+        f.write(data)
+
+
+@contextmanager
+def atomic_file(path: Path, *, mode: int = 0o600) -> Iterator[BinaryIO]:
+    """A file to stream into; it replaces ``path`` durably when the block ends without error."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -25,7 +25,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -36,7 +36,7 @@ from safepoint.errors import FormatError, IntegrityError, LockedError, Operation
 from safepoint.scan.entry import Entry
 from safepoint.store.atomic import write_atomic
 from safepoint.store.index import Index
-from safepoint.store.manifest import decode_manifest, encode_manifest
+from safepoint.store.manifest import decode_manifest, encode_chunks, encode_top
 from safepoint.store.pack import RAW, ZSTD, Location, PackWriter, pack_path, read_record
 from safepoint.store.records import Checkpoint, Marks, load_record, save_marks, save_record
 
@@ -198,7 +198,7 @@ class Repository:
 
     # -- manifests, records, marks ---------------------------------------------------------------
     def load_manifest(self, cp: Checkpoint) -> list[Entry]:
-        return decode_manifest(self.read_blob(bytes.fromhex(cp.manifest)))
+        return decode_manifest(self.read_blob(bytes.fromhex(cp.manifest)), self.read_blob)
 
     def save_checkpoint(self, cp: Checkpoint) -> Checkpoint:
         return save_record(self.records_dir, cp)
@@ -261,8 +261,10 @@ class BlobWriter:
         self.add(blob_id, data)
         return blob_id.hex()
 
-    def add_manifest(self, entries: list[Entry]) -> str:
-        return self.add_bytes(encode_manifest(entries))
+    def add_manifest(self, entries: Sequence[Entry]) -> str:
+        """Store the manifest of ``entries`` (sorted); returns its id."""
+        chunk_ids = [self.add_bytes(chunk) for chunk in encode_chunks(entries)]
+        return self.add_bytes(encode_top(chunk_ids, len(entries)))
 
     def commit(self) -> None:
         self._repo.index.add(self._packs.commit())

@@ -1,0 +1,32 @@
+"""Manifest chunking: a small edit shares all but the chunks it touches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import zstandard
+
+import safepoint
+from safepoint.store.manifest import encode_chunks
+from tests.helpers import sp, sp_json, write
+
+
+def test_ten_edits_in_a_large_tree_store_a_fraction_of_the_manifest(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    for d in range(40):
+        for f in range(100):
+            write(root / f"pkg{d:02}" / f"m{f:03}.py", f"# {d} {f}\n")
+    sp("init", cwd=root, check=True)
+    sp_json("create", cwd=root)
+    for d in range(10):
+        write(root / f"pkg{d * 4:02}" / "m050.py", "# edited\n")
+    second = sp_json("create", cwd=root)
+    with safepoint.open_site(root) as site:
+        entries = site.repository.load_manifest(safepoint.find_checkpoint(site, "latest"))
+    assert len(entries) == 4040
+    whole = sum(len(zstandard.compress(c, 3)) for c in encode_chunks(entries))
+    # ten 9-byte blobs, the chunks holding the ten files and their directories, the top blob
+    assert second["new_bytes"] < whole / 3, (second["new_bytes"], whole)
+    out = tmp_path / "out"
+    sp("restore", "latest", "--to", out, cwd=root, check=True)
+    assert (out / "pkg04" / "m050.py").read_text() == "# edited\n"
