@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from safepoint.cli.common import output, site, site_options
-from safepoint.cli.health_cmd import print_report
 from safepoint.cli.output import human_size
 from safepoint.errors import ExitStatus, UsageError
 from safepoint.ops.create import create_checkpoint
@@ -83,6 +82,8 @@ def create(
             f"{human_size(cp.new_bytes)} newly stored"
         )
         if result.health is not None:
+            from safepoint.cli.health_cmd import print_report
+
             print_report(out, result.health, indent="  ")
             out.line("marked known-good" if healthy else "marked bad (kept; not known-good)")
     if not healthy:

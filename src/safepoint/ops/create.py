@@ -107,7 +107,7 @@ def take_checkpoint(
         )
     )
     if keep_cache:
-        tree.save_cache(site)
+        tree.save_cache(site, stored=True)
     repo.set_head(cp)
     return CreateResult(cp, tree.entries, tree.skipped, tree.hashed, tree.taken_ns)
 

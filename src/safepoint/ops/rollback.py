@@ -346,7 +346,7 @@ def _save_stat_cache(
             entries.append(now.with_blob(e.blob or ""))
         else:
             entries.append(before[e.path])
-    save_cache(site.repository.statcache_path, entries, taken_ns)
+    save_cache(site.repository.statcache_path, entries, taken_ns, stored=True)
 
 
 def _describe(exc: BaseException | None) -> str:

@@ -44,10 +44,9 @@ def checkpoint_side(site: Site, ref: str) -> Side:
 
 
 def working_tree_side(site: Site) -> Side:
-    tree = read_tree(site)
-    if tree.hashed:
-        tree.save_cache(site)  # so the next status or checkpoint need not read them again
-    return Side(None, tree.entries)
+    # The stat cache is not updated: it vouches only for content that is stored, so that a
+    # checkpoint can trust it. Files changed since the last checkpoint are read again each time.
+    return Side(None, read_tree(site).entries)
 
 
 def diff_sides(site: Site, a: str | None, b: str | None) -> tuple[Side, Side, Changes]:

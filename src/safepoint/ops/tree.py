@@ -34,8 +34,11 @@ class Tree:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     hashed: int = 0  # files read this time; the rest came from the stat cache
 
-    def save_cache(self, site: Site) -> None:
-        save_cache(site.repository.statcache_path, self.entries, self.taken_ns)
+    def save_cache(self, site: Site, *, stored: bool) -> None:
+        """Keep what was hashed for next time (nothing to do when nothing was hashed)."""
+        if self.hashed:
+            path = site.repository.statcache_path
+            save_cache(path, self.entries, self.taken_ns, stored=stored)
 
 
 def read_tree(
@@ -48,12 +51,10 @@ def read_tree(
     # Entries are replaced in place (never copied): on a large tree each copy costs as much
     # memory as the scan itself.
     entries: list[Entry | None] = scan.entries  # type: ignore[assignment]
-    cached = dict(cached_hashes(repo.statcache_path, scan.entries))
-    if writer is not None and cached:
-        # The cache may know content that was never stored (status hashes without storing)
-        # or that gc removed since: such files are read and stored again.
-        present = repo.index.lookup_many({bytes.fromhex(b) for b in cached.values()})
-        cached = {i: b for i, b in cached.items() if bytes.fromhex(b) in present}
+    # A checkpoint trusts only a cache whose hashes were all stored (written by create or
+    # rollback; status hashes without storing). gc removes the cache with the blobs.
+    stored_only = writer is not None
+    cached = dict(cached_hashes(repo.statcache_path, scan.entries, stored_only=stored_only))
     todo = [i for i, e in enumerate(scan.entries) if e.kind == FILE and i not in cached]
     for i, blob in cached.items():
         entries[i] = scan.entries[i].with_blob(blob)

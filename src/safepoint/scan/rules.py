@@ -10,6 +10,7 @@ the tool's own data or the rules it is applying.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class Rules:
         self._by_name: dict[tuple[str, bool], bool] | None = (
             {} if _basename_patterns(patterns) else None
         )
+        # For name patterns, one regex over the name says "no pattern matches" for most paths
+        # without pathspec's per-pattern loop; a name it matches gets the exact evaluation.
+        self._name_any = _name_union(self._spec) if self._by_name is not None else None
 
     @classmethod
     def for_site(cls, config: Config) -> Rules:
@@ -78,10 +82,17 @@ class Rules:
         path = rel + "/" if is_dir else rel
         if self._by_name is None:
             return self._spec.match_file(path)
-        key = (rel.rpartition("/")[2], is_dir)
+        name = rel.rpartition("/")[2]
+        key = (name, is_dir)
         verdict = self._by_name.get(key)
         if verdict is None:
-            verdict = self._by_name[key] = self._spec.match_file(path)
+            if self._name_any is not None and not self._name_any.match(
+                name + "/" if is_dir else name
+            ):
+                verdict = False
+            else:
+                verdict = self._spec.match_file(path)
+            self._by_name[key] = verdict
         return verdict
 
     def excludes_venv(self, rel: str) -> bool:
@@ -101,6 +112,27 @@ def _basename_patterns(lines: Sequence[str]) -> bool:
         if "/" in text:
             return False
     return True
+
+
+_ANY_PREFIX = "^(?:.+/)?"
+_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
+
+
+def _name_union(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
+    """A regex matching a name (``name/`` for a directory) that any pattern could match, built
+    from pathspec's own compiled patterns; None when a pattern is not of the expected form."""
+    parts = []
+    for pattern in spec.patterns:
+        if pattern.include is None:
+            continue
+        regex = getattr(pattern, "regex", None)
+        if regex is None or not regex.pattern.startswith(_ANY_PREFIX):
+            return None
+        parts.append(_GROUP.sub("(?:", regex.pattern[len(_ANY_PREFIX) :]))
+    try:
+        return re.compile("|".join(f"(?:{p})" for p in parts) or "(?!)")
+    except re.error:
+        return None
 
 
 def _relative_inside(path: Path, root: Path) -> str | None:

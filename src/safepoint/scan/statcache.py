@@ -30,14 +30,19 @@ RACY_MARGIN_NS = 100_000_000  # generous: coarse filesystem timestamp granularit
 BATCH = 2048
 
 
-def cached_hashes(path: Path, entries: Sequence[Entry]) -> Iterator[tuple[int, str]]:
+def cached_hashes(
+    path: Path, entries: Sequence[Entry], *, stored_only: bool = False
+) -> Iterator[tuple[int, str]]:
     """(index, sha256) of each file in ``entries`` (sorted by path) whose stat matches the cache
-    and is not racy."""
+    and is not racy. ``stored_only``: nothing unless every hash in the cache was stored in the
+    repository when the cache was written (caches written by status are not)."""
     try:
         with path.open("rb") as raw:
             lines = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw))  # type: ignore[arg-type]
             header = json.loads(lines.readline())
             if header.get("version") != CACHE_VERSION:
+                return
+            if stored_only and not header.get("stored"):
                 return
             racy_from = header["taken_ns"] - RACY_MARGIN_NS
             rows = _rows(lines)
@@ -64,14 +69,15 @@ def _rows(lines: io.BufferedReader) -> Iterator[list[Any]]:
         yield from json.loads(line)
 
 
-def save_cache(path: Path, entries: Iterable[Entry], taken_ns: int) -> None:
+def save_cache(path: Path, entries: Iterable[Entry], taken_ns: int, *, stored: bool) -> None:
     """Replace the cache with ``entries`` (files with a blob, sorted by path), as hashed by a
-    scan that started at ``taken_ns``."""
+    scan that started at ``taken_ns``; ``stored`` says every blob is in the repository."""
+    header = {"version": CACHE_VERSION, "taken_ns": taken_ns, "stored": stored}
     with (
         atomic_file(path) as f,
         zstandard.ZstdCompressor(level=1).stream_writer(f, closefd=False) as out,
     ):
-        out.write(json.dumps({"version": CACHE_VERSION, "taken_ns": taken_ns}).encode() + b"\n")
+        out.write(json.dumps(header).encode() + b"\n")
         batch: list[list[Any]] = []
         for e in entries:
             if e.kind == FILE and e.blob:
