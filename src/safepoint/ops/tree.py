@@ -12,18 +12,17 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from safepoint.errors import OperationalError
 from safepoint.ops.site import Site
+from safepoint.parallel import map_batches
 from safepoint.progress import NullProgress, Progress
 from safepoint.scan.entry import FILE, Entry
 from safepoint.scan.statcache import cached_hashes, save_cache
 from safepoint.scan.walk import scan_tree
 from safepoint.store.repository import BlobWriter
 
-WORKERS = 4
 READ_ATTEMPTS = 3
 
 
@@ -65,38 +64,50 @@ def read_tree(
         "reading" if writer is None else "checkpoint", sum(scan.entries[i].size for i in todo)
     )  # type: ignore[union-attr]
 
-    def one(entry: Entry) -> Entry | None:
-        result = hash_file(root, entry, writer)
-        progress.advance(entry.size)
-        return result
+    def one(batch: list[int]) -> list[Entry | None]:
+        return hash_files(root, [entries[i] for i in batch], writer, progress)  # type: ignore[misc]
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        jobs = [entries[i] for i in todo]
-        for i, result in zip(todo, pool.map(one, jobs), strict=True):  # type: ignore[arg-type]
-            entries[i] = result
-        del jobs
+    results = map_batches(one, todo, lambda i: scan.entries[i].size)  # type: ignore[union-attr]
+    for i, result in zip(todo, results, strict=True):
+        entries[i] = result
     progress.finish()
     if any(e is None for e in entries):
         entries[:] = [e for e in entries if e is not None]
     return Tree(entries, taken_ns, scan.skipped, len(todo))  # type: ignore[arg-type]
 
 
+def hash_files(
+    root: str, batch: list[Entry], writer: BlobWriter | None, progress: Progress
+) -> list[Entry | None]:
+    """Read, hash (and with a writer, store) a group of files; see ``hash_file``."""
+    read = [_read_file(root, entry) for entry in batch]
+    if writer is not None:
+        writer.add_many([(bytes.fromhex(e.blob), data) for e, data in read if e and e.blob])
+    progress.advance(sum(entry.size for entry in batch))
+    return [e for e, _ in read]
+
+
 def hash_file(root: str, entry: Entry, writer: BlobWriter | None) -> Entry | None:
     """Read one file, hash (and with a writer, store) its content; return its entry with the
     blob id and the stat it had while read. None if the file vanished since the scan."""
+    result, data = _read_file(root, entry)
+    if writer is not None and result is not None:
+        writer.add(bytes.fromhex(result.blob or ""), data)
+    return result
+
+
+def _read_file(root: str, entry: Entry) -> tuple[Entry | None, bytes]:
     path = os.path.join(root, entry.path)
     for _ in range(READ_ATTEMPTS):
         try:
             data, st = read_stable(path)
         except FileNotFoundError:
-            return None
+            return None, b""
         except OSError as exc:
             raise OperationalError(f"cannot read {path}: {exc.strerror}") from None
         if st is None:
             continue
-        blob_id = hashlib.sha256(data).digest()
-        if writer is not None:
-            writer.add(blob_id, data)
+        blob = hashlib.sha256(data).hexdigest()
         return Entry(
             entry.path,
             FILE,
@@ -105,10 +116,11 @@ def hash_file(root: str, entry: Entry, writer: BlobWriter | None) -> Entry | Non
             st.st_gid,
             len(data),
             st.st_mtime_ns,
-            blob=blob_id.hex(),
-            ctime_ns=st.st_ctime_ns,
-            ino=st.st_ino,
-        )
+            None,
+            blob,
+            st.st_ctime_ns,
+            st.st_ino,
+        ), data
     raise OperationalError(f"{path} kept changing while it was read; no checkpoint was made")
 
 

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from safepoint.errors import IntegrityError
+from safepoint.parallel import map_each
 from safepoint.progress import NullProgress, Progress
 from safepoint.restore.materialize import pack_order
 from safepoint.scan.entry import FILE
 from safepoint.store.pack import Location
 from safepoint.store.records import Checkpoint
 from safepoint.store.repository import Repository
-
-WORKERS = 4
 
 
 @dataclass
@@ -59,10 +57,9 @@ def verify_checkpoints(
         finally:
             progress.advance(loc.stored_size)
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for blob_id, problem in pool.map(check, locations):
-            if problem:
-                bad[blob_id] = problem
+    for blob_id, problem in map_each(check, locations, lambda loc: loc.raw_size):
+        if problem:
+            bad[blob_id] = problem
     progress.finish()
     report.blobs = len(users)
     report.bytes = sum(loc.raw_size for loc in locations)

@@ -17,10 +17,10 @@ import contextlib
 import errno
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from safepoint.errors import IntegrityError
+from safepoint.parallel import map_each
 from safepoint.progress import NullProgress, Progress
 from safepoint.restore.files import make_symlink, set_link_meta, set_meta, temp_name, write_file
 from safepoint.restore.materialize import locate_blobs, pack_order
@@ -29,8 +29,6 @@ from safepoint.scan.entry import DIR, FILE, SYMLINK
 from safepoint.scan.rules import TEMP_PREFIX
 from safepoint.store.atomic import fsync_dir
 from safepoint.store.repository import Repository
-
-WORKERS = 4
 
 
 def stage_files(
@@ -66,9 +64,8 @@ def stage_files(
         progress.advance(entry.size)
 
     try:
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            for _ in pool.map(one, jobs):
-                pass
+        for _ in map_each(one, jobs, lambda job: job[0].size):
+            pass
     except BaseException:
         discard_staged(staged.values())
         raise

@@ -9,6 +9,16 @@ from safepoint.scan.entry import Entry
 from safepoint.scan.rules import TEMP_PREFIX
 
 IS_ROOT = os.geteuid() == 0
+OWNER = (os.geteuid(), os.getegid())
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()  # read once, before any thread runs: os.umask has no read-only form
 
 
 def temp_name(path: str, nonce: str | None = None) -> str:
@@ -22,14 +32,20 @@ def write_file(path: str, data: bytes, entry: Entry, *, fsync: bool = False) -> 
     """Create ``path`` (which must not exist) holding ``data``, with the entry's mode, owner and
     mtime; ``fsync`` makes it durable before returning. On failure nothing is left behind.
     In-place rollbacks write to a temporary name this way, then rename over the old file."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    # Created with its final permission bits where the umask leaves them alone (one chmod
+    # saved per file), and chowned only when the owner differs from the creator's.
+    direct = entry.mode & ~UMASK == entry.mode and entry.mode <= 0o777
+    fd = os.open(
+        path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, entry.mode if direct else 0o600
+    )
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        if IS_ROOT:
+        if IS_ROOT and (entry.uid, entry.gid) != OWNER:
             os.fchown(fd, entry.uid, entry.gid)
-        os.fchmod(fd, entry.mode)
+        if not direct or (IS_ROOT and (entry.uid, entry.gid) != OWNER):
+            os.fchmod(fd, entry.mode)  # after chown, which clears setuid/setgid bits
         os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
         if fsync:
             os.fsync(fd)

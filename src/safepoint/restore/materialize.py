@@ -10,17 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from safepoint.errors import IntegrityError, OperationalError, UsageError
+from safepoint.parallel import map_each
 from safepoint.progress import NullProgress, Progress
 from safepoint.restore.files import make_symlink, set_meta, write_file
 from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
 from safepoint.store.pack import Location
 from safepoint.store.repository import Repository
-
-WORKERS = 4
 
 
 def restore_to(
@@ -74,9 +72,8 @@ def _write_tree(
         write_file(os.path.join(root, entry.path), data, entry)
         progress.advance(entry.size)
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for _ in pool.map(write_one, files):
-            pass
+    for _ in map_each(write_one, files, lambda e: e.size):
+        pass
     for e in entries:
         if e.kind == SYMLINK:
             make_symlink(os.path.join(root, e.path), e, replace=False)

@@ -40,6 +40,18 @@ class Index:
             row = self._db.execute("SELECT 1 FROM blobs WHERE id=?", (blob_id,)).fetchone()
         return row is not None
 
+    def known(self, blob_ids: Iterable[bytes]) -> set[bytes]:
+        """Which of ``blob_ids`` the index holds (one query per 500)."""
+        ids = list(blob_ids)
+        out: set[bytes] = set()
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                batch = ids[start : start + 500]
+                marks = ",".join("?" * len(batch))
+                sql = f"SELECT id FROM blobs WHERE id IN ({marks})"
+                out.update(row[0] for row in self._db.execute(sql, batch))
+        return out
+
     def lookup(self, blob_id: bytes) -> Location | None:
         with self._lock:
             row = self._db.execute(

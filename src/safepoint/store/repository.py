@@ -248,6 +248,19 @@ class BlobWriter:
         """Store ``data`` under ``blob_id`` unless already stored; True if it was new."""
         if self.known(blob_id):
             return False
+        return self._store(blob_id, data)
+
+    def add_many(self, blobs: list[tuple[bytes, bytes]]) -> None:
+        """``add`` for a group: one index query for all of them."""
+        ids = {blob_id for blob_id, _ in blobs}
+        with self._lock:
+            ids -= self._pending
+        stored = self._repo.index.known(ids) if ids else set()
+        for blob_id, data in blobs:
+            if blob_id in ids and blob_id not in stored:
+                self._store(blob_id, data)
+
+    def _store(self, blob_id: bytes, data: bytes) -> bool:
         codec, stored = self._repo.compress(data)
         with self._lock:
             if blob_id in self._pending:
