@@ -29,7 +29,7 @@ from safepoint.progress import Progress
 from safepoint.restore.apply import discard_staged, remove_temp_files, stage_files, switch
 from safepoint.restore.files import IS_ROOT
 from safepoint.restore.journal import Journal, read_journal, remove_journal, write_journal
-from safepoint.restore.plan import Plan, filter_target, plan_rollback
+from safepoint.restore.plan import Plan, filter_target, pair_up, plan_rollback
 from safepoint.scan.entry import DIR, FILE, Entry
 from safepoint.scan.statcache import save_cache
 from safepoint.scan.walk import stat_entry
@@ -334,18 +334,17 @@ def _save_stat_cache(
     """The cache after a rollback: unchanged files keep their entries, written ones are
     re-stat'ed, so the next status or checkpoint reads nothing."""
     changed = {e.path for e in plan.write + plan.restamp}
-    before = {e.path: e for e in current}
     entries = []
-    for e in target:
-        if e.kind != FILE:
+    for old, e in pair_up(current, target):
+        if e is None or e.kind != FILE:
             continue
-        if e.path in changed or e.path not in before:
+        if old is None or e.path in changed:
             now = stat_entry(site.root, e.path)
             if now is None or now.size != e.size:
                 continue
             entries.append(now.with_blob(e.blob or ""))
         else:
-            entries.append(before[e.path])
+            entries.append(old)
     save_cache(site.repository.statcache_path, entries, taken_ns, stored=True)
 
 

@@ -8,7 +8,7 @@ files the rules exclude (those are never touched, so such a directory cannot be 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,13 +42,42 @@ class Changes:
         }
 
 
+def pair_up(a: Sequence[Entry], b: Sequence[Entry]) -> Iterator[tuple[Entry | None, Entry | None]]:
+    """The entries of two path-sorted trees side by side, (a's, b's), None where a path is
+    only in one: a merge, so comparing two 200,000-entry trees needs no dictionary."""
+    a, b = _by_path(a), _by_path(b)
+    i = j = 0
+    while i < len(a) and j < len(b):
+        x, y = a[i], b[j]
+        if x.path == y.path:
+            yield x, y
+            i += 1
+            j += 1
+        elif x.path < y.path:
+            yield x, None
+            i += 1
+        else:
+            yield None, y
+            j += 1
+    for x in a[i:]:
+        yield x, None
+    for y in b[j:]:
+        yield None, y
+
+
+def _by_path(entries: Sequence[Entry]) -> Sequence[Entry]:
+    if all(entries[k].path < entries[k + 1].path for k in range(len(entries) - 1)):
+        return entries
+    return sorted(entries, key=lambda e: e.path)
+
+
 def compare(a: Sequence[Entry], b: Sequence[Entry], *, owner: bool) -> Changes:
-    old = {e.path: e for e in a}
     changes = Changes()
     unchanged = 0
-    for new in b:
-        cur = old.pop(new.path, None)
-        if cur is None:
+    for cur, new in pair_up(a, b):
+        if new is None:
+            changes.deleted.append(cur)  # type: ignore[arg-type]
+        elif cur is None:
             changes.added.append(new)
         elif not cur.same_content(new):
             changes.modified.append((cur, new))
@@ -58,7 +87,6 @@ def compare(a: Sequence[Entry], b: Sequence[Entry], *, owner: bool) -> Changes:
             changes.touched.append((cur, new))
         else:
             unchanged += 1
-    changes.deleted.extend(old.values())
     return Changes(
         changes.added,
         changes.modified,
@@ -122,13 +150,14 @@ def plan_rollback(
     remove.sort(key=lambda e: e.path, reverse=True)  # children before their directory
     create.sort(key=lambda e: e.path)  # parents before children
 
-    tracked = {e.path for e in current}
-    by_path = {e.path: e for e in target}
+    replaced_by = {a.path: b for a, b in retyped}
+    removed_dirs = [e for e in remove if e.kind == DIR]
+    tracked = {e.path for e in current} if removed_dirs else set()
     keep: set[str] = set()  # removed directories that must stay: they hold untracked files
-    for e in remove:  # deepest first, so a child's verdict is known before its parent's
-        if e.kind == DIR and _holds_untracked(root, e.path, tracked, keep):
-            if e.path in by_path:
-                kind = "symlink" if by_path[e.path].kind != FILE else "file"
+    for e in removed_dirs:  # deepest first, so a child's verdict is known before its parent's
+        if _holds_untracked(root, e.path, tracked, keep):
+            if e.path in replaced_by:
+                kind = "symlink" if replaced_by[e.path].kind != FILE else "file"
                 raise OperationalError(
                     f"cannot replace directory {e.path} with a {kind}: it holds files that "
                     "safepoint does not track (excluded); move them away first"
@@ -140,8 +169,9 @@ def plan_rollback(
     changed_dirs |= {e.path for e in create if e.kind == DIR}
     for path in [e.path for e in remove] + [e.path for e in create] + [e.path for e in rewrite]:
         changed_dirs.add(path.rpartition("/")[0])  # the parent's mtime changed too
+    target_dirs = {e.path: e for e in target if e.kind == DIR}
     dir_meta = sorted(
-        (by_path[p] for p in changed_dirs if p in by_path and by_path[p].kind == DIR),
+        (target_dirs[p] for p in changed_dirs if p in target_dirs),
         key=lambda e: e.path,
         reverse=True,
     )

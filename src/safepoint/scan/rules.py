@@ -48,15 +48,12 @@ class Rules:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"bad exclude pattern: {exc}") from None
         self._always = frozenset(always)
-        # Verdicts by (last component, is directory): exact when every pattern is a plain name
-        # pattern and, as the walk guarantees, a path is asked about only after its parent
-        # directory was found not excluded. Saves most of a scan's time on large trees.
-        self._by_name: dict[tuple[str, bool], bool] | None = (
-            {} if _basename_patterns(patterns) else None
-        )
-        # For name patterns, one regex over the name says "no pattern matches" for most paths
-        # without pathspec's per-pattern loop; a name it matches gets the exact evaluation.
-        self._name_any = _name_union(self._spec) if self._by_name is not None else None
+        # With only plain name patterns (the defaults and most user rules) a verdict depends on
+        # the last component alone, given that a path is asked about only after its parent
+        # directory was found not excluded (the walk never descends into an excluded one). Then
+        # one regex over the name tells that no pattern matches, for most paths, without
+        # pathspec's per-pattern loop; a name it matches gets pathspec's exact evaluation.
+        self._name_any = _name_union(self._spec) if _basename_patterns(patterns) else None
 
     @classmethod
     def for_site(cls, config: Config) -> Rules:
@@ -79,21 +76,11 @@ class Rules:
         """Whether ``rel`` is excluded; ask only about paths whose parent is not excluded."""
         if rel in self._always or rel.rpartition("/")[2].startswith(TEMP_PREFIX):
             return True
-        path = rel + "/" if is_dir else rel
-        if self._by_name is None:
-            return self._spec.match_file(path)
-        name = rel.rpartition("/")[2]
-        key = (name, is_dir)
-        verdict = self._by_name.get(key)
-        if verdict is None:
-            if self._name_any is not None and not self._name_any.match(
-                name + "/" if is_dir else name
-            ):
-                verdict = False
-            else:
-                verdict = self._spec.match_file(path)
-            self._by_name[key] = verdict
-        return verdict
+        if self._name_any is not None:
+            name = rel.rpartition("/")[2]
+            if not self._name_any.match(name + "/" if is_dir else name):
+                return False
+        return self._spec.match_file(rel + "/" if is_dir else rel)
 
     def excludes_venv(self, rel: str) -> bool:
         """Whether a virtual environment at ``rel`` stays excluded (no ``!`` rule re-includes
