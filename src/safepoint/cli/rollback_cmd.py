@@ -6,7 +6,6 @@ import click
 
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.env import Environment
-from safepoint.cli.health_cmd import print_report
 from safepoint.cli.output import Output, human_size
 from safepoint.errors import ExitStatus, UsageError
 from safepoint.ops.prove import Proof
@@ -37,8 +36,14 @@ def _describe_plan(out: Output, result: RollbackResult) -> None:
 
 
 def _not_restored(s: Site) -> str:
-    rules = ", ".join([*DEFAULT_EXCLUDES, *s.config.exclude])
-    return f"not restored (excluded, left as they are): {rules}"
+    patterns = [*DEFAULT_EXCLUDES, *s.config.exclude]
+    excluded = [p for p in patterns if not p.startswith("!")]
+    kept = [p[1:] for p in patterns if p.startswith("!")]
+    line = f"not restored (excluded, left as they are): {', '.join(excluded)}"
+    if kept:
+        line += f"; re-included by your rules: {', '.join(kept)}"
+    ignore = s.root / ".safepointignore"
+    return line + (f"; and the rules in {ignore}" if ignore.is_file() else "")
 
 
 def _confirm(env: Environment, out: Output, s: Site):  # type: ignore[no-untyped-def]
@@ -134,6 +139,8 @@ def _print_proof(out: Output, proof: Proof, when: str) -> None:
     if proof.hook_error:
         out.line(f"  {proof.hook_error}")
     if proof.health is not None:
+        from safepoint.cli.health_cmd import print_report
+
         out.line(f"health {when}:")
         print_report(out, proof.health, indent="  ")
 

@@ -10,15 +10,35 @@ whole when it overruns its timeout.)
 - :mod:`.process` runs one shell command with a deadline; both of the above use it.
 """
 
-from safepoint.health.checks import (
-    CheckResult,
-    HealthReport,
-    check_command,
-    check_http,
-    probe,
-    run_checks,
-)
-from safepoint.health.hooks import HookError, HookResult, run_hooks
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Imported on first use: the checks pull in the HTTP client, which a rollback that only runs
+# hooks (or none) should not pay for.
+_EXPORTS = {
+    "CheckResult": "safepoint.health.checks",
+    "HealthReport": "safepoint.health.checks",
+    "check_command": "safepoint.health.checks",
+    "check_http": "safepoint.health.checks",
+    "probe": "safepoint.health.checks",
+    "run_checks": "safepoint.health.checks",
+    "HookError": "safepoint.health.hooks",
+    "HookResult": "safepoint.health.hooks",
+    "run_hooks": "safepoint.health.hooks",
+}
+
+if TYPE_CHECKING:
+    from safepoint.health.checks import (
+        CheckResult,
+        HealthReport,
+        check_command,
+        check_http,
+        probe,
+        run_checks,
+    )
+    from safepoint.health.hooks import HookError, HookResult, run_hooks
 
 __all__ = [
     "CheckResult",
@@ -31,3 +51,12 @@ __all__ = [
     "run_checks",
     "run_hooks",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'safepoint.health' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

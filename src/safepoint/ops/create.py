@@ -103,7 +103,7 @@ def take_checkpoint(
             note=note,
             host=socket.gethostname(),
             user=_user(),
-            extra=extra or {},
+            extra={"rules": site.rules.fingerprint, **(extra or {})},
         )
     )
     if keep_cache:

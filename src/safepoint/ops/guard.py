@@ -19,11 +19,11 @@ from pathlib import Path
 
 from safepoint.errors import SafepointError
 from safepoint.health import probe
-from safepoint.ops.rollback import RollbackUndone, rollback
+from safepoint.ops.rollback import RollbackUndone, rollback, tracked_entries
 from safepoint.ops.site import Site
 from safepoint.ops.tree import read_tree
 from safepoint.restore.files import IS_ROOT
-from safepoint.restore.plan import compare, filter_target
+from safepoint.restore.plan import compare
 from safepoint.store.atomic import write_atomic
 from safepoint.store.records import GOOD, Checkpoint
 
@@ -133,7 +133,7 @@ def rollback_target(site: Site) -> Checkpoint | None:
     for cp in repo.checkpoints():
         if cp.marks.health != GOOD:
             continue
-        target = filter_target(repo.load_manifest(cp), site.rules)
+        target = tracked_entries(site, cp)
         if not compare(current, target, owner=IS_ROOT).empty:
             return cp
     return None

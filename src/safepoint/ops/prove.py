@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from safepoint.health import HealthReport, HookError, HookResult, run_checks, run_hooks
+from safepoint.health.hooks import HookError, HookResult, run_hooks
 from safepoint.ops.site import Site
 from safepoint.store.records import BAD, GOOD, Checkpoint, Marks, now_iso
+
+if TYPE_CHECKING:
+    from safepoint.health.checks import HealthReport
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ def prove(
             return Proof(exc.results, str(exc))
     if not run_health:
         return Proof(hooks)
+    from safepoint.health.checks import run_checks  # the HTTP client: only when checking
+
     return Proof(hooks, health=run_checks(site.config.health, root=site.root))
 
 

@@ -83,6 +83,12 @@ class RollbackUndone(UnhealthyError):
         self.result = result
 
 
+def tracked_entries(site: Site, cp: Checkpoint) -> list[Entry]:
+    """The checkpoint's entries that the site's current rules track (see filter_target)."""
+    entries = site.repository.load_manifest(cp)
+    return filter_target(entries, site.rules, made_with=cp.extra.get("rules"))
+
+
 def default_target(checkpoints: list[Checkpoint], ref: str | None) -> Checkpoint:
     if ref is not None:
         return resolve(ref, checkpoints)
@@ -124,7 +130,7 @@ def rollback(
     with repo.lock():
         refuse_if_pending(site)
         target = default_target(repo.checkpoints(), ref)
-        target_entries = filter_target(repo.load_manifest(target), site.rules)
+        target_entries = tracked_entries(site, target)
         if dry_run or confirm is not None:
             current = read_tree(site, progress=progress).entries
             preview = RollbackResult(
@@ -273,10 +279,9 @@ def restore_from_disk(
     warn: Warn | None = None,
 ) -> Plan:
     """Re-read the tree as it is now and bring it to ``cp`` (used to undo and to recover)."""
-    repo = site.repository
     tree = read_tree(site)
     remove_temp_files(site.root, ["", *(e.path for e in tree.entries if e.kind == DIR)])
-    target = filter_target(repo.load_manifest(cp), site.rules)
+    target = tracked_entries(site, cp)
     try:
         return apply_entries(
             site,

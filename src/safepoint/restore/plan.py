@@ -44,8 +44,8 @@ class Changes:
 
 def pair_up(a: Sequence[Entry], b: Sequence[Entry]) -> Iterator[tuple[Entry | None, Entry | None]]:
     """The entries of two path-sorted trees side by side, (a's, b's), None where a path is
-    only in one: a merge, so comparing two 200,000-entry trees needs no dictionary."""
-    a, b = _by_path(a), _by_path(b)
+    only in one: a merge, so comparing two 200,000-entry trees needs no dictionary. Scans and
+    manifests are sorted by path (``BlobWriter.add_manifest`` sorts)."""
     i = j = 0
     while i < len(a) and j < len(b):
         x, y = a[i], b[j]
@@ -63,12 +63,6 @@ def pair_up(a: Sequence[Entry], b: Sequence[Entry]) -> Iterator[tuple[Entry | No
         yield x, None
     for y in b[j:]:
         yield None, y
-
-
-def _by_path(entries: Sequence[Entry]) -> Sequence[Entry]:
-    if all(entries[k].path < entries[k + 1].path for k in range(len(entries) - 1)):
-        return entries
-    return sorted(entries, key=lambda e: e.path)
 
 
 def compare(a: Sequence[Entry], b: Sequence[Entry], *, owner: bool) -> Changes:
@@ -120,9 +114,14 @@ class Plan:
         return sum(e.size for e in self.write)
 
 
-def filter_target(target: Sequence[Entry], rules: Rules) -> list[Entry]:
+def filter_target(
+    target: Sequence[Entry], rules: Rules, *, made_with: str | None = None
+) -> list[Entry]:
     """The target's entries that the current rules still track: an excluded path is never
-    written, whatever an older checkpoint holds."""
+    written, whatever an older checkpoint holds. ``made_with``: the fingerprint of the rules
+    the target was recorded under (nothing to filter when they are the current ones)."""
+    if made_with == rules.fingerprint:
+        return list(target)
     out: list[Entry] = []
     dropped: list[str] = []
     for e in target:

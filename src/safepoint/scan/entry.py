@@ -29,7 +29,8 @@ class Entry(NamedTuple):
     ino: int = 0
 
     def with_blob(self, blob: str) -> Entry:
-        return self._replace(blob=blob)
+        path, kind, mode, uid, gid, size, mtime_ns, target, _, ctime_ns, ino = self
+        return Entry(path, kind, mode, uid, gid, size, mtime_ns, target, blob, ctime_ns, ino)
 
     def same_content(self, other: Entry) -> bool:
         """Same kind and content (blob or link target); metadata may differ."""

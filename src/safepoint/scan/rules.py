@@ -9,6 +9,7 @@ the tool's own data or the rules it is applying.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -48,6 +49,10 @@ class Rules:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"bad exclude pattern: {exc}") from None
         self._always = frozenset(always)
+        self.fingerprint = hashlib.sha256(
+            "\0".join([*patterns, "\1", *sorted(always)]).encode("utf-8", "surrogateescape")
+        ).hexdigest()[:16]
+        """Identifies the rules: entries recorded under the same rules need no re-filtering."""
         # With only plain name patterns (the defaults and most user rules) a verdict depends on
         # the last component alone, given that a path is asked about only after its parent
         # directory was found not excluded (the walk never descends into an excluded one). Then
@@ -74,12 +79,11 @@ class Rules:
 
     def excluded(self, rel: str, *, is_dir: bool) -> bool:
         """Whether ``rel`` is excluded; ask only about paths whose parent is not excluded."""
-        if rel in self._always or rel.rpartition("/")[2].startswith(TEMP_PREFIX):
+        name = rel.rpartition("/")[2]
+        if name.startswith(TEMP_PREFIX) or rel in self._always:
             return True
-        if self._name_any is not None:
-            name = rel.rpartition("/")[2]
-            if not self._name_any.match(name + "/" if is_dir else name):
-                return False
+        if self._name_any is not None and not self._name_any.match(name + "/" if is_dir else name):
+            return False
         return self._spec.match_file(rel + "/" if is_dir else rel)
 
     def excludes_venv(self, rel: str) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -78,16 +79,13 @@ def save_cache(path: Path, entries: Iterable[Entry], taken_ns: int, *, stored: b
         zstandard.ZstdCompressor(level=1).stream_writer(f, closefd=False) as out,
     ):
         out.write(json.dumps(header).encode() + b"\n")
-        batch: list[list[Any]] = []
-        for e in entries:
-            if e.kind == FILE and e.blob:
-                batch.append([e.path, e.size, e.mtime_ns, e.ctime_ns, e.ino, e.blob])
-                if len(batch) >= BATCH:
-                    out.write(_line(batch))
-                    batch = []
-        if batch:
-            out.write(_line(batch))
+        files = [e for e in entries if e.kind == FILE and e.blob]
+        for start in range(0, len(files), BATCH):
+            out.write(_line(list(map(_ROW, files[start : start + BATCH]))))
 
 
-def _line(batch: list[list[Any]]) -> bytes:
+_ROW = itemgetter(0, 5, 6, 9, 10, 8)  # path, size, mtime_ns, ctime_ns, ino, blob (see Entry)
+
+
+def _line(batch: list[Any]) -> bytes:
     return json.dumps(batch, separators=(",", ":")).encode("ascii") + b"\n"

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from operator import attrgetter
 from pathlib import Path
 
 import zstandard
@@ -275,7 +276,9 @@ class BlobWriter:
         return blob_id.hex()
 
     def add_manifest(self, entries: Sequence[Entry]) -> str:
-        """Store the manifest of ``entries`` (sorted); returns its id."""
+        """Store the manifest of ``entries``; returns its id. Manifests are sorted by path
+        (already so from a scan, where sorting costs one pass)."""
+        entries = sorted(entries, key=attrgetter("path"))
         chunk_ids = [self.add_bytes(chunk) for chunk in encode_chunks(entries)]
         return self.add_bytes(encode_top(chunk_ids, len(entries)))
 
