@@ -16,8 +16,9 @@ Errors are ``safepoint.SafepointError`` subclasses carrying the CLI's exit code.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from safepoint.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -70,10 +71,4 @@ if TYPE_CHECKING:
     from safepoint.store.records import Checkpoint
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'safepoint' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports("safepoint", globals(), _EXPORTS)

@@ -27,7 +27,7 @@ from safepoint.ops.site import Site
 from safepoint.progress import NullProgress, Progress
 from safepoint.scan.entry import DIR, FILE
 from safepoint.store.manifest import manifest_id
-from safepoint.store.records import Checkpoint
+from safepoint.store.records import Checkpoint, new_checkpoint
 
 
 @dataclass(frozen=True)
@@ -80,16 +80,13 @@ def import_archive(site: Site, archive: Path, *, progress: Progress | None = Non
             writer.commit()
             new_bytes = writer.stored_bytes
         assert stored == manifest
-        files = [e for e in entries if e.kind == FILE]
         record = contents.meta.record if contents.meta is not None else {}
         cp = repo.save_checkpoint(
-            Checkpoint(
-                id="",
+            new_checkpoint(
+                entries,
                 created=created,
                 kind="imported",
                 manifest=manifest,
-                files=len(files),
-                bytes=sum(e.size for e in files),
                 new_bytes=new_bytes,
                 label=label,
                 note=note,

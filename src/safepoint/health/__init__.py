@@ -12,8 +12,9 @@ whole when it overruns its timeout.)
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from safepoint.lazy import lazy_exports
 
 # Imported on first use: the checks pull in the HTTP client, which a rollback that only runs
 # hooks (or none) should not pay for.
@@ -53,10 +54,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'safepoint.health' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports("safepoint.health", globals(), _EXPORTS)

@@ -14,8 +14,8 @@ from safepoint.errors import PendingRecoveryError, UsageError
 from safepoint.ops.site import Site
 from safepoint.ops.tree import read_tree
 from safepoint.progress import Progress
-from safepoint.scan.entry import FILE, Entry
-from safepoint.store.records import Checkpoint, now_iso
+from safepoint.scan.entry import Entry
+from safepoint.store.records import Checkpoint, new_checkpoint, now_iso
 
 if TYPE_CHECKING:
     from safepoint.health import HealthReport
@@ -89,15 +89,12 @@ def take_checkpoint(
         manifest = writer.add_manifest(tree.entries)
         writer.commit()
         new_bytes = writer.stored_bytes
-    files = [e for e in tree.entries if e.kind == FILE]
     cp = repo.save_checkpoint(
-        Checkpoint(
-            id="",
+        new_checkpoint(
+            tree.entries,
             created=now_iso(),
             kind=kind,
             manifest=manifest,
-            files=len(files),
-            bytes=sum(e.size for e in files),
             new_bytes=new_bytes,
             label=label,
             note=note,

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from safepoint.errors import IntegrityError
+from safepoint.scan.entry import FILE, Entry
 from safepoint.store.atomic import write_atomic
 
 KINDS = ("manual", "safety", "imported", "auto")
@@ -56,6 +58,13 @@ class Checkpoint:
         doc = asdict(self)
         doc["marks"] = asdict(self.marks)
         return doc
+
+
+def new_checkpoint(entries: Iterable[Entry], **fields: Any) -> Checkpoint:
+    """A record (not yet saved, so without id) for a tree of ``entries``: counts its files and
+    bytes; ``fields`` give the rest (kind, manifest, created, new_bytes, label, ...)."""
+    sizes = [e.size for e in entries if e.kind == FILE]
+    return Checkpoint(id="", files=len(sizes), bytes=sum(sizes), **fields)
 
 
 def now_iso() -> str:
