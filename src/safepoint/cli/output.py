@@ -5,6 +5,8 @@ terminal only."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,7 +40,9 @@ class Output:
             from rich.console import Console  # only on a terminal: rich takes a while to import
             from rich.table import Table
 
-            table = Table(*columns, box=None, header_style="bold")
+            table = Table(box=None, header_style="bold")
+            for column in columns:
+                table.add_column(column, no_wrap=True)  # a date cut in two is hard to read
             for row in rows:
                 table.add_row(*row)
             Console(file=self.env.stdout).print(table)
@@ -56,33 +60,57 @@ class Output:
 
 
 class RichProgress:
-    """A byte-counting bar on stderr, removed when the operation ends."""
+    """A byte-counting bar on stderr that appears only once an operation has run for
+    ``DELAY`` seconds (a quick command stays quiet) and is removed when it ends. Thread-safe:
+    workers call ``advance``."""
+
+    DELAY = 0.5
 
     def __init__(self, env: Environment) -> None:
+        self._env = env
+        self._lock = threading.Lock()
+        self._bar: Any = None
+        self._task: Any = None
+        self._pending: tuple[str, int, float] | None = None  # description, total, start time
+        self._done = 0
+
+    def start(self, description: str, total: int) -> None:
+        with self._lock:
+            self._pending = (description, max(total, 1), time.monotonic())
+            self._done = 0
+
+    def advance(self, amount: int) -> None:
+        with self._lock:
+            self._done += amount
+            if self._bar is None and self._pending is not None:
+                if time.monotonic() - self._pending[2] < self.DELAY:
+                    return
+                self._show()
+            if self._bar is not None:
+                self._bar.update(self._task, completed=self._done)
+
+    def finish(self) -> None:
+        with self._lock:
+            if self._bar is not None:
+                self._bar.stop()
+            self._bar = self._task = self._pending = None
+
+    def _show(self) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-        console = Console(file=env.stderr)
+        assert self._pending is not None
+        description, total, _ = self._pending
         self._bar = Progress(
             "[progress.description]{task.description}",
             BarColumn(),
             DownloadColumn(),
             TimeRemainingColumn(),
-            console=console,
+            console=Console(file=self._env.stderr),
             transient=True,
         )
-        self._task: Any = None
-
-    def start(self, description: str, total: int) -> None:
         self._bar.start()
-        self._task = self._bar.add_task(description, total=max(total, 1))
-
-    def advance(self, amount: int) -> None:
-        if self._task is not None:
-            self._bar.advance(self._task, amount)
-
-    def finish(self) -> None:
-        self._bar.stop()
+        self._task = self._bar.add_task(description, total=total)
 
 
 def human_size(n: int) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safepoint.config import CONFIG_NAME, load_config
-from safepoint.errors import OperationalError
+from safepoint.errors import OperationalError, UsageError
 from safepoint.store.repository import Repository
 
 
@@ -22,7 +22,7 @@ class InitResult:
 
 def init_site(root: Path) -> InitResult:
     if not root.is_dir():
-        raise OperationalError(f"site root {root} does not exist or is not a directory")
+        raise UsageError(f"site root {root} does not exist or is not a directory")
     venvs = tuple(sorted(p.parent.name for p in root.glob("*/pyvenv.cfg")))
     django = (root / "manage.py").is_file()
     path = root / CONFIG_NAME
