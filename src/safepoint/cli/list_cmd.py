@@ -11,8 +11,8 @@ from safepoint.scan.entry import DIR, FILE
 from safepoint.store.records import Checkpoint
 
 
-def _created(cp: Checkpoint) -> str:
-    return cp.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+def _created(cp: Checkpoint, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return cp.created_at.astimezone().strftime(fmt)
 
 
 def _row(cp: Checkpoint) -> list[str]:
@@ -20,7 +20,7 @@ def _row(cp: Checkpoint) -> list[str]:
         cp.short_id,
         cp.label or "",
         cp.kind,
-        _created(cp),
+        _created(cp, "%Y-%m-%d %H:%M"),  # the table fits 80 columns; show has the seconds
         str(cp.files),
         human_size(cp.bytes),
         cp.marks.health or "",

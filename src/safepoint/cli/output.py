@@ -40,7 +40,7 @@ class Output:
             from rich.console import Console  # only on a terminal: rich takes a while to import
             from rich.table import Table
 
-            table = Table(box=None, header_style="bold")
+            table = Table(box=None, header_style="bold", pad_edge=False)
             for column in columns:
                 table.add_column(column, no_wrap=True)  # a date cut in two is hard to read
             for row in rows:
