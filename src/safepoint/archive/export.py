@@ -14,7 +14,7 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -220,12 +220,53 @@ def add_entry(tar: tarfile.TarFile, repo: Repository, entry: Entry) -> None:
         member.type, member.linkname = tarfile.SYMTYPE, entry.target or ""
         tar.addfile(member)
     elif entry.kind == FILE:
+        blob_id = bytes.fromhex(entry.blob or "")
         try:
-            data = repo.read_blob(bytes.fromhex(entry.blob or ""))
+            loc = repo.index.lookup(blob_id)
+            if loc is None:
+                raise IntegrityError(f"blob {blob_id.hex()} is missing from the repository")
+            member.size = loc.raw_size
+            content = repo.content(loc)
+            if isinstance(content, bytes):
+                tar.addfile(member, io.BytesIO(content))
+            else:  # a large blob, streamed; its hash is checked once it has been read whole
+                reader = PiecesReader(content)
+                tar.addfile(member, reader)
+                reader.finish()
         except IntegrityError as exc:
             raise IntegrityError(f"{display(entry.path)}: {exc}") from None
-        member.size = len(data)
-        tar.addfile(member, io.BytesIO(data))
+
+
+class PiecesReader(io.RawIOBase):
+    """A file object over an iterator of byte strings (for ``tarfile.addfile``, which reads
+    16 KiB at a time and wants every read full)."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self._pieces = pieces
+        self._view = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            return bytes(self._view) + b"".join(self._pieces)
+        parts = []
+        while size > 0:
+            if not self._view:
+                piece = next(self._pieces, None)
+                if piece is None:
+                    break
+                self._view = memoryview(piece)
+            part, self._view = self._view[:size], self._view[size:]
+            parts.append(part)
+            size -= len(part)
+        return b"".join(parts)
+
+    def finish(self) -> None:
+        """Read whatever is left, so that the iterator's final checks run."""
+        for _ in self._pieces:
+            pass
 
 
 def script_path(dest: Path, cp: Checkpoint) -> Path:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from safepoint.errors import OperationalError
 from safepoint.ops.site import Site
@@ -21,7 +23,8 @@ from safepoint.progress import NullProgress, Progress
 from safepoint.scan.entry import FILE, Entry
 from safepoint.scan.statcache import cached_hashes, save_cache
 from safepoint.scan.walk import scan_tree
-from safepoint.store.repository import BlobWriter
+from safepoint.store.pack import CHUNK, LARGE
+from safepoint.store.repository import BlobWriter, FileChangedError
 
 READ_ATTEMPTS = 3
 
@@ -79,42 +82,43 @@ def read_tree(
 def hash_files(
     root: str, batch: list[Entry], writer: BlobWriter | None, progress: Progress
 ) -> list[Entry | None]:
-    """Read, hash (and with a writer, store) a group of files; see ``hash_file``."""
-    read = [_read_file(root, entry) for entry in batch]
+    """Read, hash (and with a writer, store) a group of files. Each result is the file's entry
+    with its blob id and the stat it had while read; None if it vanished since the scan."""
+    read = [_read_file(root, entry, writer) for entry in batch]
     if writer is not None:
-        writer.add_many([(bytes.fromhex(e.blob), data) for e, data in read if e and e.blob])
+        writer.add_many([(bytes.fromhex(e.blob or ""), d) for e, d in read if e and d is not None])
     progress.advance(sum(entry.size for entry in batch))
     return [e for e, _ in read]
 
 
-def hash_file(root: str, entry: Entry, writer: BlobWriter | None) -> Entry | None:
-    """Read one file, hash (and with a writer, store) its content; return its entry with the
-    blob id and the stat it had while read. None if the file vanished since the scan."""
-    result, data = _read_file(root, entry)
-    if writer is not None and result is not None:
-        writer.add(bytes.fromhex(result.blob or ""), data)
-    return result
-
-
-def _read_file(root: str, entry: Entry) -> tuple[Entry | None, bytes]:
+def _read_file(
+    root: str, entry: Entry, writer: BlobWriter | None
+) -> tuple[Entry | None, bytes | None]:
+    """(entry, content); a large file is stored here, piece by piece, and its content is None."""
     path = os.path.join(root, entry.path)
     for _ in range(READ_ATTEMPTS):
         try:
-            data, st = read_stable(path)
+            if entry.size > LARGE:
+                st, blob = _hash_large(path, writer)
+                data = None
+            else:
+                data, st = read_stable(path)
+                blob = hashlib.sha256(data).hexdigest() if st is not None else ""
         except FileNotFoundError:
-            return None, b""
+            return None, None
+        except FileChangedError:
+            continue
         except OSError as exc:
             raise OperationalError(f"cannot read {path}: {exc.strerror}") from None
         if st is None:
             continue
-        blob = hashlib.sha256(data).hexdigest()
         return Entry(
             entry.path,
             FILE,
             st.st_mode & 0o7777,
             st.st_uid,
             st.st_gid,
-            len(data),
+            st.st_size,
             st.st_mtime_ns,
             None,
             blob,
@@ -122,6 +126,32 @@ def _read_file(root: str, entry: Entry) -> tuple[Entry | None, bytes]:
             st.st_ino,
         ), data
     raise OperationalError(f"{path} kept changing while it was read; no checkpoint was made")
+
+
+def _hash_large(path: str, writer: BlobWriter | None) -> tuple[os.stat_result | None, str]:
+    """Hash a large file in pieces, then (with a writer) store it in pieces read again; the
+    second read must give the same hash (FileChangedError otherwise)."""
+    digest = hashlib.sha256()
+    with _open(path) as f:
+        before = os.fstat(f.fileno())
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+        after = os.fstat(f.fileno())
+    if _signature(before) != _signature(after):
+        return None, ""
+    if writer is not None:
+        writer.add_file(digest.digest(), after.st_size, _pieces(path))
+    return after, digest.hexdigest()
+
+
+def _pieces(path: str) -> Iterator[bytes]:
+    with _open(path) as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def _open(path: str) -> BinaryIO:
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb")
 
 
 def read_stable(path: str) -> tuple[bytes, os.stat_result | None]:

@@ -50,7 +50,10 @@ def verify_checkpoints(
 
     def check(loc: Location) -> tuple[bytes, str | None]:
         try:
-            repo.read_at(loc)
+            content = repo.content(loc)
+            if not isinstance(content, bytes):
+                for _ in content:  # a large blob: its hash is checked after the last piece
+                    pass
             return loc.blob_id, None
         except IntegrityError as exc:
             return loc.blob_id, str(exc)

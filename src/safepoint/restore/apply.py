@@ -57,10 +57,9 @@ def stage_files(
     def one(job: tuple) -> None:
         entry, tmp = job
         try:
-            data = repo.read_at(locations[_blob(entry.blob)])
+            write_file(tmp, repo.content(locations[_blob(entry.blob)]), entry, fsync=True)
         except IntegrityError as exc:
             raise IntegrityError(f"{entry.path}: {exc}") from None
-        write_file(tmp, data, entry, fsync=True)
         progress.advance(entry.size)
 
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterable
 
 from safepoint.scan.entry import Entry
 from safepoint.scan.rules import TEMP_PREFIX
@@ -28,9 +29,12 @@ def temp_name(path: str, nonce: str | None = None) -> str:
     return f"{head}/{name}" if head else name
 
 
-def write_file(path: str, data: bytes, entry: Entry, *, fsync: bool = False) -> None:
+def write_file(
+    path: str, data: bytes | Iterable[bytes], entry: Entry, *, fsync: bool = False
+) -> None:
     """Create ``path`` (which must not exist) holding ``data``, with the entry's mode, owner and
-    mtime; ``fsync`` makes it durable before returning. On failure nothing is left behind.
+    mtime; ``fsync`` makes it durable before returning. ``data`` may come in pieces (a large
+    blob, hash-checked after its last piece). On failure nothing is left behind.
     In-place rollbacks write to a temporary name this way, then rename over the old file."""
     # Created with its final permission bits where the umask leaves them alone (one chmod
     # saved per file), and chowned only when the owner differs from the creator's.
@@ -39,9 +43,10 @@ def write_file(path: str, data: bytes, entry: Entry, *, fsync: bool = False) -> 
         path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, entry.mode if direct else 0o600
     )
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for piece in (data,) if isinstance(data, bytes) else data:
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(fd, view) :]
         if IS_ROOT and (entry.uid, entry.gid) != OWNER:
             os.fchown(fd, entry.uid, entry.gid)
         if not direct or (IS_ROOT and (entry.uid, entry.gid) != OWNER):

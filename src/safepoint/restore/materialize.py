@@ -66,10 +66,9 @@ def _write_tree(
     def write_one(entry: Entry) -> None:
         loc = locations[bytes.fromhex(entry.blob or "")]
         try:
-            data = repo.read_at(loc)
+            write_file(os.path.join(root, entry.path), repo.content(loc), entry)
         except IntegrityError as exc:
             raise IntegrityError(f"{entry.path}: {exc}") from None
-        write_file(os.path.join(root, entry.path), data, entry)
         progress.advance(entry.size)
 
     for _ in map_each(write_one, files, lambda e: e.size):

@@ -19,7 +19,7 @@ import os
 import secrets
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,8 @@ RECORD = struct.Struct(">c32sBQQ")
 RECORD_SIZE = RECORD.size
 RAW, ZSTD = 0, 1
 PACK_TARGET_SIZE = 32 * 1024 * 1024
+LARGE = 32 * 1024 * 1024  # blobs above this are streamed in CHUNK pieces, never held whole
+CHUNK = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,31 @@ class PackWriter:
             self._locations.append(Location(blob_id, name, size, len(data), raw_size, codec))
             size += RECORD_SIZE + len(data)
             self.stored_bytes += RECORD_SIZE + len(data)
+            self._file = (name, fd, size)
+            if size >= self._target:
+                self._close_current()
+
+    def add_stream(
+        self, blob_id: bytes, raw_size: int, codec: int, chunks: Iterable[bytes]
+    ) -> None:
+        """``add`` for a blob too large to hold in memory: ``chunks`` are its stored bytes. If
+        they raise, the pack is cut back to where the record began and the error re-raised."""
+        with self._lock:
+            name, fd, start = self._current()
+            _write_all(fd, RECORD.pack(b"B", blob_id, codec, raw_size, 0))
+            stored = 0
+            try:
+                for chunk in chunks:
+                    _write_all(fd, chunk)
+                    stored += len(chunk)
+                os.pwrite(fd, RECORD.pack(b"B", blob_id, codec, raw_size, stored), start)
+            except BaseException:
+                os.ftruncate(fd, start)
+                os.lseek(fd, start, os.SEEK_SET)
+                raise
+            self._locations.append(Location(blob_id, name, start, stored, raw_size, codec))
+            size = start + RECORD_SIZE + stored
+            self.stored_bytes += RECORD_SIZE + stored
             self._file = (name, fd, size)
             if size >= self._target:
                 self._close_current()
@@ -123,6 +150,18 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def check_header(fd: int, loc: Location) -> None:
+    raw = os.pread(fd, RECORD_SIZE, loc.offset)
+    if len(raw) != RECORD_SIZE or RECORD.unpack(raw) != (
+        b"B",
+        loc.blob_id,
+        loc.codec,
+        loc.raw_size,
+        loc.stored_size,
+    ):
+        raise IntegrityError(f"pack {loc.pack}: damaged record header for blob {loc.blob_id.hex()}")
 
 
 def read_record(fd: int, loc: Location) -> bytes:

@@ -25,7 +25,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from operator import attrgetter
@@ -38,7 +38,18 @@ from safepoint.scan.entry import Entry
 from safepoint.store.atomic import write_atomic
 from safepoint.store.index import Index
 from safepoint.store.manifest import decode_manifest, encode_chunks, encode_top
-from safepoint.store.pack import RAW, ZSTD, Location, PackWriter, pack_path, read_record
+from safepoint.store.pack import (
+    CHUNK,
+    LARGE,
+    RAW,
+    RECORD_SIZE,
+    ZSTD,
+    Location,
+    PackWriter,
+    check_header,
+    pack_path,
+    read_record,
+)
 from safepoint.store.records import Checkpoint, Marks, load_record, save_marks, save_record
 
 FORMAT_NAME = "safepoint-repository"
@@ -167,6 +178,38 @@ class Repository:
             raise IntegrityError(f"blob {loc.blob_id.hex()} is damaged (hash mismatch)")
         return data
 
+    def stream_at(self, loc: Location) -> Iterator[bytes]:
+        """The content of a blob in pieces, for blobs too large to hold in memory. The hash is
+        checked after the last piece: IntegrityError then means what was yielded is damaged,
+        and the caller must discard it (restore and rollback write to files they delete)."""
+        try:
+            fd = self._pack_fd(loc.pack)
+        except FileNotFoundError:
+            raise IntegrityError(f"pack {loc.pack} is missing") from None
+        check_header(fd, loc)
+        region = _Region(fd, loc.offset + RECORD_SIZE, loc.stored_size)
+        # stream_reader bounds each piece to CHUNK bytes of output, however well it compressed
+        reader = (
+            zstandard.ZstdDecompressor().stream_reader(region, read_size=CHUNK)  # type: ignore[arg-type]
+            if loc.codec == ZSTD
+            else region
+        )
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            while data := reader.read(CHUNK):
+                digest.update(data)
+                size += len(data)
+                yield data
+        except zstandard.ZstdError as exc:
+            raise IntegrityError(f"blob {loc.blob_id.hex()} is damaged: {exc}") from None
+        if size != loc.raw_size or digest.digest() != loc.blob_id:
+            raise IntegrityError(f"blob {loc.blob_id.hex()} is damaged (hash mismatch)")
+
+    def content(self, loc: Location) -> bytes | Iterator[bytes]:
+        """``read_at`` for ordinary blobs, ``stream_at`` for large ones."""
+        return self.stream_at(loc) if loc.raw_size > LARGE else self.read_at(loc)
+
     def _pack_fd(self, name: str) -> int:
         with self._fd_lock:
             fd = self._fds.get(name)
@@ -270,6 +313,23 @@ class BlobWriter:
         self._packs.add(blob_id, len(data), codec, stored)
         return True
 
+    def add_file(self, blob_id: bytes, raw_size: int, chunks: Iterable[bytes]) -> bool:
+        """Store a large file from its ``chunks`` (read again from disk) unless the blob is
+        known; they must hash to ``blob_id`` (FileChangedError otherwise, nothing kept)."""
+        if self.known(blob_id):
+            return False
+        with self._lock:
+            if blob_id in self._pending:
+                return False
+            self._pending.add(blob_id)
+        try:
+            self._packs.add_stream(blob_id, raw_size, ZSTD, _compressed(blob_id, raw_size, chunks))
+        except BaseException:
+            with self._lock:
+                self._pending.discard(blob_id)
+            raise
+        return True
+
     def add_bytes(self, data: bytes) -> str:
         blob_id = blob_hash(data)
         self.add(blob_id, data)
@@ -296,3 +356,36 @@ class BlobWriter:
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if exc_type is not None:
             self.abort()
+
+
+class FileChangedError(OperationalError):
+    """A file's content changed between hashing it and storing it."""
+
+
+def _compressed(blob_id: bytes, raw_size: int, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    compress = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compressobj(size=raw_size)
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+        out = compress.compress(chunk)
+        if out:
+            yield out
+    if size != raw_size or digest.digest() != blob_id:
+        raise FileChangedError("the file changed while it was being stored")
+    yield compress.flush()
+
+
+class _Region:
+    """A read-only file object over ``length`` bytes of ``fd`` from ``offset`` (pread)."""
+
+    def __init__(self, fd: int, offset: int, length: int) -> None:
+        self._fd, self._pos, self._end = fd, offset, offset + length
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            size = self._end - self._pos
+        data = os.pread(self._fd, min(size, self._end - self._pos), self._pos)
+        self._pos += len(data)
+        return data
