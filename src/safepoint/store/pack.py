@@ -153,15 +153,8 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def check_header(fd: int, loc: Location) -> None:
-    raw = os.pread(fd, RECORD_SIZE, loc.offset)
-    if len(raw) != RECORD_SIZE or RECORD.unpack(raw) != (
-        b"B",
-        loc.blob_id,
-        loc.codec,
-        loc.raw_size,
-        loc.stored_size,
-    ):
-        raise IntegrityError(f"pack {loc.pack}: damaged record header for blob {loc.blob_id.hex()}")
+    """Check the record header at ``loc`` says what the index says (the blob is read apart)."""
+    _check(os.pread(fd, RECORD_SIZE, loc.offset), loc)
 
 
 def read_record(fd: int, loc: Location) -> bytes:
@@ -169,16 +162,14 @@ def read_record(fd: int, loc: Location) -> bytes:
     raw = os.pread(fd, RECORD_SIZE + loc.stored_size, loc.offset)
     if len(raw) != RECORD_SIZE + loc.stored_size:
         raise IntegrityError(f"pack {loc.pack} is truncated at blob {loc.blob_id.hex()}")
-    tag, blob_id, codec, raw_size, stored = RECORD.unpack_from(raw)
-    if (tag, blob_id, codec, raw_size, stored) != (
-        b"B",
-        loc.blob_id,
-        loc.codec,
-        loc.raw_size,
-        loc.stored_size,
-    ):
-        raise IntegrityError(f"pack {loc.pack}: damaged record header for blob {loc.blob_id.hex()}")
+    _check(raw, loc)
     return raw[RECORD_SIZE:]
+
+
+def _check(raw: bytes, loc: Location) -> None:
+    expected = (b"B", loc.blob_id, loc.codec, loc.raw_size, loc.stored_size)
+    if len(raw) < RECORD_SIZE or RECORD.unpack_from(raw) != expected:
+        raise IntegrityError(f"pack {loc.pack}: damaged record header for blob {loc.blob_id.hex()}")
 
 
 def scan_pack(path: Path) -> Iterator[Location]:
