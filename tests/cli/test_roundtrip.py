@@ -144,3 +144,17 @@ def test_init_detects_venv_and_django_and_is_harmless_twice(tmp_path: Path) -> N
     assert not second["config_written"]
     assert (root / "safepoint.toml").read_text().endswith("# mine\n")
     assert stat.S_IMODE(os.stat(root / ".safepoint").st_mode) == 0o700
+
+
+def test_non_utf8_names_print_as_their_bytes_under_a_strict_locale(site: Path) -> None:
+    import subprocess
+
+    from tests.helpers import SAFEPOINT
+
+    sp("create", cwd=site, check=True)
+    with open(os.fsencode(site) + b"/n\xe9w.txt", "wb") as f:
+        f.write(b"new")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}  # errors='strict' unless we say otherwise
+    proc = subprocess.run([SAFEPOINT, "status"], cwd=site, env=env, capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert b"added     n\xe9w.txt" in proc.stdout

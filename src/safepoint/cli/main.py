@@ -68,4 +68,10 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
 
 
 def run() -> None:
+    # File names that are not UTF-8 are carried as surrogate escapes; print them as the bytes
+    # they are rather than fail (stdout is 'strict' under some locales).
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape")
     sys.exit(main())

@@ -61,7 +61,9 @@ def _confirm(env: Environment, out: Output, s: Site):  # type: ignore[no-untyped
 @click.argument("ref", required=False)
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--no-health", is_flag=True, help="Skip the hooks' health checks afterwards.")
+@click.option(
+    "--no-health", is_flag=True, help="Skip the health checks afterwards (the hooks still run)."
+)
 @site_options
 @click.pass_context
 def rollback_cmd(
