@@ -17,6 +17,7 @@ from safepoint.errors import (
     BadReferenceError,
     IntegrityError,
     OperationalError,
+    PendingRecoveryError,
     SafepointError,
     UnhealthyError,
 )
@@ -246,6 +247,10 @@ def apply_entries(
     except OSError as exc:
         discard_staged(staged.values())
         raise _SwitchFailed(exc) from exc
+    except KeyboardInterrupt:
+        raise PendingRecoveryError(
+            "interrupted while files were being switched; run 'safepoint recover' to finish"
+        ) from None
     _save_stat_cache(site, current, target, plan, taken_ns)
     remove_journal(repo.journal_path)
     return plan
