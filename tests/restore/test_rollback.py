@@ -295,3 +295,34 @@ def test_status_and_diff(site: Path) -> None:
     assert sp_json("diff", "a", cwd=site)["modified"] == ["eventsite/urls.py"]
     human = sp("status", cwd=site, check=True).stdout
     assert "no changes" in human
+
+
+def test_recover_falls_back_to_the_safety_checkpoint_when_the_target_is_damaged(
+    site: Path,
+) -> None:
+    write(site / "eventsite" / "views.py", "def index(): return 'target'\n" * 40)
+    target = sp_json("create", "--label", "target", cwd=site)["id"]
+    write(site / "eventsite" / "views.py", "def index(): return 'before'\n")
+    safety = sp_json("create", "--label", "before", cwd=site)["id"]
+    before = tracked_state(site)
+    _damage_blob_of(site, "target", "eventsite/views.py")
+    # as a rollback killed after writing its journal would leave it
+    (site / ".safepoint" / "journal.json").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "target": target,
+                "safety": safety,
+                "nonce": "dead",
+                "started": "2026-01-01T00:00:00+00:00",
+                "purpose": "rollback",
+            }
+        )
+    )
+    write(site / "eventsite" / ".safepoint-tmp-dead-123", "half-staged")
+    proc = sp("recover", cwd=site)
+    assert proc.returncode == 0, proc.stderr
+    assert "safety checkpoint" in proc.stdout and "cannot bring the site" in proc.stderr
+    assert tracked_state(site) == before
+    assert not (site / "eventsite" / ".safepoint-tmp-dead-123").exists()
+    assert not (site / ".safepoint" / "journal.json").exists()
