@@ -212,7 +212,7 @@ def add_entry(tar: tarfile.TarFile, repo: Repository, entry: Entry) -> None:
     seconds, text = pax_time(entry.mtime_ns)
     member.mtime = seconds
     if text is not None:
-        member.pax_headers["mtime"] = text
+        member.pax_headers = {**member.pax_headers, "mtime": text}
     if entry.kind == DIR:
         member.type = tarfile.DIRTYPE
         tar.addfile(member)

@@ -86,9 +86,9 @@ def create(
 
             print_report(out, result.health, indent="  ")
             out.line("marked known-good" if healthy else "marked bad (kept; not known-good)")
-    if not healthy:
+    if result.health is not None and not healthy:
         out.env.stderr.write(
             f"safepoint: checkpoint {cp.short_id} kept but marked bad: {result.health.summary()}\n"
-        )  # type: ignore[union-attr]
+        )
         return int(ExitStatus.UNHEALTHY)
     return int(ExitStatus.OK)

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from safepoint.errors import (
     BadReferenceError,
@@ -164,7 +165,6 @@ def rollback(
             )
         except _SwitchFailed as failure:
             undo_after_failure(site, journal, safety.checkpoint, failure, warn=note)
-            raise AssertionError("unreachable") from None
         repo.set_head(target)
         result = RollbackResult(target, plan, safety.checkpoint, warnings=warnings)
         result.proof = prove(
@@ -184,7 +184,7 @@ def _undo_unhealthy(
     *,
     hook_output: Callable[[str], None] | None,
     warn: Warn,
-) -> None:
+) -> NoReturn:
     """The rollback's target is unhealthy: apply the safety checkpoint back, once."""
     assert result.proof is not None
     journal = Journal.new(target=safety.id, safety=safety.id, purpose="undo")
@@ -258,7 +258,7 @@ def apply_entries(
 
 def undo_after_failure(
     site: Site, journal: Journal, safety: Checkpoint, failure: Exception, *, warn: Warn
-) -> None:
+) -> NoReturn:
     """The switch failed half-way: return the site to its safety checkpoint now."""
     reason = failure.__cause__ or failure
     try:

@@ -65,7 +65,7 @@ def cached_hashes(
         return  # a cache is only a cache
 
 
-def _rows(lines: io.BufferedReader) -> Iterator[list[Any]]:
+def _rows(lines: Iterable[bytes]) -> Iterator[list[Any]]:
     for line in lines:
         yield from json.loads(line)
 
