@@ -79,7 +79,10 @@ class Rules:
 
     def excluded(self, rel: str, *, is_dir: bool) -> bool:
         """Whether ``rel`` is excluded; ask only about paths whose parent is not excluded."""
-        name = rel.rpartition("/")[2]
+        return self.excluded_name(rel, rel.rpartition("/")[2], is_dir)
+
+    def excluded_name(self, rel: str, name: str, is_dir: bool) -> bool:
+        """``excluded`` for a caller that has the last component at hand (the walk)."""
         if name.startswith(TEMP_PREFIX) or rel in self._always:
             return True
         if self._name_any is not None and not self._name_any.match(name + "/" if is_dir else name):

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 
 from safepoint.errors import OperationalError
 from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
@@ -37,15 +39,17 @@ def scan_tree(root: Path, rules: Rules) -> ScanResult:
                 children = list(it)
         except OSError as exc:
             raise OperationalError(f"cannot read directory {abs_dir}: {exc.strerror}") from None
+        excluded = rules.excluded_name
         for de in children:
-            rel = f"{rel_dir}/{de.name}" if rel_dir else de.name
+            name = de.name
+            rel = f"{rel_dir}/{name}" if rel_dir else name
             try:
                 st = de.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # removed while we looked: it is not part of the tree
             mode = st.st_mode
-            if stat.S_ISDIR(mode):
-                if rules.excluded(rel, is_dir=True):
+            if S_ISDIR(mode):
+                if excluded(rel, name, True):
                     continue
                 if os.path.lexists(os.path.join(de.path, "pyvenv.cfg")) and rules.excludes_venv(
                     rel
@@ -53,15 +57,30 @@ def scan_tree(root: Path, rules: Rules) -> ScanResult:
                     continue
                 entries.append(_entry(rel, DIR, st))
                 stack.append(rel)
-            elif rules.excluded(rel, is_dir=False):
+            elif excluded(rel, name, False):
                 continue
-            elif stat.S_ISREG(mode):
-                entries.append(_entry(rel, FILE, st))
-            elif stat.S_ISLNK(mode):
+            elif S_ISREG(mode):
+                # Built inline, positionally: this line runs once per file of the site.
+                entries.append(
+                    Entry(
+                        rel,
+                        FILE,
+                        mode & 0o7777,
+                        st.st_uid,
+                        st.st_gid,
+                        st.st_size,
+                        st.st_mtime_ns,
+                        None,
+                        None,
+                        st.st_ctime_ns,
+                        st.st_ino,
+                    )
+                )
+            elif S_ISLNK(mode):
                 entries.append(_entry(rel, SYMLINK, st, target=os.readlink(de.path)))
             else:
                 skipped.append((rel, "special file (fifo, socket or device)"))
-    entries.sort(key=lambda e: e.path)
+    entries.sort(key=itemgetter(0))  # by path
     return ScanResult(entries, skipped)
 
 
