@@ -66,29 +66,26 @@ def pair_up(a: Sequence[Entry], b: Sequence[Entry]) -> Iterator[tuple[Entry | No
 
 
 def compare(a: Sequence[Entry], b: Sequence[Entry], *, owner: bool) -> Changes:
-    changes = Changes()
+    added: list[Entry] = []
+    modified: list[tuple[Entry, Entry]] = []
+    deleted: list[Entry] = []
+    mode_changed: list[tuple[Entry, Entry]] = []
+    touched: list[tuple[Entry, Entry]] = []
     unchanged = 0
     for cur, new in pair_up(a, b):
         if new is None:
-            changes.deleted.append(cur)  # type: ignore[arg-type]
+            deleted.append(cur)  # type: ignore[arg-type]
         elif cur is None:
-            changes.added.append(new)
+            added.append(new)
         elif not cur.same_content(new):
-            changes.modified.append((cur, new))
+            modified.append((cur, new))
         elif cur.mode != new.mode or (owner and (cur.uid, cur.gid) != (new.uid, new.gid)):
-            changes.mode_changed.append((cur, new))
+            mode_changed.append((cur, new))
         elif not cur.same_meta(new, owner=owner):
-            changes.touched.append((cur, new))
+            touched.append((cur, new))
         else:
             unchanged += 1
-    return Changes(
-        changes.added,
-        changes.modified,
-        changes.deleted,
-        changes.mode_changed,
-        changes.touched,
-        unchanged,
-    )
+    return Changes(added, modified, deleted, mode_changed, touched, unchanged)
 
 
 @dataclass(frozen=True)

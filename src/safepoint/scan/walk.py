@@ -20,9 +20,6 @@ class ScanResult:
     entries: list[Entry]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
-    def by_path(self) -> dict[str, Entry]:
-        return {e.path: e for e in self.entries}
-
 
 def scan_tree(root: Path, rules: Rules) -> ScanResult:
     """All entries under ``root`` that the rules keep, sorted by path. Special files (fifos,

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from safepoint.store.pack import Location, scan_pack
 
@@ -30,7 +31,6 @@ class Index:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
-        self._pack_names: dict[int, str] = {}
 
     def close(self) -> None:
         self._db.close()
@@ -41,16 +41,8 @@ class Index:
         return row is not None
 
     def known(self, blob_ids: Iterable[bytes]) -> set[bytes]:
-        """Which of ``blob_ids`` the index holds (one query per 500)."""
-        ids = list(blob_ids)
-        out: set[bytes] = set()
-        with self._lock:
-            for start in range(0, len(ids), 500):
-                batch = ids[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                sql = f"SELECT id FROM blobs WHERE id IN ({marks})"
-                out.update(row[0] for row in self._db.execute(sql, batch))
-        return out
+        """Which of ``blob_ids`` the index holds."""
+        return {row[0] for row in self._where_in("SELECT id FROM blobs WHERE id", blob_ids)}
 
     def lookup(self, blob_id: bytes) -> Location | None:
         with self._lock:
@@ -63,19 +55,22 @@ class Index:
 
     def lookup_many(self, blob_ids: Iterable[bytes]) -> dict[bytes, Location]:
         """Locations of the given blobs that the index knows (missing ones are left out)."""
+        sql = (
+            "SELECT b.id, p.name, b.offset, b.stored, b.raw, b.codec FROM blobs b "
+            "JOIN packs p ON p.id = b.pack WHERE b.id"
+        )
+        return {row[0]: Location(*row) for row in self._where_in(sql, blob_ids)}
+
+    def _where_in(self, select: str, blob_ids: Iterable[bytes]) -> list[tuple[Any, ...]]:
+        """Rows of ``select ... IN (ids)``, 500 ids per query (SQLite's parameter limit)."""
         ids = list(blob_ids)
-        out: dict[bytes, Location] = {}
+        rows: list[tuple[Any, ...]] = []
         with self._lock:
             for start in range(0, len(ids), 500):
                 batch = ids[start : start + 500]
                 marks = ",".join("?" * len(batch))
-                for row in self._db.execute(
-                    "SELECT b.id, p.name, b.offset, b.stored, b.raw, b.codec FROM blobs b "
-                    f"JOIN packs p ON p.id = b.pack WHERE b.id IN ({marks})",
-                    batch,
-                ):
-                    out[row[0]] = Location(*row)
-        return out
+                rows.extend(self._db.execute(f"{select} IN ({marks})", batch))
+        return rows
 
     def add(self, locations: Iterable[Location]) -> None:
         """Record locations in one transaction (the first location of a blob wins)."""
@@ -112,13 +107,3 @@ class Index:
         for path in new:
             self.add(scan_pack(path))
         return len(new)
-
-    def forget_packs(self, names: Iterable[str]) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            for name in names:
-                row = self._db.execute("SELECT id FROM packs WHERE name=?", (name,)).fetchone()
-                if row:
-                    self._db.execute("DELETE FROM blobs WHERE pack=?", (row[0],))
-                    self._db.execute("DELETE FROM packs WHERE id=?", (row[0],))
-            self._db.execute("COMMIT")
