@@ -26,7 +26,7 @@ from safepoint.ops.create import refuse_if_pending
 from safepoint.ops.site import Site
 from safepoint.progress import NullProgress, Progress
 from safepoint.scan.entry import DIR, FILE
-from safepoint.store.manifest import manifest_id
+from safepoint.store.manifest import manifest_id, order_key
 from safepoint.store.records import Checkpoint, new_checkpoint
 
 
@@ -57,7 +57,7 @@ def import_archive(site: Site, archive: Path, *, progress: Progress | None = Non
         )
         progress.finish()
         kept, skipped = contents.members, contents.skipped
-        entries = sorted((m.entry() for m in kept), key=lambda e: e.path)
+        entries = sorted((m.entry() for m in kept), key=lambda e: order_key(e.path))
         label, note, created, extra = describe(archive, contents)
         manifest = manifest_id(entries)
         source = "safepoint" if contents.meta is not None else "tar"

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import getpass
 import socket
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from safepoint.config import CONFIG_NAME
 from safepoint.errors import PendingRecoveryError, UsageError
 from safepoint.ops.site import Site
-from safepoint.ops.tree import read_tree
+from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
 from safepoint.scan.entry import Entry
-from safepoint.store.records import Checkpoint, new_checkpoint, now_iso
+from safepoint.store.records import Checkpoint, now_iso
 
 if TYPE_CHECKING:
     from safepoint.health import HealthReport
@@ -24,11 +24,21 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class CreateResult:
     checkpoint: Checkpoint
-    entries: list[Entry]
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    hashed: int = 0  # files read this time (the rest came from the stat cache)
-    taken_ns: int = 0
+    tree: Tree  # what was read
     health: HealthReport | None = None  # with verify_health: the checks' verdict
+
+    @property
+    def entries(self) -> list[Entry]:
+        return self.tree.entries
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        return self.tree.skipped
+
+    @property
+    def hashed(self) -> int:
+        """Files read this time (the rest came from the tree cache)."""
+        return self.tree.hashed
 
 
 def create_checkpoint(
@@ -86,12 +96,14 @@ def take_checkpoint(
     repo = site.repository
     with repo.writer() as writer:
         tree = read_tree(site, writer=writer, progress=progress)
-        manifest = writer.add_manifest(tree.entries)
+        manifest = writer.add_chunks(tree.chunks())
         writer.commit()
         new_bytes = writer.stored_bytes
     cp = repo.save_checkpoint(
-        new_checkpoint(
-            tree.entries,
+        Checkpoint(
+            id="",
+            files=tree.files,
+            bytes=tree.size,
             created=now_iso(),
             kind=kind,
             manifest=manifest,
@@ -106,7 +118,7 @@ def take_checkpoint(
     if keep_cache:
         tree.save_cache(site, stored=True)
     repo.set_head(cp)
-    return CreateResult(cp, tree.entries, tree.skipped, tree.hashed, tree.taken_ns)
+    return CreateResult(cp, tree)
 
 
 def _user() -> str | None:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from safepoint.errors import SafepointError
 from safepoint.health import probe
-from safepoint.ops.rollback import RollbackUndone, rollback, tracked_entries
+from safepoint.ops.delta import tracked_entries
+from safepoint.ops.rollback import RollbackUndone, rollback
 from safepoint.ops.site import Site
 from safepoint.ops.tree import read_tree
 from safepoint.restore.files import IS_ROOT

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from stat import S_ISREG
 from typing import NoReturn
 
 from safepoint.errors import (
@@ -23,18 +24,19 @@ from safepoint.errors import (
     UnhealthyError,
 )
 from safepoint.ops.create import refuse_if_pending, take_checkpoint
+from safepoint.ops.delta import tree_delta
 from safepoint.ops.prove import Proof, mark_health, prove
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
-from safepoint.ops.tree import read_tree
+from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
 from safepoint.restore.apply import discard_staged, remove_temp_files, stage_files, switch
 from safepoint.restore.files import IS_ROOT
 from safepoint.restore.journal import Journal, read_journal, remove_journal, write_journal
-from safepoint.restore.plan import Plan, filter_target, pair_up, plan_rollback
-from safepoint.scan.entry import DIR, FILE, Entry
-from safepoint.scan.statcache import save_cache
-from safepoint.scan.walk import stat_entry
+from safepoint.restore.plan import Plan, plan_rollback
+from safepoint.scan.entry import FILE
+from safepoint.scan.walk import Known
+from safepoint.store.manifest import order_key, parent_of
 from safepoint.store.records import Checkpoint
 
 Warn = Callable[[str], None]
@@ -85,12 +87,6 @@ class RollbackUndone(UnhealthyError):
         self.result = result
 
 
-def tracked_entries(site: Site, cp: Checkpoint) -> list[Entry]:
-    """The checkpoint's entries that the site's current rules track (see filter_target)."""
-    entries = site.repository.load_manifest(cp)
-    return filter_target(entries, site.rules, made_with=cp.extra.get("rules"))
-
-
 def default_target(checkpoints: list[Checkpoint], ref: str | None) -> Checkpoint:
     if ref is not None:
         return resolve(ref, checkpoints)
@@ -132,11 +128,10 @@ def rollback(
     with repo.lock():
         refuse_if_pending(site)
         target = default_target(repo.checkpoints(), ref)
-        target_entries = tracked_entries(site, target)
         if dry_run or confirm is not None:
-            current = read_tree(site, progress=progress).entries
+            current = read_tree(site, progress=progress)
             preview = RollbackResult(
-                target, _plan(site, current, target_entries), dry_run=dry_run, warnings=warnings
+                target, _plan(site, current, target), dry_run=dry_run, warnings=warnings
             )
             if dry_run:
                 preview.seconds = time.monotonic() - started
@@ -154,15 +149,7 @@ def rollback(
         )
         journal = Journal.new(target=target.id, safety=safety.checkpoint.id)
         try:
-            plan = apply_entries(
-                site,
-                safety.entries,
-                target_entries,
-                journal,
-                taken_ns=safety.taken_ns,
-                progress=progress,
-                warn=note,
-            )
+            plan = apply_entries(site, safety.tree, target, journal, progress=progress, warn=note)
         except _SwitchFailed as failure:
             undo_after_failure(site, journal, safety.checkpoint, failure, warn=note)
         repo.set_head(target)
@@ -207,26 +194,26 @@ def _undo_unhealthy(
 
 def apply_entries(
     site: Site,
-    current: Sequence[Entry],
-    target: Sequence[Entry],
+    tree: Tree,
+    target: Checkpoint,
     journal: Journal,
     *,
-    taken_ns: int,
     progress: Progress | None = None,
     warn: Warn | None = None,
 ) -> Plan:
-    """Bring the tracked tree from ``current`` to ``target`` under ``journal``.
+    """Bring the tracked tree from ``tree`` (as read just before) to the tracked entries of
+    ``target`` under ``journal``.
 
     Staging failures leave the site as it was (and remove the journal) and are re-raised;
     a failure while switching leaves the journal and raises _SwitchFailed."""
     repo = site.repository
-    plan = _plan(site, current, target)
+    plan = _plan(site, tree, target)
     if plan.empty:
-        _save_stat_cache(site, current, target, plan, taken_ns)
+        tree.save_cache(site, stored=True)
         remove_journal(repo.journal_path)
         return plan
     write_journal(repo.journal_path, journal)
-    existing = {e.path for e in current if e.kind == DIR}
+    existing = set(tree.dirs) - {""}
     try:
         staged = stage_files(
             repo, site.root, plan, existing, nonce=journal.nonce, progress=progress
@@ -251,7 +238,7 @@ def apply_entries(
         raise PendingRecoveryError(
             "interrupted while files were being switched; run 'safepoint recover' to finish"
         ) from None
-    _save_stat_cache(site, current, target, plan, taken_ns)
+    _update_cache(site, tree, plan)
     remove_journal(repo.journal_path)
     return plan
 
@@ -285,18 +272,9 @@ def restore_from_disk(
 ) -> Plan:
     """Re-read the tree as it is now and bring it to ``cp`` (used to undo and to recover)."""
     tree = read_tree(site)
-    remove_temp_files(site.root, ["", *(e.path for e in tree.entries if e.kind == DIR)])
-    target = tracked_entries(site, cp)
+    remove_temp_files(site.root, tree.dirs)
     try:
-        return apply_entries(
-            site,
-            tree.entries,
-            target,
-            journal,
-            taken_ns=tree.taken_ns,
-            progress=progress,
-            warn=warn,
-        )
+        return apply_entries(site, tree, cp, journal, progress=progress, warn=warn)
     except _SwitchFailed as failure:
         raise OperationalError(f"cannot write the site: {_describe(failure.__cause__)}") from None
 
@@ -334,28 +312,37 @@ class _SwitchFailed(Exception):
     pass
 
 
-def _plan(site: Site, current: Sequence[Entry], target: Sequence[Entry]) -> Plan:
-    return plan_rollback(site.root, current, target, owner=IS_ROOT)
+def _plan(site: Site, tree: Tree, target: Checkpoint) -> Plan:
+    delta = tree_delta(site, tree, target)
+    return plan_rollback(
+        site.root,
+        delta.current,
+        delta.target,
+        owner=IS_ROOT,
+        shared=delta.shared,
+        same_dir=tree.dir_entry,
+    )
 
 
-def _save_stat_cache(
-    site: Site, current: Sequence[Entry], target: Sequence[Entry], plan: Plan, taken_ns: int
-) -> None:
-    """The cache after a rollback: unchanged files keep their entries, written ones are
-    re-stat'ed, so the next status or checkpoint reads nothing."""
-    changed = {e.path for e in plan.write + plan.restamp}
-    entries = []
-    for old, e in pair_up(current, target):
-        if e is None or e.kind != FILE:
+def _update_cache(site: Site, tree: Tree, plan: Plan) -> None:
+    """The tree cache after a rollback: only the directories the plan touched are read again,
+    and the files it wrote keep the hash they were written from, so the next status or
+    checkpoint reads nothing."""
+    known: dict[str, Known] = {}
+    for e in plan.write + plan.restamp:
+        if e.kind != FILE:
             continue
-        if old is None or e.path in changed:
-            now = stat_entry(site.root, e.path)
-            if now is None or now.size != e.size:
-                continue
-            entries.append(now.with_blob(e.blob or ""))
-        else:
-            entries.append(old)
-    save_cache(site.repository.statcache_path, entries, taken_ns, stored=True)
+        try:
+            st = os.lstat(site.root / e.path)
+        except OSError:
+            continue
+        if S_ISREG(st.st_mode) and st.st_size == e.size and e.blob:
+            parent, _, name = e.path.rpartition("/")
+            hit = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, e.blob)
+            known.setdefault(parent, {})[name] = hit
+    touched = plan.remove + plan.mkdir + plan.write + plan.link + plan.restamp + plan.dir_meta
+    dirs = {parent_of(e.path) for e in touched} | {e.path for e in plan.mkdir}
+    tree.update_cache(site, sorted(dirs, key=order_key), known, stored=True)
 
 
 def _describe(exc: BaseException | None) -> str:

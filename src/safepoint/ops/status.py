@@ -44,7 +44,7 @@ def checkpoint_side(site: Site, ref: str) -> Side:
 
 
 def working_tree_side(site: Site) -> Side:
-    # The stat cache is not updated: it vouches only for content that is stored, so that a
+    # The tree cache is not updated: it vouches only for content that is stored, so that a
     # checkpoint can trust it. Files changed since the last checkpoint are read again each time.
     return Side(None, read_tree(site).entries)
 

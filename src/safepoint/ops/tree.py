@@ -1,4 +1,4 @@
-"""The working tree as entries with content hashes: scan, then hash what the stat cache does not
+"""The working tree as entries with content hashes: walk, then hash what the tree cache does not
 vouch for. With a ``BlobWriter`` the content read is also stored (a checkpoint); without one it
 is only hashed (status, diff, a dry-run).
 
@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import BinaryIO
 
 from safepoint.errors import OperationalError
@@ -21,8 +22,15 @@ from safepoint.ops.site import Site
 from safepoint.parallel import map_batches
 from safepoint.progress import NullProgress, Progress
 from safepoint.scan.entry import FILE, Entry
-from safepoint.scan.statcache import cached_hashes, save_cache
-from safepoint.scan.walk import scan_tree
+from safepoint.scan.treecache import (
+    RACY_MARGIN_NS,
+    Block,
+    TreeCache,
+    load_cache,
+    save_cache,
+)
+from safepoint.scan.walk import SPECIAL, Known, Pending, block_entries, walk
+from safepoint.store.manifest import chunk_pieces, encode_pieces, parent_of
 from safepoint.store.pack import CHUNK, LARGE
 from safepoint.store.repository import BlobWriter, FileChangedError
 
@@ -31,52 +39,166 @@ READ_ATTEMPTS = 3
 
 @dataclass
 class Tree:
-    entries: list[Entry]
-    taken_ns: int  # when the scan started (the stat cache's racy threshold)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    hashed: int = 0  # files read this time; the rest came from the stat cache
+    """The kept directories of the site in tree order, each a ``Block`` (see scan/treecache.py)."""
+
+    blocks: list[Block]
+    taken_ns: int  # when the scan started (the cache's racy threshold)
+    cache: TreeCache  # what the scan started from
+    hashed: int = 0  # files read this time; the rest came from the tree cache
+    fresh: set[str] = field(default_factory=set)  # directories read afresh (not from the cache)
+    hashed_in: set[str] = field(default_factory=set)  # directories holding files read this time
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        return [(_join(b.path, name), SPECIAL) for b in self.blocks for name in b.skipped]
+
+    @property
+    def files(self) -> int:
+        return sum(b.files for b in self.blocks)
+
+    @property
+    def size(self) -> int:
+        return sum(b.size for b in self.blocks)
+
+    @property
+    def count(self) -> int:
+        return sum(b.rows for b in self.blocks)
+
+    @property
+    def dirs(self) -> list[str]:
+        return [b.path for b in self.blocks]
+
+    @cached_property
+    def entries(self) -> list[Entry]:
+        """Every kept entry in tree order (decoded from the blocks: only when needed)."""
+        return block_entries(self.blocks)
+
+    def dir_entry(self, path: str) -> Entry | None:
+        """The entry of a kept directory (decoded from its parent's block)."""
+        parent = self._by_path.get(parent_of(path)) if path else None
+        if parent is None:
+            return None
+        return next((e for e in block_entries([parent]) if e.path == path), None)
+
+    @cached_property
+    def _by_path(self) -> dict[str, Block]:
+        return {b.path: b for b in self.blocks}
+
+    def chunks(self) -> list[tuple[bytes, int]]:
+        """The manifest's chunk blobs and their entry counts (store/manifest.py)."""
+        return list(chunk_pieces(piece for b in self.blocks for piece in b.pieces))
+
+    def cacheable(self, *, stored: bool) -> dict[str, Block]:
+        """The blocks a tree cache may keep. ``stored``: the files hashed this time are in the
+        repository; when they are not, their directories keep the block the cache had (if it
+        was not racy) or none, so that the cache names stored blobs only."""
+        if stored or not self.hashed_in:
+            return {b.path: b for b in self.blocks}
+        old = self.cache.blocks
+        out: dict[str, Block] = {}
+        for b in self.blocks:
+            if b.path not in self.hashed_in:
+                out[b.path] = b
+            elif b.path in old and not old[b.path].racy:
+                out[b.path] = old[b.path]
+        return out
 
     def save_cache(self, site: Site, *, stored: bool) -> None:
-        """Keep what was hashed for next time (nothing to do when nothing was hashed)."""
-        if self.hashed:
-            path = site.repository.statcache_path
-            save_cache(path, self.entries, self.taken_ns, stored=stored)
+        """Keep what was read for next time (nothing to do when every directory came from the
+        cache)."""
+        if self.fresh:
+            save_cache(
+                site.repository.cache_path,
+                self.cacheable(stored=stored).values(),
+                taken_ns=self.taken_ns,
+                rules=site.rules.fingerprint,
+            )
+
+    def update_cache(
+        self, site: Site, dirs: list[str], known: dict[str, Known], *, stored: bool
+    ) -> None:
+        """Save the cache for the tree as it is after ``dirs`` were changed (by a rollback,
+        which knows the hash of each file it wrote: ``known``). Only those directories are
+        read again; where a file is not known, its directory is left to the next scan."""
+        blocks = self.cacheable(stored=stored)
+        cache = TreeCache(blocks, self.taken_ns, site.rules.fingerprint)
+        root = site.root
+        present = [d for d in dirs if (root / d).is_dir() and not (root / d).is_symlink()]
+        again = read_tree(site, cache=cache, only=present, known=known)
+        blocks.update(again.cacheable(stored=False))
+        # The earlier scan's start: the racy threshold that is right for every block kept.
+        save_cache(
+            site.repository.cache_path,
+            blocks.values(),
+            taken_ns=self.taken_ns,
+            rules=site.rules.fingerprint,
+        )
 
 
 def read_tree(
-    site: Site, *, writer: BlobWriter | None = None, progress: Progress | None = None
+    site: Site,
+    *,
+    writer: BlobWriter | None = None,
+    progress: Progress | None = None,
+    cache: TreeCache | None = None,
+    only: list[str] | None = None,
+    known: dict[str, Known] | None = None,
 ) -> Tree:
-    repo = site.repository
+    """The site's tree with a hash for every file: from the tree cache where a directory or a
+    file is unchanged, else read (and with a writer, stored). ``only`` reads just those
+    directories (no descent); ``known`` adds reusable hashes by directory (a rollback's)."""
     progress = progress or NullProgress()
     taken_ns = time.time_ns()
-    scan = scan_tree(site.root, site.rules)
-    # Entries are replaced in place (never copied): on a large tree each copy costs as much
-    # memory as the scan itself.
-    entries: list[Entry | None] = scan.entries  # type: ignore[assignment]
-    # A checkpoint trusts only a cache whose hashes were all stored (written by create or
-    # rollback; status hashes without storing). gc removes the cache with the blobs.
-    stored_only = writer is not None
-    cached = dict(cached_hashes(repo.statcache_path, scan.entries, stored_only=stored_only))
-    todo = [i for i, e in enumerate(scan.entries) if e.kind == FILE and i not in cached]
-    for i, blob in cached.items():
-        entries[i] = scan.entries[i].with_blob(blob)
-    del cached
-
+    if cache is None:
+        cache = load_cache(site.repository.cache_path)
     root = os.fspath(site.root)
+    items = list(walk(root, site.rules, cache, only=only, known=known))
+    pending = [item for item in items if isinstance(item, Pending)]
+    todo = [
+        (p, i) for p in pending for i, e in enumerate(p.entries) if e.kind == FILE and not e.blob
+    ]
     progress.start(
-        "reading" if writer is None else "checkpoint", sum(scan.entries[i].size for i in todo)
-    )  # type: ignore[union-attr]
+        "reading" if writer is None else "checkpoint", sum(p.entries[i].size for p, i in todo)
+    )
 
-    def one(batch: list[int]) -> list[Entry | None]:
-        return hash_files(root, [entries[i] for i in batch], writer, progress)  # type: ignore[misc]
+    def one(batch: list[tuple[Pending, int]]) -> list[Entry | None]:
+        return hash_files(root, [p.entries[i] for p, i in batch], writer, progress)
 
-    results = map_batches(one, todo, lambda i: scan.entries[i].size)  # type: ignore[union-attr]
-    for i, result in zip(todo, results, strict=True):
-        entries[i] = result
+    results = map_batches(one, todo, lambda pi: pi[0].entries[pi[1]].size)
+    for (p, i), result in zip(todo, results, strict=True):
+        p.entries[i] = result  # type: ignore[assignment]
     progress.finish()
-    if any(e is None for e in entries):
-        entries[:] = [e for e in entries if e is not None]
-    return Tree(entries, taken_ns, scan.skipped, len(todo))  # type: ignore[arg-type]
+    blocks = [item if isinstance(item, Block) else _finish(item, taken_ns) for item in items]
+    return Tree(
+        blocks,
+        taken_ns,
+        cache,
+        len(todo),
+        {p.path for p in pending},
+        {p.path for p, _ in todo},
+    )
+
+
+def _finish(p: Pending, taken_ns: int) -> Block:
+    """The block of a directory read afresh (files that vanished while read are left out)."""
+    entries = [e for e in p.entries if e is not None]
+    files = [e for e in entries if e.kind == FILE]
+    racy_from = taken_ns - RACY_MARGIN_NS
+    return Block(
+        p.path,
+        p.listing,
+        encode_pieces(entries),
+        len(entries),
+        p.subdirs,
+        len(files),
+        sum(e.size for e in files),
+        any(e.mtime_ns >= racy_from for e in files),
+        p.skipped,
+    )
+
+
+def _join(directory: str, name: str) -> str:
+    return f"{directory}/{name}" if directory else name
 
 
 def hash_files(

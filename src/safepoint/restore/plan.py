@@ -8,13 +8,14 @@ files the rules exclude (those are never touched, so such a directory cannot be 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from safepoint.errors import OperationalError
 from safepoint.scan.entry import DIR, FILE, Entry
 from safepoint.scan.rules import Rules
+from safepoint.store.manifest import order_key
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,9 @@ class Changes:
 
 
 def pair_up(a: Sequence[Entry], b: Sequence[Entry]) -> Iterator[tuple[Entry | None, Entry | None]]:
-    """The entries of two path-sorted trees side by side, (a's, b's), None where a path is
+    """The entries of two trees in tree order side by side, (a's, b's), None where a path is
     only in one: a merge, so comparing two 200,000-entry trees needs no dictionary. Scans and
-    manifests are sorted by path (``BlobWriter.add_manifest`` sorts)."""
+    manifests are in tree order (``store/manifest.py`` ``order_key``)."""
     i = j = 0
     while i < len(a) and j < len(b):
         x, y = a[i], b[j]
@@ -53,7 +54,7 @@ def pair_up(a: Sequence[Entry], b: Sequence[Entry]) -> Iterator[tuple[Entry | No
             yield x, y
             i += 1
             j += 1
-        elif x.path < y.path:
+        elif order_key(x.path) < order_key(y.path):
             yield x, None
             i += 1
         else:
@@ -133,9 +134,18 @@ def filter_target(
 
 
 def plan_rollback(
-    root: Path, current: Sequence[Entry], target: Sequence[Entry], *, owner: bool
+    root: Path,
+    current: Sequence[Entry],
+    target: Sequence[Entry],
+    *,
+    owner: bool,
+    shared: int = 0,
+    same_dir: Callable[[str], Entry | None] | None = None,
 ) -> Plan:
     """The plan from ``current`` (tracked entries on disk, with blobs) to ``target``.
+
+    Both may leave out entries that are the same on both sides (``shared`` of them): then
+    ``same_dir`` looks up such a directory, whose mtime is restored after its children change.
 
     Raises OperationalError, before anything is changed, when a directory that must become
     something else holds files the rules exclude (they are never deleted)."""
@@ -166,6 +176,11 @@ def plan_rollback(
     for path in [e.path for e in remove] + [e.path for e in create] + [e.path for e in rewrite]:
         changed_dirs.add(path.rpartition("/")[0])  # the parent's mtime changed too
     target_dirs = {e.path: e for e in target if e.kind == DIR}
+    if same_dir is not None:
+        listed = {e.path for e in current} | target_dirs.keys()
+        for path in changed_dirs - listed:
+            if (same := same_dir(path)) is not None:
+                target_dirs[path] = same
     dir_meta = sorted(
         (target_dirs[p] for p in changed_dirs if p in target_dirs),
         key=lambda e: e.path,
@@ -178,7 +193,7 @@ def plan_rollback(
         link=[e for e in create + rewrite if e.kind not in (DIR, FILE)],
         restamp=restamp,
         dir_meta=dir_meta,
-        unchanged=ch.unchanged,
+        unchanged=ch.unchanged + shared,
         keep_dirs=sorted(keep),
     )
 

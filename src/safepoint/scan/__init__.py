@@ -1,22 +1,24 @@
 """Scanning the site: which paths a checkpoint holds, and what is on disk now.
 
 ``rules`` decides what is excluded (defaults, ``safepoint.toml``, ``.safepointignore``, any
-virtual environment); ``walk`` lists the tree without following symlinks; ``statcache`` remembers
-the hash of each file by its stat so an unchanged file is never read again. Scanning only reads;
-an interruption leaves nothing behind (the stat cache is replaced atomically).
+virtual environment); ``listing`` lists one directory with every child's lstat; ``walk`` goes
+through the tree without following symlinks; ``treecache`` remembers each directory's listing and
+the hashes of its files, so an unchanged directory costs one listing and an unchanged file is
+never read again. Scanning only reads; an interruption leaves nothing behind (the tree cache is
+replaced atomically).
 """
 
-from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
-from safepoint.scan.rules import DEFAULT_EXCLUDES, Rules
-from safepoint.scan.walk import ScanResult, scan_tree
+from safepoint.lazy import lazy_exports
 
-__all__ = [
-    "DEFAULT_EXCLUDES",
-    "DIR",
-    "FILE",
-    "SYMLINK",
-    "Entry",
-    "Rules",
-    "ScanResult",
-    "scan_tree",
-]
+_EXPORTS = {
+    "DEFAULT_EXCLUDES": "safepoint.scan.rules",
+    "DIR": "safepoint.scan.entry",
+    "FILE": "safepoint.scan.entry",
+    "SYMLINK": "safepoint.scan.entry",
+    "Entry": "safepoint.scan.entry",
+    "Rules": "safepoint.scan.rules",
+    "ScanResult": "safepoint.scan.walk",
+    "scan_tree": "safepoint.scan.walk",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -14,7 +14,7 @@ class Entry(NamedTuple):
     ``path`` is relative to the root, '/'-separated; a name that is not UTF-8 is kept with
     surrogate escapes (``os.fsdecode``) so it round-trips byte for byte. ``blob`` is the SHA-256 of
     a file's content (hex), ``target`` a symlink's target. ``ctime_ns`` and ``ino`` serve only the
-    stat cache and are not stored in manifests."""
+    tree cache and are not stored in manifests."""
 
     path: str
     kind: str

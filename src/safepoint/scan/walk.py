@@ -1,18 +1,44 @@
-"""Walking the tree: ``os.scandir``, never following symlinks, pruning excluded directories so
-that an excluded virtual environment costs one ``stat``, not thousands."""
+"""Walking the tree: one listing per directory (``scan/listing.py``: every child lstat'ed, never
+following symlinks), pruning excluded directories so that an excluded virtual environment costs
+one ``stat``, not thousands.
+
+``walk`` yields one item per kept directory in tree order (``store/manifest.py``): the cached
+``Block`` when the directory lists exactly as the cache saw it, else a ``Pending`` with the
+directory's kept children as entries, each file with its hash when the cache vouches for it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-import stat
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from operator import itemgetter
-from pathlib import Path
-from stat import S_ISDIR, S_ISLNK, S_ISREG
+from stat import S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
 
 from safepoint.errors import OperationalError
 from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
+from safepoint.scan.listing import list_dir, parse_listing
 from safepoint.scan.rules import Rules
+from safepoint.scan.treecache import Block, TreeCache
+from safepoint.store.manifest import decode_rows
+
+# Measured on 2 cores: two threads take ~25 ms off a 220 ms checkpoint of the site, three no more.
+PREFETCH_THREADS = 2
+SPECIAL = "special file (fifo, socket or device)"
+Known = dict[str, tuple[int, int, int, int, str]]  # name -> (size, mtime, ctime, ino, sha256)
+
+
+@dataclass
+class Pending:
+    """A directory read afresh: its kept children, files without a hash still to be read."""
+
+    path: str
+    listing: bytes
+    entries: list[Entry]
+    subdirs: tuple[str, ...]
+    skipped: tuple[str, ...]
 
 
 @dataclass
@@ -21,92 +47,131 @@ class ScanResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
-def scan_tree(root: Path, rules: Rules) -> ScanResult:
-    """All entries under ``root`` that the rules keep, sorted by path. Special files (fifos,
-    sockets, devices) are skipped and reported in ``skipped``."""
-    root_s = os.fspath(root)
-    entries: list[Entry] = []
-    skipped: list[tuple[str, str]] = []
-    stack = [""]
+def walk(
+    root: str,
+    rules: Rules,
+    cache: TreeCache | None = None,
+    *,
+    only: list[str] | None = None,
+    known: dict[str, Known] | None = None,
+) -> Iterator[Block | Pending]:
+    """The kept directories under ``root`` (or just the directories ``only``), in tree order.
+    ``known`` adds file hashes to reuse by stat, by directory (a rollback knows what it wrote)."""
+    reuse = cache is not None and cache.rules == rules.fingerprint
+    blocks = cache.blocks if cache is not None else {}
+    known = known or {}
+    stack = [""] if only is None else list(reversed(only))
+    listings = prefetch(root, list(blocks) if only is None else only)
     while stack:
         rel_dir = stack.pop()
-        abs_dir = os.path.join(root_s, rel_dir) if rel_dir else root_s
-        try:
-            with os.scandir(abs_dir) as it:
-                children = list(it)
-        except OSError as exc:
-            raise OperationalError(f"cannot read directory {abs_dir}: {exc.strerror}") from None
-        excluded = rules.excluded_name
-        for de in children:
-            name = de.name
-            rel = f"{rel_dir}/{name}" if rel_dir else name
+        listing = listings.pop(rel_dir, None)
+        if listing is None:
+            abs_dir = os.path.join(root, rel_dir) if rel_dir else root
             try:
-                st = de.stat(follow_symlinks=False)
+                listing = list_dir(abs_dir)
+            except OSError as exc:
+                raise OperationalError(f"cannot read directory {abs_dir}: {exc.strerror}") from None
+            except OverflowError as exc:  # a timestamp past 2262 does not fit in 64 bits
+                raise OperationalError(f"cannot read directory {abs_dir}: {exc}") from None
+        old = blocks.get(rel_dir)
+        if reuse and old is not None and not old.racy and old.listing == listing:
+            item: Block | Pending = old
+        else:
+            hashes = known_files(old, cache) if old is not None and cache is not None else {}
+            hashes.update(known.get(rel_dir, {}))
+            item = read_dir(root, rel_dir, listing, rules, hashes)
+        yield item
+        if only is None:
+            prefix = f"{rel_dir}/" if rel_dir else ""
+            stack.extend(prefix + name for name in reversed(item.subdirs))
+
+
+def prefetch(root: str, dirs: list[str]) -> dict[str, bytes]:
+    """The listings of ``dirs`` (those the cache expects), read by a few threads at once: a
+    listing is system calls without the GIL. One that fails is left to the walk to report."""
+
+    def some(part: list[str]) -> dict[str, bytes]:
+        out = {}
+        for rel_dir in part:
+            with contextlib.suppress(OSError, OverflowError):
+                out[rel_dir] = list_dir(os.path.join(root, rel_dir) if rel_dir else root)
+        return out
+
+    if len(dirs) < 2 * PREFETCH_THREADS:
+        return {}
+    with ThreadPoolExecutor(PREFETCH_THREADS) as pool:
+        parts = list(pool.map(some, [dirs[i::PREFETCH_THREADS] for i in range(PREFETCH_THREADS)]))
+    listings = parts[0]
+    for part in parts[1:]:
+        listings.update(part)
+    return listings
+
+
+def read_dir(root: str, rel_dir: str, listing: bytes, rules: Rules, known: Known) -> Pending:
+    """The kept children of one directory from its listing; a file's hash comes from ``known``
+    when its stat is exactly the one recorded there."""
+    prefix = f"{rel_dir}/" if rel_dir else ""
+    excluded = rules.excluded_name
+    entries: list[Entry] = []
+    subdirs: list[str] = []
+    skipped: list[str] = []
+    for name, mode, uid, gid, ino, size, mtime_ns, ctime_ns in sorted(parse_listing(listing)):
+        rel = prefix + name
+        if S_ISDIR(mode):
+            if excluded(rel, name, True) or (
+                os.path.lexists(os.path.join(root, rel, "pyvenv.cfg")) and rules.excludes_venv(rel)
+            ):
+                continue
+            entries.append(Entry(rel, DIR, S_IMODE(mode), uid, gid, 0, mtime_ns))
+            subdirs.append(name)
+        elif excluded(rel, name, False):
+            continue
+        elif S_ISREG(mode):
+            hit = known.get(name)
+            blob = (
+                hit[4] if hit is not None and hit[:4] == (size, mtime_ns, ctime_ns, ino) else None
+            )
+            entries.append(
+                Entry(rel, FILE, S_IMODE(mode), uid, gid, size, mtime_ns, None, blob, ctime_ns, ino)
+            )
+        elif S_ISLNK(mode):
+            try:
+                target = os.readlink(os.path.join(root, rel))
             except FileNotFoundError:
                 continue  # removed while we looked: it is not part of the tree
-            mode = st.st_mode
-            if S_ISDIR(mode):
-                if excluded(rel, name, True):
-                    continue
-                if os.path.lexists(os.path.join(de.path, "pyvenv.cfg")) and rules.excludes_venv(
-                    rel
-                ):
-                    continue
-                entries.append(_entry(rel, DIR, st))
-                stack.append(rel)
-            elif excluded(rel, name, False):
-                continue
-            elif S_ISREG(mode):
-                # Built inline, positionally: this line runs once per file of the site.
-                entries.append(
-                    Entry(
-                        rel,
-                        FILE,
-                        mode & 0o7777,
-                        st.st_uid,
-                        st.st_gid,
-                        st.st_size,
-                        st.st_mtime_ns,
-                        None,
-                        None,
-                        st.st_ctime_ns,
-                        st.st_ino,
-                    )
-                )
-            elif S_ISLNK(mode):
-                entries.append(_entry(rel, SYMLINK, st, target=os.readlink(de.path)))
-            else:
-                skipped.append((rel, "special file (fifo, socket or device)"))
-    entries.sort(key=itemgetter(0))  # by path
+            entries.append(Entry(rel, SYMLINK, S_IMODE(mode), uid, gid, 0, mtime_ns, target))
+        else:
+            skipped.append(name)
+    return Pending(rel_dir, listing, entries, tuple(subdirs), tuple(skipped))
+
+
+def known_files(old: Block, cache: TreeCache) -> Known:
+    """The files of a cached block whose hash may be reused by stat: all of them, or in a racy
+    block those clearly older than the scan that hashed them."""
+    racy_from = cache.racy_from if old.racy else None
+    blobs = {e.path.rpartition("/")[2]: e.blob for e in block_entries([old]) if e.kind == FILE}
+    out: Known = {}
+    for name, mode, _, _, ino, size, mtime_ns, ctime_ns in parse_listing(old.listing):
+        blob = blobs.get(name)
+        if blob and S_ISREG(mode) and (racy_from is None or mtime_ns < racy_from):
+            out[name] = (size, mtime_ns, ctime_ns, ino, blob)
+    return out
+
+
+def block_entries(blocks: Iterable[Block]) -> list[Entry]:
+    """The entries of blocks, decoded in one go (one JSON document, not one per directory)."""
+    frags = b",".join(frag for block in blocks for frag, _, _ in block.pieces)
+    return decode_rows({"entries": json.loads(b"[" + frags + b"]")})
+
+
+def scan_tree(root: str | os.PathLike[str], rules: Rules) -> ScanResult:
+    """All entries under ``root`` that the rules keep, in tree order, without hashes. Special
+    files (fifos, sockets, devices) are skipped and reported in ``skipped``."""
+    entries: list[Entry] = []
+    skipped: list[tuple[str, str]] = []
+    for item in walk(os.fspath(root), rules):
+        assert isinstance(item, Pending)  # no cache: every directory is read
+        entries.extend(item.entries)
+        prefix = f"{item.path}/" if item.path else ""
+        skipped.extend((prefix + name, SPECIAL) for name in item.skipped)
     return ScanResult(entries, skipped)
-
-
-def stat_entry(root: Path, rel: str) -> Entry | None:
-    """The entry for one path as it is on disk now (None when absent or special)."""
-    path = os.path.join(os.fspath(root), rel)
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    if stat.S_ISDIR(st.st_mode):
-        return _entry(rel, DIR, st)
-    if stat.S_ISREG(st.st_mode):
-        return _entry(rel, FILE, st)
-    if stat.S_ISLNK(st.st_mode):
-        return _entry(rel, SYMLINK, st, target=os.readlink(path))
-    return None
-
-
-def _entry(rel: str, kind: str, st: os.stat_result, *, target: str | None = None) -> Entry:
-    return Entry(
-        path=rel,
-        kind=kind,
-        mode=stat.S_IMODE(st.st_mode),
-        uid=st.st_uid,
-        gid=st.st_gid,
-        size=st.st_size if kind == FILE else 0,
-        mtime_ns=st.st_mtime_ns,
-        target=target,
-        ctime_ns=st.st_ctime_ns,
-        ino=st.st_ino,
-    )

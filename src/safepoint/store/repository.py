@@ -6,7 +6,7 @@
     index.sqlite        blob id -> pack location (see index.py; rebuildable from packs)
     checkpoints/*.json  checkpoint records (see records.py), never modified
     marks/*.json        known-good/bad and pinned marks, replaced atomically
-    statcache           stat -> hash cache of the working tree (see scan/statcache.py)
+    treecache           what each directory held when last read (see scan/treecache.py)
     head.json           the checkpoint the site's tree last matched (status compares with it)
     journal.json        present only while a rollback is being applied
 
@@ -28,7 +28,6 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from operator import attrgetter
 from pathlib import Path
 
 import zstandard
@@ -37,7 +36,7 @@ from safepoint.errors import FormatError, IntegrityError, LockedError, Operation
 from safepoint.scan.entry import Entry
 from safepoint.store.atomic import write_atomic
 from safepoint.store.index import Index
-from safepoint.store.manifest import decode_manifest, encode_chunks, encode_top
+from safepoint.store.manifest import decode_manifest, encode_chunks, encode_top, order_key
 from safepoint.store.pack import (
     CHUNK,
     LARGE,
@@ -67,7 +66,7 @@ class Repository:
         self.packs_dir = path / "packs"
         self.records_dir = path / "checkpoints"
         self.marks_dir = path / "marks"
-        self.statcache_path = path / "statcache"
+        self.cache_path = path / "treecache"
         self.journal_path = path / "journal.json"
         self.head_path = path / "head.json"
         self._index: Index | None = None
@@ -336,11 +335,18 @@ class BlobWriter:
         return blob_id.hex()
 
     def add_manifest(self, entries: Sequence[Entry]) -> str:
-        """Store the manifest of ``entries``; returns its id. Manifests are sorted by path
-        (already so from a scan, where sorting costs one pass)."""
-        entries = sorted(entries, key=attrgetter("path"))
-        chunk_ids = [self.add_bytes(chunk) for chunk in encode_chunks(entries)]
-        return self.add_bytes(encode_top(chunk_ids, len(entries)))
+        """Store the manifest of ``entries`` (put in tree order); returns its id."""
+        entries = sorted(entries, key=lambda e: order_key(e.path))
+        return self.add_chunks(encode_chunks(entries))
+
+    def add_chunks(self, chunks: Iterable[tuple[bytes, int]]) -> str:
+        """Store a manifest from its encoded chunks and their entry counts; returns its id.
+        Chunks already in the repository (most, after a small change) cost one hash each."""
+        ids, count = [], 0
+        for chunk, n in chunks:
+            ids.append(self.add_bytes(chunk))
+            count += n
+        return self.add_bytes(encode_top(ids, count))
 
     def commit(self) -> None:
         self._repo.index.add(self._packs.commit())
