@@ -326,3 +326,27 @@ def test_recover_falls_back_to_the_safety_checkpoint_when_the_target_is_damaged(
     assert tracked_state(site) == before
     assert not (site / "eventsite" / ".safepoint-tmp-dead-123").exists()
     assert not (site / ".safepoint" / "journal.json").exists()
+
+
+def test_rollback_in_a_large_tree_restores_directory_times_outside_the_changed_chunks(
+    tmp_path: Path,
+) -> None:
+    """Planning reads only the manifest chunks that differ; a directory whose own entry sits
+    in a chunk both sides share must still get its mtime back after its file is replaced."""
+    root = tmp_path / "site"
+    for d in range(30):
+        for f in range(40):
+            write(root / f"pkg{d:02}" / f"m{f:03}.py", f"# {d} {f}\n")
+    sp("init", cwd=root, check=True)
+    sp("create", "--label", "base", cwd=root, check=True)
+    before = snapshot(root, skip=(".safepoint", "safepoint.toml"))
+    dir_mtime = os.stat(root / "pkg07").st_mtime_ns
+    (root / "pkg07" / "m010.py").write_text("# broken\n")  # in place: pkg07's mtime stays
+    (root / "pkg21" / "m001.py").write_text("# broken too\n")
+    sp("create", cwd=root, check=True)
+    result = sp_json("rollback", "base", "--yes", "--no-health", cwd=root)
+    assert result["unchanged"] == 30 + 30 * 40 - 2
+    assert sorted(result["paths"]["write"]) == ["pkg07/m010.py", "pkg21/m001.py"]
+    assert snapshot(root, skip=(".safepoint", "safepoint.toml")) == before
+    assert os.stat(root / "pkg07").st_mtime_ns == dir_mtime
+    assert "no changes" in sp("status", cwd=root, check=True).stdout

@@ -1,0 +1,106 @@
+"""The tree cache: unchanged directories are taken as they were, and nothing it vouches for
+is ever missing from the repository or stale."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from tests.helpers import EXCLUDED, snapshot, sp, sp_json, write
+
+
+def _files(site: Path, ref: str = "latest") -> dict[str, dict[str, object]]:
+    return {e["path"]: e for e in sp_json("show", ref, "--files", cwd=site)["entries"]}
+
+
+def test_only_the_edited_file_is_read_again(site: Path) -> None:
+    sp("create", cwd=site, check=True)
+    write(site / "eventsite" / "urls.py", "urlpatterns = ['edited']\n")
+    second = sp_json("create", cwd=site)
+    assert second["hashed"] == 1
+    assert _files(site)["eventsite/urls.py"]["sha256"] == hashlib.sha256(
+        b"urlpatterns = ['edited']\n"
+    ).hexdigest()
+
+
+def test_a_file_added_deep_down_is_found(site: Path) -> None:
+    sp("create", cwd=site, check=True)
+    write(site / "templates" / "a" / "b" / "c.html", "deep\n")
+    second = sp_json("create", cwd=site)
+    assert second["hashed"] == 1
+    assert "templates/a/b/c.html" in _files(site)
+
+
+def test_status_hashes_do_not_let_create_skip_storing(site: Path, tmp_path: Path) -> None:
+    """status reads changed files without storing them; the cache it leaves must not make the
+    next checkpoint believe they are stored."""
+    sp("create", cwd=site, check=True)
+    write(site / "eventsite" / "urls.py", "urlpatterns = ['seen by status']\n")
+    write(site / "templates" / "new.html", "new\n")
+    assert "urls.py" in sp("status", cwd=site, check=True).stdout
+    sp("create", "--label", "after-status", cwd=site, check=True)
+    sp("verify", cwd=site, check=True)
+    out = tmp_path / "out"
+    sp("restore", "after-status", "--to", out, cwd=site, check=True)
+    assert (out / "eventsite" / "urls.py").read_text() == "urlpatterns = ['seen by status']\n"
+    assert (out / "templates" / "new.html").read_text() == "new\n"
+
+
+def test_changed_rules_rebuild_the_directories_but_reuse_hashes(site: Path) -> None:
+    sp("create", cwd=site, check=True)
+    assert "templates/base.html" in _files(site)
+    toml = site / "safepoint.toml"
+    toml.write_text(toml.read_text().replace("exclude = []", 'exclude = ["templates/"]'))
+    second = sp_json("create", cwd=site)
+    paths = _files(site)
+    assert not any(p.startswith("templates") for p in paths)
+    assert "eventsite/urls.py" in paths
+    assert second["hashed"] <= 1  # safepoint.toml itself is excluded; nothing else is read
+
+
+def test_a_damaged_cache_is_ignored(site: Path, tmp_path: Path) -> None:
+    first = sp_json("create", cwd=site)
+    cache = site / ".safepoint" / "treecache"
+    data = bytearray(cache.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    cache.write_bytes(bytes(data))
+    second = sp_json("create", cwd=site)
+    assert second["hashed"] > 1  # read again, not trusted
+    assert second["manifest"] == first["manifest"]
+    cache.write_bytes(b"")
+    assert sp_json("create", cwd=site)["manifest"] == first["manifest"]
+
+
+def test_pure_python_listing_gives_the_same_checkpoint(site: Path, tmp_path: Path) -> None:
+    """The C listing and its pure-Python twin must agree on everything a checkpoint records."""
+    first = sp_json("create", cwd=site)
+    (site / ".safepoint" / "treecache").unlink()
+    pure = {"SAFEPOINT_PURE_LISTING": "1"}
+    proc = sp("create", "--json", cwd=site, env=pure, check=True)
+    assert json.loads(proc.stdout)["manifest"] == first["manifest"]
+    write(site / "eventsite" / "urls.py", "urlpatterns = ['pure']\n")
+    sp("create", "--label", "pure", cwd=site, env=pure, check=True)
+    out = tmp_path / "out"
+    sp("restore", "pure", "--to", out, cwd=site, env=pure, check=True)
+    assert snapshot(out) == snapshot(site, skip=(*EXCLUDED, ".safepoint", "safepoint.toml"))
+
+
+def test_rollback_leaves_a_cache_that_matches_the_tree(site: Path) -> None:
+    sp("create", "--label", "base", cwd=site, check=True)
+    urls = site / "eventsite" / "urls.py"
+    write(urls, "urlpatterns = ['broken']\n")
+    os.remove(site / "templates" / "base.html")
+    sp("create", cwd=site, check=True)
+    sp("rollback", "base", "--yes", "--no-health", cwd=site, check=True)
+    again = sp_json("create", cwd=site)
+    assert again["hashed"] == 0
+    assert again["manifest"] == _manifest(site, "base")
+    # an edit right after the rollback is seen
+    write(urls, "urlpatterns = ['after']\n")
+    assert sp_json("create", cwd=site)["hashed"] == 1
+
+
+def _manifest(site: Path, ref: str) -> str:
+    return str(sp_json("show", ref, cwd=site)["manifest"])
