@@ -20,9 +20,10 @@ def test_only_the_edited_file_is_read_again(site: Path) -> None:
     write(site / "eventsite" / "urls.py", "urlpatterns = ['edited']\n")
     second = sp_json("create", cwd=site)
     assert second["hashed"] == 1
-    assert _files(site)["eventsite/urls.py"]["sha256"] == hashlib.sha256(
-        b"urlpatterns = ['edited']\n"
-    ).hexdigest()
+    assert (
+        _files(site)["eventsite/urls.py"]["sha256"]
+        == hashlib.sha256(b"urlpatterns = ['edited']\n").hexdigest()
+    )
 
 
 def test_a_file_added_deep_down_is_found(site: Path) -> None:
