@@ -116,7 +116,7 @@ def take_checkpoint(
         )
     )
     if keep_cache:
-        tree.save_cache(site, stored=True)
+        tree.save_cache(site)
     repo.set_head(cp)
     return CreateResult(cp, tree)
 

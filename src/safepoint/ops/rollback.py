@@ -209,7 +209,7 @@ def apply_entries(
     repo = site.repository
     plan = _plan(site, tree, target)
     if plan.empty:
-        tree.save_cache(site, stored=True)
+        tree.save_cache(site)
         remove_journal(repo.journal_path)
         return plan
     write_journal(repo.journal_path, journal)
@@ -342,7 +342,7 @@ def _update_cache(site: Site, tree: Tree, plan: Plan) -> None:
             known.setdefault(parent, {})[name] = hit
     touched = plan.remove + plan.mkdir + plan.write + plan.link + plan.restamp + plan.dir_meta
     dirs = {parent_of(e.path) for e in touched} | {e.path for e in plan.mkdir}
-    tree.update_cache(site, sorted(dirs, key=order_key), known, stored=True)
+    tree.update_cache(site, sorted(dirs, key=order_key), known)
 
 
 def _describe(exc: BaseException | None) -> str:

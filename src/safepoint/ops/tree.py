@@ -47,6 +47,7 @@ class Tree:
     hashed: int = 0  # files read this time; the rest came from the tree cache
     fresh: set[str] = field(default_factory=set)  # directories read afresh (not from the cache)
     hashed_in: set[str] = field(default_factory=set)  # directories holding files read this time
+    stored: bool = False  # the files read this time were stored (a checkpoint's read)
 
     @property
     def skipped(self) -> list[tuple[str, str]]:
@@ -88,11 +89,11 @@ class Tree:
         """The manifest's chunk blobs and their entry counts (store/manifest.py)."""
         return list(chunk_pieces(piece for b in self.blocks for piece in b.pieces))
 
-    def cacheable(self, *, stored: bool) -> dict[str, Block]:
-        """The blocks a tree cache may keep. ``stored``: the files hashed this time are in the
-        repository; when they are not, their directories keep the block the cache had (if it
-        was not racy) or none, so that the cache names stored blobs only."""
-        if stored or not self.hashed_in:
+    def cacheable(self) -> dict[str, Block]:
+        """The blocks a tree cache may keep. When the files read this time were not stored,
+        their directories keep the block the cache had (if it was not racy) or none, so that
+        the cache names stored blobs only."""
+        if self.stored or not self.hashed_in:
             return {b.path: b for b in self.blocks}
         old = self.cache.blocks
         out: dict[str, Block] = {}
@@ -103,29 +104,27 @@ class Tree:
                 out[b.path] = old[b.path]
         return out
 
-    def save_cache(self, site: Site, *, stored: bool) -> None:
+    def save_cache(self, site: Site) -> None:
         """Keep what was read for next time (nothing to do when every directory came from the
         cache)."""
         if self.fresh:
             save_cache(
                 site.repository.cache_path,
-                self.cacheable(stored=stored).values(),
+                self.cacheable().values(),
                 taken_ns=self.taken_ns,
                 rules=site.rules.fingerprint,
             )
 
-    def update_cache(
-        self, site: Site, dirs: list[str], known: dict[str, Known], *, stored: bool
-    ) -> None:
+    def update_cache(self, site: Site, dirs: list[str], known: dict[str, Known]) -> None:
         """Save the cache for the tree as it is after ``dirs`` were changed (by a rollback,
         which knows the hash of each file it wrote: ``known``). Only those directories are
         read again; where a file is not known, its directory is left to the next scan."""
-        blocks = self.cacheable(stored=stored)
+        blocks = self.cacheable()
         cache = TreeCache(blocks, self.taken_ns, site.rules.fingerprint)
         root = site.root
         present = [d for d in dirs if (root / d).is_dir() and not (root / d).is_symlink()]
         again = read_tree(site, cache=cache, only=present, known=known)
-        blocks.update(again.cacheable(stored=False))
+        blocks.update(again.cacheable())
         # The earlier scan's start: the racy threshold that is right for every block kept.
         save_cache(
             site.repository.cache_path,
@@ -176,6 +175,7 @@ def read_tree(
         len(todo),
         {p.path for p in pending},
         {p.path for p, _ in todo},
+        writer is not None,
     )
 
 
