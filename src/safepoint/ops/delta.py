@@ -40,12 +40,13 @@ def tree_delta(site: Site, tree: Tree, cp: Checkpoint) -> Delta:
     theirs = chunk_ids(repo.read_blob(bytes.fromhex(cp.manifest)))
     if theirs is None or cp.extra.get("rules") != site.rules.fingerprint:
         return Delta(tree.entries, tracked_entries(site, cp), 0)
-    mine = [(hashlib.sha256(chunk).hexdigest(), chunk, n) for chunk, n in tree.chunks()]
     in_theirs = set(theirs)
-    in_mine = {chunk_id for chunk_id, _, _ in mine}
+    in_mine: set[str] = set()
     current: list[Entry] = []
     shared = 0
-    for chunk_id, chunk, n in mine:
+    for chunk, n in tree.chunks():
+        chunk_id = hashlib.sha256(chunk).hexdigest()
+        in_mine.add(chunk_id)
         if chunk_id in in_theirs:
             shared += n
         else:

@@ -85,9 +85,10 @@ class Tree:
     def _by_path(self) -> dict[str, Block]:
         return {b.path: b for b in self.blocks}
 
-    def chunks(self) -> list[tuple[bytes, int]]:
-        """The manifest's chunk blobs and their entry counts (store/manifest.py)."""
-        return list(chunk_pieces(piece for b in self.blocks for piece in b.pieces))
+    def chunks(self) -> Iterator[tuple[bytes, int]]:
+        """The manifest's chunk blobs and their entry counts (store/manifest.py), one at a
+        time: on a large tree all of them at once would cost as much memory as the cache."""
+        return chunk_pieces(piece for b in self.blocks for piece in b.pieces)
 
     def cacheable(self) -> dict[str, Block]:
         """The blocks a tree cache may keep. When the files read this time were not stored,
