@@ -72,6 +72,8 @@ def test_a_damaged_cache_is_ignored(site: Path, tmp_path: Path) -> None:
     assert second["manifest"] == first["manifest"]
     cache.write_bytes(b"")
     assert sp_json("create", cwd=site)["manifest"] == first["manifest"]
+    cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])  # cut short
+    assert sp_json("create", cwd=site)["hashed"] > 1
 
 
 def test_pure_python_listing_gives_the_same_checkpoint(site: Path, tmp_path: Path) -> None:

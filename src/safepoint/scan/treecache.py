@@ -12,23 +12,27 @@ it (the file may change again within the same timestamp tick); a racy block is a
 as git does with racy index entries. Rebuilding a directory still reuses the hash of every file
 whose (size, mtime_ns, ctime_ns, inode) is unchanged.
 
-On disk: ``<repository>/treecache``, a zstd frame (with checksum) of ``marshal`` data:
-``(header, [block tuple, ...])``, header ``{"version": 3, "taken_ns": N, "rules": fingerprint}``;
-replaced atomically. Every hash in it names a blob in the repository: ``status``, which hashes
-without storing, leaves out the directories it hashed files in. It is a cache only: missing,
-damaged or of another version, files are read and hashed again; written with other rules, its
-blocks are rebuilt (the hashes are still reused). marshal is not meant for
-hostile data; the repository directory is the user's own (mode 0700).
+On disk: ``<repository>/treecache``, a zstd frame (with checksum) of records, each a 4-byte
+little-endian length and ``marshal`` data: the header ``{"version": 3, "taken_ns": N, "rules":
+fingerprint}``, records of up to 256 blocks (lists of tuples of their fields), then a zero
+length; replaced atomically, read and written as a stream. Every hash in it names a blob in the repository:
+``status``, which hashes without storing, leaves out the directories it hashed files in.
+
+It is a cache only: missing, damaged or of another version, files are read and hashed again;
+written under other rules, its blocks are rebuilt (the hashes are still reused). marshal is not
+meant for hostile data; the repository directory is the user's own (mode 0700).
 """
 
 from __future__ import annotations
 
+import io
 import marshal
 import os
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import zstandard
 
@@ -62,30 +66,72 @@ class TreeCache:
 
 
 def load_cache(path: Path) -> TreeCache:
-    """The cache at ``path``; empty when missing, damaged or of another version."""
+    """The cache at ``path``; empty when missing, damaged or of another version. Read as a
+    stream, record by record, so that only the blocks are held, not their encoded copy too."""
+    blocks: dict[str, Block] = {}
     try:
         with path.open("rb") as f:
-            data = zstandard.ZstdDecompressor().decompress(f.read())
-        header, blocks = marshal.loads(data)
-        if header["version"] != CACHE_VERSION:
-            return TreeCache()
-        return TreeCache({b[0]: Block(*b) for b in blocks}, header["taken_ns"], header["rules"])
-    except (OSError, EOFError, ValueError, KeyError, TypeError, zstandard.ZstdError):
+            reader = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(f), BUFFER)
+            header = _read(reader)
+            if not isinstance(header, dict) or header.get("version") != CACHE_VERSION:
+                return TreeCache()
+            while (batch := _read(reader)) is not None:
+                for block in batch:
+                    blocks[block[0]] = Block(*block)
+            if reader.read(1):  # past the end mark: not a file this code wrote
+                return TreeCache()
+        return TreeCache(blocks, header["taken_ns"], header["rules"])
+    except (OSError, EOFError, ValueError, KeyError, TypeError, struct.error, zstandard.ZstdError):
         return TreeCache()
 
 
 def save_cache(path: Path, blocks: Iterable[Block], *, taken_ns: int, rules: str) -> None:
-    """Replace the cache. Not fsynced: after a crash it is either whole (the zstd checksum
-    says so) or ignored, and a lost cache only costs reading the files again."""
+    """Replace the cache, written as a stream. Not fsynced: after a crash it is either whole
+    (the zstd checksum says so) or ignored, and a lost cache only costs reading files again."""
     header = {"version": CACHE_VERSION, "taken_ns": taken_ns, "rules": rules}
-    data = marshal.dumps((header, [tuple(b) for b in blocks]))
-    packed = zstandard.ZstdCompressor(level=1, write_checksum=True).compress(data)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(packed)
+        with (
+            os.fdopen(fd, "wb") as f,
+            zstandard.ZstdCompressor(level=1, write_checksum=True).stream_writer(f) as out,
+        ):
+            _write(out, header)
+            batch: list[tuple[Any, ...]] = []
+            for block in blocks:
+                batch.append(tuple(block))
+                if len(batch) == BATCH:
+                    _write(out, batch)
+                    batch = []
+            if batch:
+                _write(out, batch)
+            out.write(_LENGTH.pack(0))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+_LENGTH = struct.Struct("<I")
+BUFFER = 1 << 16
+BATCH = 256  # blocks per record: few calls, and only one batch encoded at a time
+
+
+def _write(out: BinaryIO, value: Any) -> None:
+    data = marshal.dumps(value)
+    out.write(_LENGTH.pack(len(data)))
+    out.write(data)
+
+
+def _read(reader: BinaryIO) -> Any:
+    """The next record; None at the end mark. EOFError when the stream stops short."""
+    head = reader.read(_LENGTH.size)
+    if len(head) != _LENGTH.size:
+        raise EOFError("tree cache cut short")
+    (size,) = _LENGTH.unpack(head)
+    if not size:
+        return None
+    data = reader.read(size)
+    if len(data) != size:
+        raise EOFError("tree cache cut short")
+    return marshal.loads(data)
