@@ -4,8 +4,7 @@ unreferenced pack data, which ``gc`` removes."""
 
 from __future__ import annotations
 
-import getpass
-import socket
+import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -110,7 +109,7 @@ def take_checkpoint(
             new_bytes=new_bytes,
             label=label,
             note=note,
-            host=socket.gethostname(),
+            host=os.uname().nodename,
             user=_user(),
             extra={"rules": site.rules.fingerprint, **(extra or {})},
         )
@@ -122,6 +121,8 @@ def take_checkpoint(
 
 
 def _user() -> str | None:
+    import getpass  # here: rarely worth its import time otherwise
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from safepoint.health.hooks import HookError, HookResult, run_hooks
 from safepoint.ops.site import Site
 from safepoint.store.records import BAD, GOOD, Checkpoint, Marks, now_iso
 
 if TYPE_CHECKING:
     from safepoint.health.checks import HealthReport
+    from safepoint.health.hooks import HookResult
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,9 @@ def prove(
 ) -> Proof:
     hooks: list[HookResult] = []
     if run_hook and site.config.after_restore:
+        # Subprocess machinery, imported only for a site that has hooks.
+        from safepoint.health.hooks import HookError, run_hooks
+
         try:
             hooks = run_hooks(site.config.after_restore, root=site.root, output=hook_output)
         except HookError as exc:

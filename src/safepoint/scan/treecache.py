@@ -15,8 +15,9 @@ whose (size, mtime_ns, ctime_ns, inode) is unchanged.
 On disk: ``<repository>/treecache``, a zstd frame (with checksum) of records, each a 4-byte
 little-endian length and ``marshal`` data: the header ``{"version": 3, "taken_ns": N, "rules":
 fingerprint}``, records of up to 256 blocks (lists of tuples of their fields), then a zero
-length; replaced atomically, read and written as a stream. Every hash in it names a blob in the repository:
-``status``, which hashes without storing, leaves out the directories it hashed files in.
+length; replaced atomically, read and written as a stream. Every hash in it names a blob in the
+repository: ``status``, which hashes without storing, leaves out the directories it hashed files
+in.
 
 It is a cache only: missing, damaged or of another version, files are read and hashed again;
 written under other rules, its blocks are rebuilt (the hashes are still reused). marshal is not

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import threading
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -85,7 +84,7 @@ class Repository:
             os.chmod(path, 0o700)
             for sub in ("packs", "checkpoints", "marks"):
                 (path / sub).mkdir(mode=0o700, exist_ok=True)
-            doc = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "id": uuid.uuid4().hex}
+            doc = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "id": os.urandom(16).hex()}
             write_atomic(path / "format.json", json.dumps(doc, indent=1).encode() + b"\n")
         except OSError as exc:
             raise OperationalError(f"cannot create repository {path}: {exc.strerror}") from None
