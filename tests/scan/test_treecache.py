@@ -107,3 +107,23 @@ def test_rollback_leaves_a_cache_that_matches_the_tree(site: Path) -> None:
 
 def _manifest(site: Path, ref: str) -> str:
     return str(sp_json("show", ref, cwd=site)["manifest"])
+
+
+def test_status_of_a_large_tree_names_exactly_what_changed(tmp_path: Path) -> None:
+    """status compares only the manifest chunks that differ; what it reports must still be
+    everything that changed, and the rest counted unchanged."""
+    root = tmp_path / "site"
+    for d in range(30):
+        for f in range(40):
+            write(root / f"pkg{d:02}" / f"m{f:03}.py", f"# {d} {f}\n")
+    sp("init", cwd=root, check=True)
+    sp("create", cwd=root, check=True)
+    write(root / "pkg03" / "m007.py", "# edited\n")
+    write(root / "pkg17" / "new.py", "# added\n")
+    (root / "pkg29" / "m039.py").unlink()
+    os.chmod(root / "pkg11" / "m000.py", 0o600)
+    st = sp_json("status", cwd=root)
+    assert st["modified"] == ["pkg03/m007.py"]
+    assert st["added"] == ["pkg17/new.py"]
+    assert st["deleted"] == ["pkg29/m039.py"]
+    assert st["mode_changed"] == ["pkg11/m000.py"]

@@ -32,14 +32,16 @@ def tracked_entries(site: Site, cp: Checkpoint) -> list[Entry]:
     return filter_target(entries, site.rules, made_with=cp.extra.get("rules"))
 
 
-def tree_delta(site: Site, tree: Tree, cp: Checkpoint) -> Delta:
-    """The entries of ``tree`` and ``cp`` that may differ, each side in tree order. Whole
-    lists when the checkpoint's manifest predates tree order or was made under other rules
-    (its entries must then be filtered one by one)."""
+def tree_delta(site: Site, tree: Tree, cp: Checkpoint, *, tracked: bool = True) -> Delta:
+    """The entries of ``tree`` and ``cp`` that may differ, each side in tree order. With
+    ``tracked``, the checkpoint's entries are those the current rules track: whole lists when
+    it was made under other rules (they must be filtered one by one), as when its manifest
+    predates tree order."""
     repo = site.repository
     theirs = chunk_ids(repo.read_blob(bytes.fromhex(cp.manifest)))
-    if theirs is None or cp.extra.get("rules") != site.rules.fingerprint:
-        return Delta(tree.entries, tracked_entries(site, cp), 0)
+    if theirs is None or (tracked and cp.extra.get("rules") != site.rules.fingerprint):
+        whole = tracked_entries(site, cp) if tracked else repo.load_manifest(cp)
+        return Delta(tree.entries, whole, 0)
     in_theirs = set(theirs)
     in_mine: set[str] = set()
     current: list[Entry] = []
