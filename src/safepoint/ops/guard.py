@@ -19,7 +19,7 @@ from pathlib import Path
 
 from safepoint.errors import SafepointError
 from safepoint.health import probe
-from safepoint.ops.delta import tracked_entries
+from safepoint.ops.delta import tree_delta
 from safepoint.ops.rollback import RollbackUndone, rollback
 from safepoint.ops.site import Site
 from safepoint.ops.tree import read_tree
@@ -130,12 +130,12 @@ def _maybe_roll_back(
 def rollback_target(site: Site) -> Checkpoint | None:
     """The newest known-good checkpoint whose tracked files differ from the current tree."""
     repo = site.repository
-    current = read_tree(site).entries
+    tree = read_tree(site)
     for cp in repo.checkpoints():
         if cp.marks.health != GOOD:
             continue
-        target = tracked_entries(site, cp)
-        if not compare(current, target, owner=IS_ROOT).empty:
+        delta = tree_delta(site, tree, cp)
+        if not compare(delta.current, delta.target, owner=IS_ROOT).empty:
             return cp
     return None
 
