@@ -168,16 +168,15 @@ def read_tree(
     for (p, i), result in zip(todo, results, strict=True):
         p.entries[i] = result  # type: ignore[assignment]
     progress.finish()
-    blocks = [item if isinstance(item, Block) else _finish(item, taken_ns) for item in items]
-    return Tree(
-        blocks,
-        taken_ns,
-        cache,
-        len(todo),
-        {p.path for p in pending},
-        {p.path for p, _ in todo},
-        writer is not None,
-    )
+    hashed, fresh, hashed_in = len(todo), {p.path for p in pending}, {p.path for p, _ in todo}
+    del pending, todo
+    # In place, so that each directory's entries are freed as its block is made: a first
+    # checkpoint of a large tree would otherwise hold both at once.
+    for k, item in enumerate(items):
+        if isinstance(item, Pending):
+            items[k] = _finish(item, taken_ns)
+    blocks: list[Block] = items  # type: ignore[assignment]
+    return Tree(blocks, taken_ns, cache, hashed, fresh, hashed_in, writer is not None)
 
 
 def _finish(p: Pending, taken_ns: int) -> Block:
