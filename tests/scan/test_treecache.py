@@ -109,21 +109,24 @@ def _manifest(site: Path, ref: str) -> str:
     return str(sp_json("show", ref, cwd=site)["manifest"])
 
 
-def test_status_of_a_large_tree_names_exactly_what_changed(tmp_path: Path) -> None:
-    """status compares only the manifest chunks that differ; what it reports must still be
-    everything that changed, and the rest counted unchanged."""
+def test_diff_of_a_large_tree_names_exactly_what_changed(tmp_path: Path) -> None:
+    """diff (checkpoint against the tree, and two checkpoints) compares only the manifest
+    chunks that differ; what it reports must still be everything that changed."""
     root = tmp_path / "site"
     for d in range(30):
         for f in range(40):
             write(root / f"pkg{d:02}" / f"m{f:03}.py", f"# {d} {f}\n")
     sp("init", cwd=root, check=True)
-    sp("create", cwd=root, check=True)
+    sp("create", "--label", "first", cwd=root, check=True)
     write(root / "pkg03" / "m007.py", "# edited\n")
     write(root / "pkg17" / "new.py", "# added\n")
     (root / "pkg29" / "m039.py").unlink()
     os.chmod(root / "pkg11" / "m000.py", 0o600)
-    st = sp_json("status", cwd=root)
-    assert st["modified"] == ["pkg03/m007.py"]
-    assert st["added"] == ["pkg17/new.py"]
-    assert st["deleted"] == ["pkg29/m039.py"]
-    assert st["mode_changed"] == ["pkg11/m000.py"]
+    sp("create", "--label", "second", cwd=root, check=True)
+    against_tree = sp_json("diff", "first", cwd=root)
+    for result in (against_tree, sp_json("diff", "first", "second", cwd=root)):
+        assert result["modified"] == ["pkg03/m007.py"]
+        assert result["added"] == ["pkg17/new.py"]
+        assert result["deleted"] == ["pkg29/m039.py"]
+        assert result["mode_changed"] == ["pkg11/m000.py"]
+    assert sp_json("diff", "second", "first", cwd=root)["added"] == ["pkg29/m039.py"]

@@ -1,4 +1,5 @@
-"""What differs between the tree on disk and a checkpoint, found chunk by chunk.
+"""What differs between the tree on disk and a checkpoint, or two checkpoints, found chunk by
+chunk.
 
 The tree's manifest chunks (``Tree.chunks``) and a checkpoint's are cut at the same
 content-defined boundaries, so a chunk both hold is the same run of identical entries on both
@@ -38,23 +39,40 @@ def tree_delta(site: Site, tree: Tree, cp: Checkpoint, *, tracked: bool = True) 
     it was made under other rules (they must be filtered one by one), as when its manifest
     predates tree order."""
     repo = site.repository
-    theirs = chunk_ids(repo.read_blob(bytes.fromhex(cp.manifest)))
-    if theirs is None or (tracked and cp.extra.get("rules") != site.rules.fingerprint):
+    top = chunk_ids(repo.read_blob(bytes.fromhex(cp.manifest)))
+    if top is None or (tracked and cp.extra.get("rules") != site.rules.fingerprint):
         whole = tracked_entries(site, cp) if tracked else repo.load_manifest(cp)
         return Delta(tree.entries, whole, 0)
-    in_theirs = set(theirs)
-    in_mine: set[str] = set()
+    theirs = set(top[0])
+    mine: set[str] = set()
     current: list[Entry] = []
     shared = 0
     for chunk, n in tree.chunks():
         chunk_id = hashlib.sha256(chunk).hexdigest()
-        in_mine.add(chunk_id)
-        if chunk_id in in_theirs:
+        mine.add(chunk_id)
+        if chunk_id in theirs:
             shared += n
         else:
             current.extend(decode_chunk(chunk))
-    target: list[Entry] = []
-    for chunk_id in theirs:
-        if chunk_id not in in_mine:
-            target.extend(decode_chunk(repo.read_blob(bytes.fromhex(chunk_id))))
-    return Delta(current, target, shared)
+    return Delta(current, _chunks_outside(site, top[0], mine), shared)
+
+
+def checkpoint_delta(site: Site, a: Checkpoint, b: Checkpoint) -> Delta:
+    """The entries of checkpoints ``a`` (``current``) and ``b`` (``target``) that may differ,
+    as they are recorded (not filtered by the rules)."""
+    repo = site.repository
+    top_a, top_b = (chunk_ids(repo.read_blob(bytes.fromhex(cp.manifest))) for cp in (a, b))
+    if top_a is None or top_b is None:
+        return Delta(repo.load_manifest(a), repo.load_manifest(b), 0)
+    in_a, in_b = set(top_a[0]), set(top_b[0])
+    current = _chunks_outside(site, top_a[0], in_b)
+    return Delta(current, _chunks_outside(site, top_b[0], in_a), top_a[1] - len(current))
+
+
+def _chunks_outside(site: Site, ids: list[str], other: set[str]) -> list[Entry]:
+    """The entries of the chunks ``ids`` that are not in ``other``, read from the repository."""
+    out: list[Entry] = []
+    for chunk_id in ids:
+        if chunk_id not in other:
+            out.extend(decode_chunk(site.repository.read_blob(bytes.fromhex(chunk_id))))
+    return out

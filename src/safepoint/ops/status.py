@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from safepoint.errors import BadReferenceError
-from safepoint.ops.delta import tree_delta
+from safepoint.ops.delta import checkpoint_delta, tree_delta
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
 from safepoint.ops.tree import read_tree
@@ -43,8 +43,9 @@ def diff_sides(site: Site, a: str | None, b: str | None) -> tuple[Side, Side, Ch
     left = resolve(a, repo.checkpoints()) if a else base_checkpoint(site)
     if b:
         right = resolve(b, repo.checkpoints())
-        changes = compare(repo.load_manifest(left), repo.load_manifest(right), owner=IS_ROOT)
-        return Side(left), Side(right), changes
+        delta = checkpoint_delta(site, left, right)
+        changes = compare(delta.current, delta.target, owner=IS_ROOT)
+        return Side(left), Side(right), replace(changes, unchanged=changes.unchanged + delta.shared)
     # The tree cache is not updated: it vouches only for content that is stored, so that a
     # checkpoint can trust it. Files changed since the last checkpoint are read again each time.
     delta = tree_delta(site, read_tree(site), left, tracked=False)

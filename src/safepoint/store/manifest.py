@@ -131,16 +131,16 @@ def decode_manifest(top: bytes, read_blob: Callable[[bytes], bytes]) -> list[Ent
     return out
 
 
-def chunk_ids(top: bytes) -> list[str] | None:
-    """The chunk ids of a version 3 manifest (None for older versions, whose chunks are not in
-    tree order)."""
+def chunk_ids(top: bytes) -> tuple[list[str], int] | None:
+    """The chunk ids and entry count of a version 3 manifest (None for older versions, whose
+    chunks are not in tree order)."""
     doc = _load(top)
     if doc.get("version") != MANIFEST_VERSION:
         return None
-    chunks = doc.get("chunks")
-    if not isinstance(chunks, list):
+    chunks, count = doc.get("chunks"), doc.get("count")
+    if not isinstance(chunks, list) or not isinstance(count, int):
         raise IntegrityError("damaged manifest: no chunk list")
-    return chunks
+    return chunks, count
 
 
 def decode_chunk(data: bytes) -> list[Entry]:
