@@ -6,7 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
+
+import pytest
 
 from tests.helpers import EXCLUDED, snapshot, sp, sp_json, write
 
@@ -95,6 +98,8 @@ def test_rollback_leaves_a_cache_that_matches_the_tree(site: Path) -> None:
     urls = site / "eventsite" / "urls.py"
     write(urls, "urlpatterns = ['broken']\n")
     os.remove(site / "templates" / "base.html")
+    shutil.rmtree(site / "empty_dir")  # directories the rollback must make again
+    write(site / "newapp" / "deep" / "views.py", "new\n")  # and ones it must remove
     sp("create", cwd=site, check=True)
     sp("rollback", "base", "--yes", "--no-health", cwd=site, check=True)
     again = sp_json("create", cwd=site)
@@ -130,3 +135,18 @@ def test_diff_of_a_large_tree_names_exactly_what_changed(tmp_path: Path) -> None
         assert result["deleted"] == ["pkg29/m039.py"]
         assert result["mode_changed"] == ["pkg11/m000.py"]
     assert sp_json("diff", "second", "first", cwd=root)["added"] == ["pkg29/m039.py"]
+
+
+def test_listing_threads_give_the_same_listings_cold_or_warm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prefetch picks its thread count by timing; either way it must list every directory."""
+    from safepoint.scan import walk
+
+    dirs = [f"d{i:03}" for i in range(300)]
+    for d in dirs:
+        write(tmp_path / d / "f.txt", d)
+    expected = {d: walk.list_dir(str(tmp_path / d)) for d in dirs}
+    for threshold in (0, 10**12):  # every machine "cold", every machine "warm"
+        monkeypatch.setattr(walk, "COLD_NS_PER_DIR", threshold)
+        assert walk.prefetch(str(tmp_path), [*dirs, "missing"]) == expected
