@@ -150,3 +150,12 @@ def test_listing_threads_give_the_same_listings_cold_or_warm(
     for threshold in (0, 10**12):  # every machine "cold", every machine "warm"
         monkeypatch.setattr(walk, "COLD_NS_PER_DIR", threshold)
         assert walk.prefetch(str(tmp_path), [*dirs, "missing"]) == expected
+
+
+def test_the_stat_cache_of_earlier_versions_is_removed(site: Path) -> None:
+    sp("create", cwd=site, check=True)
+    old = site / ".safepoint" / "statcache"
+    old.write_bytes(b"left by an earlier version")
+    write(site / "eventsite" / "urls.py", "urlpatterns = ['again']\n")
+    sp("create", cwd=site, check=True)
+    assert not old.exists()

@@ -108,6 +108,8 @@ def save_cache(path: Path, blocks: Iterable[Block], *, taken_ns: int, rules: str
                 _write(out, batch)
             out.write(_LENGTH.pack(0))
         os.replace(tmp, path)
+        # What versions before the tree cache kept instead: of no use now.
+        path.with_name("statcache").unlink(missing_ok=True)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
