@@ -159,3 +159,14 @@ def test_the_stat_cache_of_earlier_versions_is_removed(site: Path) -> None:
     write(site / "eventsite" / "urls.py", "urlpatterns = ['again']\n")
     sp("create", cwd=site, check=True)
     assert not old.exists()
+
+
+def test_a_cache_that_cannot_be_written_does_not_fail_the_checkpoint(site: Path) -> None:
+    first = sp_json("create", cwd=site)
+    cache = site / ".safepoint" / "treecache"
+    cache.unlink()
+    (cache / "in-the-way").mkdir(parents=True)  # rename over a non-empty directory fails
+    second = sp_json("create", cwd=site)
+    assert second["manifest"] == first["manifest"]
+    assert second["hashed"] > 1  # no cache to read, none written: correct, only slower
+    assert sp_json("status", cwd=site)["clean"]

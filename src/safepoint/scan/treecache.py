@@ -88,7 +88,9 @@ def load_cache(path: Path) -> TreeCache:
 
 def save_cache(path: Path, blocks: Iterable[Block], *, taken_ns: int, rules: str) -> None:
     """Replace the cache, written as a stream. Not fsynced: after a crash it is either whole
-    (the zstd checksum says so) or ignored, and a lost cache only costs reading files again."""
+    (the zstd checksum says so) or ignored, and a lost cache only costs reading files again.
+    When it cannot be written (a full disk), the old one stays: older, so it matches less of
+    the tree, but everything it says is still true."""
     header = {"version": CACHE_VERSION, "taken_ns": taken_ns, "rules": rules}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -110,6 +112,8 @@ def save_cache(path: Path, blocks: Iterable[Block], *, taken_ns: int, rules: str
         os.replace(tmp, path)
         # What versions before the tree cache kept instead: of no use now.
         path.with_name("statcache").unlink(missing_ok=True)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # the checkpoint it would speed up is made already
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
