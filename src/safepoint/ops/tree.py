@@ -62,10 +62,6 @@ class Tree:
         return sum(b.size for b in self.blocks)
 
     @property
-    def count(self) -> int:
-        return sum(b.rows for b in self.blocks)
-
-    @property
     def dirs(self) -> list[str]:
         return [b.path for b in self.blocks]
 
