@@ -101,6 +101,15 @@ def write(path: Path, content: str | bytes = "", *, mode: int | None = None) -> 
     return path
 
 
+def package_tree(root: Path, dirs: int, files: int) -> Path:
+    """``dirs`` folders ``pkgNN`` of ``files`` small modules ``mNNN.py`` each: a tree large
+    enough that a manifest has many chunks."""
+    for d in range(dirs):
+        for f in range(files):
+            write(root / f"pkg{d:02}" / f"m{f:03}.py", f"# {d} {f}\n")
+    return root
+
+
 def make_site(root: Path) -> Path:
     """A small site with every kind of entry a checkpoint must keep, and every default
     exclusion, so that one tree exercises both."""

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import EXCLUDED, assert_one_line_error, snapshot, sp, sp_json, write
+from tests.helpers import (
+    EXCLUDED,
+    assert_one_line_error,
+    package_tree,
+    snapshot,
+    sp,
+    sp_json,
+    write,
+)
 
 EXCLUDED_SAMPLES = (
     "db.sqlite3",
@@ -333,10 +341,7 @@ def test_rollback_in_a_large_tree_restores_directory_times_outside_the_changed_c
 ) -> None:
     """Planning reads only the manifest chunks that differ; a directory whose own entry sits
     in a chunk both sides share must still get its mtime back after its file is replaced."""
-    root = tmp_path / "site"
-    for d in range(30):
-        for f in range(40):
-            write(root / f"pkg{d:02}" / f"m{f:03}.py", f"# {d} {f}\n")
+    root = package_tree(tmp_path / "site", 30, 40)
     sp("init", cwd=root, check=True)
     sp("create", "--label", "base", cwd=root, check=True)
     before = snapshot(root, skip=(".safepoint", "safepoint.toml"))

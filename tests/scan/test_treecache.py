@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import EXCLUDED, snapshot, sp, sp_json, write
+from tests.helpers import EXCLUDED, package_tree, snapshot, sp, sp_json, write
 
 
 def _files(site: Path, ref: str = "latest") -> dict[str, dict[str, object]]:
@@ -117,10 +117,7 @@ def _manifest(site: Path, ref: str) -> str:
 def test_diff_of_a_large_tree_names_exactly_what_changed(tmp_path: Path) -> None:
     """diff (checkpoint against the tree, and two checkpoints) compares only the manifest
     chunks that differ; what it reports must still be everything that changed."""
-    root = tmp_path / "site"
-    for d in range(30):
-        for f in range(40):
-            write(root / f"pkg{d:02}" / f"m{f:03}.py", f"# {d} {f}\n")
+    root = package_tree(tmp_path / "site", 30, 40)
     sp("init", cwd=root, check=True)
     sp("create", "--label", "first", cwd=root, check=True)
     write(root / "pkg03" / "m007.py", "# edited\n")

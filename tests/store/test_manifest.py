@@ -8,14 +8,11 @@ import zstandard
 
 import safepoint
 from safepoint.store.manifest import encode_chunks
-from tests.helpers import sp, sp_json, write
+from tests.helpers import package_tree, sp, sp_json, write
 
 
 def test_ten_edits_in_a_large_tree_store_a_fraction_of_the_manifest(tmp_path: Path) -> None:
-    root = tmp_path / "site"
-    for d in range(40):
-        for f in range(100):
-            write(root / f"pkg{d:02}" / f"m{f:03}.py", f"# {d} {f}\n")
+    root = package_tree(tmp_path / "site", 40, 100)
     sp("init", cwd=root, check=True)
     sp_json("create", cwd=root)
     for d in range(10):
