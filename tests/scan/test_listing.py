@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import stat
@@ -256,3 +257,54 @@ def test_have_c_and_env_override() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def _c_list_dirs() -> Callable[[list[str], int], list[bytes | None]]:
+    if _c_list_dir() is None:
+        pytest.skip("C extension not built (set SAFEPOINT_REQUIRE_C=1 to make this a failure)")
+    fn: Callable[[list[str], int], list[bytes | None]] = importlib.import_module(
+        "safepoint.scan._listing"
+    ).list_dirs
+    return fn
+
+
+@pytest.mark.parametrize("impl", ["c", "pure"])
+@pytest.mark.parametrize("threads", [1, 3, 16])
+def test_list_dirs_in_order_with_none_for_failures(
+    tree: Path, tmp_path: Path, impl: str, threads: int
+) -> None:
+    """Many directories at once: each result where its path was, ``None`` for one that cannot
+    be listed (missing, not a directory, a timestamp out of range), whatever the threads."""
+    fn = _c_list_dirs() if impl == "c" else listing._list_dirs_pure
+    dirs = []
+    for i in range(40):
+        d = tmp_path / "many" / f"d{i:02}"
+        d.mkdir(parents=True)
+        for j in range(i % 5):
+            (d / f"f{j}").write_bytes(b"x" * j)
+        dirs.append(str(d))
+    bad = [str(tmp_path / "missing"), str(tree / "a")]
+    late = tmp_path / "late"
+    late.mkdir()
+    (late / "f").touch()
+    with contextlib.suppress(OSError):
+        os.utime(late / "f", ns=(0, 10**19))  # year 2286: past int64 nanoseconds
+    if os.lstat(late / "f").st_mtime_ns >= 2**63:  # unless the filesystem refuses or clamps it
+        bad.append(str(late))
+    paths = [str(tree), *dirs[:20], *bad, *dirs[20:], str(tree / "sub")]
+    got = fn(paths, threads)
+    assert len(got) == len(paths)
+    for path, result in zip(paths, got, strict=True):
+        if path in bad:
+            assert result is None, path
+        else:
+            assert result == _list_dir_pure(path), path
+
+
+def test_list_dirs_empty_and_wrong_arguments() -> None:
+    fn = _c_list_dirs()
+    assert fn([], 4) == []
+    with pytest.raises(TypeError):
+        fn(("not", "a list"), 2)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        fn([1], 2)  # type: ignore[list-item]

@@ -167,3 +167,30 @@ def test_a_cache_that_cannot_be_written_does_not_fail_the_checkpoint(site: Path)
     assert second["manifest"] == first["manifest"]
     assert second["hashed"] > 1  # no cache to read, none written: correct, only slower
     assert sp_json("status", cwd=site)["clean"]
+
+
+def test_the_header_names_the_directories_and_older_headers_still_load(tmp_path: Path) -> None:
+    """The directories come first, so that their listing starts while the blocks load; a
+    cache written before the header named them loads the same, only without that head start."""
+    from safepoint.scan.treecache import Block, load_cache, save_cache
+
+    blocks = [Block(d, b"", (), 0, (), 0, 0, False, ()) for d in ["", "a", "a/b", "c"]]
+    path = tmp_path / "treecache"
+    save_cache(path, iter(blocks), taken_ns=7, rules="r")
+    seen: list[list[str]] = []
+    cache = load_cache(path, on_dirs=seen.append)
+    assert seen == [["", "a", "a/b", "c"]]
+    assert list(cache.blocks.values()) == blocks
+    assert (cache.taken_ns, cache.rules) == (7, "r")
+
+    import marshal
+    import struct
+
+    import zstandard
+
+    records = [{"version": 3, "taken_ns": 7, "rules": "r"}, [tuple(b) for b in blocks]]
+    raw = b"".join(struct.pack("<I", len(m)) + m for m in map(marshal.dumps, records))
+    path.write_bytes(zstandard.ZstdCompressor().compress(raw + struct.pack("<I", 0)))
+    seen.clear()
+    assert list(load_cache(path, on_dirs=seen.append).blocks.values()) == blocks
+    assert seen == []

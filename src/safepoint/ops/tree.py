@@ -29,7 +29,7 @@ from safepoint.scan.treecache import (
     load_cache,
     save_cache,
 )
-from safepoint.scan.walk import SPECIAL, Known, Pending, block_entries, walk
+from safepoint.scan.walk import SPECIAL, Known, Pending, Prefetch, block_entries, walk
 from safepoint.store.manifest import chunk_pieces, encode_pieces, parent_of
 from safepoint.store.pack import CHUNK, LARGE
 from safepoint.store.repository import BlobWriter, FileChangedError
@@ -145,10 +145,15 @@ def read_tree(
     directories (no descent); ``known`` adds reusable hashes by directory (a rollback's)."""
     progress = progress or NullProgress()
     taken_ns = time.time_ns()
-    if cache is None:
-        cache = load_cache(site.repository.cache_path)
     root = os.fspath(site.root)
-    items = list(walk(root, site.rules, cache, only=only, known=known))
+    ahead: list[Prefetch] = []
+    if cache is None:  # list the cached directories while the rest of the cache loads
+        cache = load_cache(
+            site.repository.cache_path,
+            on_dirs=None if only is not None else lambda d: ahead.append(Prefetch(root, d)),
+        )
+    listings = ahead[0].result() if ahead else None
+    items = list(walk(root, site.rules, cache, only=only, known=known, listings=listings))
     pending = [item for item in items if isinstance(item, Pending)]
     todo = [
         (p, i) for p in pending for i, e in enumerate(p.entries) if e.kind == FILE and not e.blob

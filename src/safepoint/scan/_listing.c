@@ -6,6 +6,9 @@
  * vanishes before its fstatat (ENOENT) is left out. The pure-Python twin in listing.py must give
  * the same bytes and the same exceptions; change both together.
  *
+ * list_dirs(paths, threads) -> list: list_dir of each path (None where it fails), read by up to
+ * `threads` threads of its own at once, without the GIL until all are done.
+ *
  * The syscalls and the sort run without the GIL; the result and any exception are built with it.
  */
 #define PY_SSIZE_T_CLEAN
@@ -15,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +276,44 @@ raise_failure(const listing_t *l, PyObject *fspath, const char *dir, Py_ssize_t 
     return NULL;
 }
 
+/* The packed bytes of a listing that collect() completed. New reference or NULL. */
+static PyObject *
+pack(const listing_t *l)
+{
+    PyObject *result;
+    size_t total = 0, i;
+    unsigned char *p;
+
+    for (i = 0; i < l->count; i++) {
+        size_t add = HEADER_SIZE + l->entries[i].name_len;
+        if (total > (size_t)PY_SSIZE_T_MAX - add)
+            return PyErr_NoMemory();
+        total += add;
+    }
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (result == NULL)
+        return NULL;
+    p = (unsigned char *)PyBytes_AsString(result);
+    if (p == NULL) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    for (i = 0; i < l->count; i++) {
+        const entry_t *e = &l->entries[i];
+        p = put_le(p, e->name_len, 2);
+        p = put_le(p, e->mode, 4);
+        p = put_le(p, e->uid, 4);
+        p = put_le(p, e->gid, 4);
+        p = put_le(p, e->ino, 8);
+        p = put_le(p, (uint64_t)e->size, 8);
+        p = put_le(p, (uint64_t)e->mtime_ns, 8);
+        p = put_le(p, (uint64_t)e->ctime_ns, 8);
+        memcpy(p, e->name, e->name_len);
+        p += e->name_len;
+    }
+    return result;
+}
+
 static PyObject *
 list_dir(PyObject *Py_UNUSED(module), PyObject *arg)
 {
@@ -279,8 +321,6 @@ list_dir(PyObject *Py_UNUSED(module), PyObject *arg)
     listing_t l;
     const char *path;
     Py_ssize_t path_len;
-    size_t total = 0, i;
-    unsigned char *p;
 
     memset(&l, 0, sizeof(l));
     fspath = PyOS_FSPath(arg);
@@ -295,39 +335,10 @@ list_dir(PyObject *Py_UNUSED(module), PyObject *arg)
     collect(path, &l);
     Py_END_ALLOW_THREADS
 
-    if (l.fail != FAIL_NONE) {
+    if (l.fail != FAIL_NONE)
         raise_failure(&l, fspath, path, path_len);
-        goto done;
-    }
-    for (i = 0; i < l.count; i++) {
-        size_t add = HEADER_SIZE + l.entries[i].name_len;
-        if (total > (size_t)PY_SSIZE_T_MAX - add) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        total += add;
-    }
-    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
-    if (result == NULL)
-        goto done;
-    p = (unsigned char *)PyBytes_AsString(result);
-    if (p == NULL) {
-        Py_CLEAR(result);
-        goto done;
-    }
-    for (i = 0; i < l.count; i++) {
-        const entry_t *e = &l.entries[i];
-        p = put_le(p, e->name_len, 2);
-        p = put_le(p, e->mode, 4);
-        p = put_le(p, e->uid, 4);
-        p = put_le(p, e->gid, 4);
-        p = put_le(p, e->ino, 8);
-        p = put_le(p, (uint64_t)e->size, 8);
-        p = put_le(p, (uint64_t)e->mtime_ns, 8);
-        p = put_le(p, (uint64_t)e->ctime_ns, 8);
-        memcpy(p, e->name, e->name_len);
-        p += e->name_len;
-    }
+    else
+        result = pack(&l);
 
 done:
     listing_free(&l);
@@ -336,10 +347,108 @@ done:
     return result;
 }
 
+/* Many directories listed by threads that share one counter: no GIL until all are done. */
+typedef struct {
+    const char **paths;
+    listing_t *out;
+    size_t count;
+    size_t next;
+} batch_t;
+
+static void *
+work(void *arg)
+{
+    batch_t *b = arg;
+    size_t i;
+    while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->count)
+        collect(b->paths[i], &b->out[i]);
+    return NULL;
+}
+
+#define THREADS_MAX 64
+
+static PyObject *
+list_dirs(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *paths, *encoded = NULL, *result = NULL;
+    int threads, started = 0, t;
+    Py_ssize_t n, i;
+    batch_t b;
+    pthread_t ids[THREADS_MAX];
+
+    memset(&b, 0, sizeof(b));
+    if (!PyArg_ParseTuple(args, "O!i", &PyList_Type, &paths, &threads))
+        return NULL;
+    n = PyList_Size(paths);
+    encoded = PyList_New(n);
+    b.paths = PyMem_Calloc((size_t)n + 1, sizeof(char *));
+    b.out = PyMem_Calloc((size_t)n + 1, sizeof(listing_t));
+    if (encoded == NULL || b.paths == NULL || b.out == NULL) {
+        if (encoded != NULL)
+            PyErr_NoMemory();
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *fspath = PyOS_FSPath(PyList_GetItem(paths, i)), *path_bytes = NULL;
+        int ok = fspath != NULL && PyUnicode_FSConverter(fspath, &path_bytes);
+        Py_XDECREF(fspath);
+        if (!ok)
+            goto done;
+        PyList_SetItem(encoded, i, path_bytes); /* steals the reference */
+        b.paths[i] = PyBytes_AsString(path_bytes);
+        if (b.paths[i] == NULL)
+            goto done;
+    }
+    b.count = (size_t)n;
+    threads = threads < 1 ? 1 : threads > THREADS_MAX ? THREADS_MAX : threads;
+
+    Py_BEGIN_ALLOW_THREADS
+    for (t = 1; t < threads && (Py_ssize_t)t < n; t++) {
+        if (pthread_create(&ids[started], NULL, work, &b) != 0)
+            break; /* fewer threads: this one does the rest */
+        started++;
+    }
+    work(&b);
+    for (t = 0; t < started; t++)
+        pthread_join(ids[t], NULL);
+    Py_END_ALLOW_THREADS
+
+    result = PyList_New(n);
+    if (result == NULL)
+        goto done;
+    for (i = 0; i < n; i++) {
+        PyObject *item;
+        if (b.out[i].fail == FAIL_NONE) {
+            item = pack(&b.out[i]);
+            if (item == NULL) {
+                Py_CLEAR(result);
+                goto done;
+            }
+        }
+        else {
+            item = Py_None;
+            Py_INCREF(item);
+        }
+        PyList_SetItem(result, i, item);
+    }
+
+done:
+    if (b.out != NULL)
+        for (i = 0; i < n; i++)
+            listing_free(&b.out[i]);
+    PyMem_Free(b.out);
+    PyMem_Free(b.paths);
+    Py_XDECREF(encoded);
+    return result;
+}
+
 static PyMethodDef listing_methods[] = {
     {"list_dir", list_dir, METH_O,
      "list_dir(path, /)\n--\n\n"
      "The packed lstat listing of one directory (see safepoint.scan.listing)."},
+    {"list_dirs", list_dirs, METH_VARARGS,
+     "list_dirs(paths, threads, /)\n--\n\n"
+     "The packed listings of many directories, None where one fails (see safepoint.scan.listing)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -350,7 +459,7 @@ static PyModuleDef_Slot listing_slots[] = {
 static struct PyModuleDef listing_module = {
     PyModuleDef_HEAD_INIT,
     "safepoint.scan._listing",
-    "C implementation of safepoint.scan.listing.list_dir.",
+    "C implementation of safepoint.scan.listing.list_dir and list_dirs.",
     0,
     listing_methods,
     listing_slots,

@@ -3,7 +3,8 @@
 ``list_dir(path)`` lists every entry of ``path`` except ``.`` and ``..``, each ``lstat``'ed
 (symlinks are never followed), sorted by the name's bytes (memcmp order, the shorter name first
 on a common prefix). An entry that vanishes between reading the directory and its ``lstat`` is
-left out. ``parse_listing`` decodes the result.
+left out. ``parse_listing`` decodes the result. ``list_dirs(paths, threads)`` lists many
+directories at once, ``None`` for one that cannot be listed (``list_dir`` it to learn why).
 
 The packed format is stored in a cache on disk, so it must not change without a version bump
 there. Each entry is a 46-byte little-endian header, ``struct`` format ``"<HIIIQqqq"``::
@@ -21,7 +22,9 @@ followed by the name's bytes (``os.fsencode`` of the name, no terminator). Entri
 another with nothing between them; an empty directory is ``b""``.
 
 The work is done by the C extension ``safepoint.scan._listing`` when it was built (``HAVE_C``),
-otherwise by ``_list_dir_pure``, which gives the same bytes and raises the same exceptions.
+otherwise by ``_list_dir_pure``, which gives the same bytes and raises the same exceptions. The C
+``list_dirs`` runs threads of its own and takes the GIL only once all are done, so that a Python
+thread beside it (loading the tree cache) is not slowed down; the pure one uses a thread pool.
 ``SAFEPOINT_PURE_LISTING=1`` in the environment when this module is first imported forces the
 pure-Python version.
 """
@@ -34,8 +37,9 @@ import os
 import struct
 from collections.abc import Callable
 from operator import itemgetter
+from typing import Any
 
-__all__ = ["HAVE_C", "list_dir", "parse_listing"]
+__all__ = ["HAVE_C", "list_dir", "list_dirs", "parse_listing"]
 
 _HEADER = struct.Struct("<HIIIQqqq")  # 46 bytes
 
@@ -82,20 +86,34 @@ def _list_dir_pure(path: str) -> bytes:
     return b"".join(parts)
 
 
-def _load_c() -> Callable[[str], bytes] | None:
+def _list_dirs_pure(paths: list[str], threads: int) -> list[bytes | None]:
+    def one(path: str) -> bytes | None:
+        try:
+            return _list_dir_pure(path)
+        except (OSError, OverflowError):
+            return None
+
+    if threads <= 1 or len(paths) < 2:
+        return [one(path) for path in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, paths, chunksize=64))
+
+
+def _load_c() -> Any:
     if os.environ.get("SAFEPOINT_PURE_LISTING") == "1":
         return None
     try:
-        module = importlib.import_module("safepoint.scan._listing")
+        return importlib.import_module("safepoint.scan._listing")
     except ImportError:
         return None
-    fn: Callable[[str], bytes] = module.list_dir
-    return fn
 
 
-_list_dir_c = _load_c()
-_impl: Callable[[str], bytes] = _list_dir_c or _list_dir_pure
-HAVE_C: bool = _list_dir_c is not None
+_c = _load_c()
+_impl: Callable[[str], bytes] = _c.list_dir if _c else _list_dir_pure
+_impl_many: Callable[[list[str], int], list[bytes | None]] = _c.list_dirs if _c else _list_dirs_pure
+HAVE_C: bool = _c is not None
 
 
 def list_dir(path: str) -> bytes:
@@ -106,6 +124,12 @@ def list_dir(path: str) -> bytes:
     or if an entry's ``lstat`` fails other than with ``ENOENT`` (then ``filename`` is the entry's
     path); ``OverflowError`` if a timestamp in nanoseconds does not fit in 64 bits."""
     return _impl(path)
+
+
+def list_dirs(paths: list[str], threads: int) -> list[bytes | None]:
+    """``list_dir`` of each path, by up to ``threads`` threads at once; ``None`` where it would
+    raise ``OSError`` or ``OverflowError``."""
+    return _impl_many(paths, threads)
 
 
 def parse_listing(data: bytes) -> list[tuple[str, int, int, int, int, int, int, int]]:

@@ -15,9 +15,10 @@ whose (size, mtime_ns, ctime_ns, inode) is unchanged.
 On disk: ``<repository>/treecache``, a zstd frame (with checksum) of records, each a 4-byte
 little-endian length and ``marshal`` data: the header ``{"version": 3, "taken_ns": N, "rules":
 fingerprint}``, records of up to 256 blocks (lists of tuples of their fields), then a zero
-length; replaced atomically, read and written as a stream. Every hash in it names a blob in the
-repository: ``status``, which hashes without storing, leaves out the directories it hashed files
-in.
+length; replaced atomically, read and written as a stream. The header also lists every block's
+directory (``"dirs"``), so that a reader can start listing them before the blocks are loaded.
+Every hash in it names a blob in the repository: ``status``, which hashes without storing,
+leaves out the directories it hashed files in.
 
 It is a cache only: missing, damaged or of another version, files are read and hashed again;
 written under other rules, its blocks are rebuilt (the hashes are still reused). marshal is not
@@ -30,7 +31,7 @@ import io
 import marshal
 import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
@@ -66,9 +67,10 @@ class TreeCache:
         return self.taken_ns - RACY_MARGIN_NS
 
 
-def load_cache(path: Path) -> TreeCache:
+def load_cache(path: Path, *, on_dirs: Callable[[list[str]], object] | None = None) -> TreeCache:
     """The cache at ``path``; empty when missing, damaged or of another version. Read as a
-    stream, record by record, so that only the blocks are held, not their encoded copy too."""
+    stream, record by record, so that only the blocks are held, not their encoded copy too.
+    ``on_dirs`` is called with the cached directories as soon as the header names them."""
     blocks: dict[str, Block] = {}
     try:
         with path.open("rb") as f:
@@ -76,6 +78,9 @@ def load_cache(path: Path) -> TreeCache:
             header = _read(reader)
             if not isinstance(header, dict) or header.get("version") != CACHE_VERSION:
                 return TreeCache()
+            dirs = header.get("dirs")
+            if on_dirs is not None and isinstance(dirs, list):  # older writers left it out
+                on_dirs(dirs)
             while (batch := _read(reader)) is not None:
                 for block in batch:
                     blocks[block[0]] = Block(*block)
@@ -91,7 +96,9 @@ def save_cache(path: Path, blocks: Iterable[Block], *, taken_ns: int, rules: str
     (the zstd checksum says so) or ignored, and a lost cache only costs reading files again.
     When it cannot be written (a full disk), the old one stays: older, so it matches less of
     the tree, but everything it says is still true."""
-    header = {"version": CACHE_VERSION, "taken_ns": taken_ns, "rules": rules}
+    blocks = list(blocks)
+    dirs = [block.path for block in blocks]
+    header = {"version": CACHE_VERSION, "taken_ns": taken_ns, "rules": rules, "dirs": dirs}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -12,15 +12,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from stat import S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
 
 from safepoint.errors import OperationalError
 from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
-from safepoint.scan.listing import list_dir, parse_listing
+from safepoint.scan.listing import list_dir, list_dirs, parse_listing
 from safepoint.scan.rules import Rules
 from safepoint.scan.treecache import Block, TreeCache
 from safepoint.store.manifest import decode_rows
@@ -61,14 +61,17 @@ def walk(
     *,
     only: list[str] | None = None,
     known: dict[str, Known] | None = None,
+    listings: dict[str, bytes] | None = None,
 ) -> Iterator[Block | Pending]:
     """The kept directories under ``root`` (or just the directories ``only``), in tree order.
-    ``known`` adds file hashes to reuse by stat, by directory (a rollback knows what it wrote)."""
+    ``known`` adds file hashes to reuse by stat, by directory (a rollback knows what it wrote).
+    ``listings`` are those read ahead (``Prefetch``); without them the walk reads ahead itself."""
     reuse = cache is not None and cache.rules == rules.fingerprint
     blocks = cache.blocks if cache is not None else {}
     known = known or {}
     stack = [""] if only is None else list(reversed(only))
-    listings = prefetch(root, list(blocks) if only is None else only)
+    if listings is None:
+        listings = prefetch(root, list(blocks) if only is None else only)
     while stack:
         rel_dir = stack.pop()
         listing = listings.pop(rel_dir, None)
@@ -96,25 +99,32 @@ def walk(
 def prefetch(root: str, dirs: list[str]) -> dict[str, bytes]:
     """The listings of ``dirs`` (those the cache expects), read by threads at once: a listing
     is system calls without the GIL. One that fails is left to the walk to report."""
-
-    def some(part: list[str]) -> dict[str, bytes]:
-        out = {}
-        for rel_dir in part:
-            with contextlib.suppress(OSError, OverflowError):
-                out[rel_dir] = list_dir(os.path.join(root, rel_dir) if rel_dir else root)
-        return out
-
     if len(dirs) < 2 * PROBE_DIRS:
         return {}
+    paths = [os.path.join(root, d) if d else root for d in dirs]
     started = time.perf_counter_ns()
-    listings = some(dirs[:PROBE_DIRS])
+    listings = list_dirs(paths[:PROBE_DIRS], 1)
     cold = (time.perf_counter_ns() - started) / PROBE_DIRS > COLD_NS_PER_DIR
-    n = COLD_THREADS if cold else WARM_THREADS
-    rest = dirs[PROBE_DIRS:]
-    with ThreadPoolExecutor(n) as pool:
-        for part in pool.map(some, [rest[i::n] for i in range(n)]):
-            listings.update(part)
-    return listings
+    listings += list_dirs(paths[PROBE_DIRS:], COLD_THREADS if cold else WARM_THREADS)
+    return {d: listing for d, listing in zip(dirs, listings, strict=True) if listing is not None}
+
+
+class Prefetch:
+    """``prefetch`` in a background thread, so that the caller goes on meanwhile (loading the
+    rest of the tree cache). A listing that could not be read is left to the walk."""
+
+    def __init__(self, root: str, dirs: list[str]) -> None:
+        self._listings: dict[str, bytes] = {}
+        self._thread = threading.Thread(target=self._run, args=(root, dirs), daemon=True)
+        self._thread.start()
+
+    def _run(self, root: str, dirs: list[str]) -> None:
+        with contextlib.suppress(Exception):  # whatever failed, the walk lists it again
+            self._listings = prefetch(root, dirs)
+
+    def result(self) -> dict[str, bytes]:
+        self._thread.join()
+        return self._listings
 
 
 def read_dir(root: str, rel_dir: str, listing: bytes, rules: Rules, known: Known) -> Pending:
