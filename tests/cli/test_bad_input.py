@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import assert_one_line_error, snapshot, sp, sp_json, write
 
 
@@ -32,6 +34,17 @@ def test_unknown_key_and_wrong_type_name_key_and_reason(site: Path) -> None:
     proc = sp("create", cwd=site)
     assert_one_line_error(proc, 2)
     assert "[health] retries: expected an integer" in proc.stderr
+    assert list((site / ".safepoint" / "checkpoints").iterdir()) == []
+
+
+@pytest.mark.parametrize("pattern", ["!", "[z-a]"])
+def test_bad_exclude_pattern(site: Path, pattern: str) -> None:
+    """Rules are compiled when first needed; a bad one is still one line, and no checkpoint.
+    ("[z-a]" is valid gitignore syntax that pathspec turns into a regex Python refuses.)"""
+    (site / ".safepointignore").write_text(f"{pattern}\n")
+    proc = sp("create", cwd=site)
+    assert_one_line_error(proc, 2)
+    assert "bad exclude pattern" in proc.stderr
     assert list((site / ".safepoint" / "checkpoints").iterdir()) == []
 
 

@@ -13,12 +13,15 @@ import hashlib
 import os
 import re
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from safepoint.config import CONFIG_NAME, IGNORE_NAME, Config
 from safepoint.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pathspec
 
 DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".git/",
@@ -44,21 +47,32 @@ TEMP_PREFIX = ".safepoint-tmp-"
 
 class Rules:
     def __init__(self, patterns: Sequence[str], *, always: Sequence[str] = ()) -> None:
-        try:
-            self._spec = pathspec.GitIgnoreSpec.from_lines(patterns)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"bad exclude pattern: {exc}") from None
+        self._patterns = list(patterns)
         self._always = frozenset(always)
         self.fingerprint = hashlib.sha256(
             "\0".join([*patterns, "\1", *sorted(always)]).encode("utf-8", "surrogateescape")
         ).hexdigest()[:16]
         """Identifies the rules: entries recorded under the same rules need no re-filtering."""
+
+    @cached_property
+    def _spec(self) -> pathspec.GitIgnoreSpec:
+        """The compiled patterns: on first use, as a checkpoint of an unchanged tree never
+        asks (its directories come from the tree cache, already filtered)."""
+        import pathspec  # here: its import costs more than a quick command's own work
+
+        try:
+            return pathspec.GitIgnoreSpec.from_lines(self._patterns)
+        except (ValueError, TypeError, re.error) as exc:  # re.error: "[z-a]"
+            raise ConfigError(f"bad exclude pattern: {exc}") from None
+
+    @cached_property
+    def _name_any(self) -> re.Pattern[str] | None:
         # With only plain name patterns (the defaults and most user rules) a verdict depends on
         # the last component alone, given that a path is asked about only after its parent
         # directory was found not excluded (the walk never descends into an excluded one). Then
         # one regex over the name tells that no pattern matches, for most paths, without
         # pathspec's per-pattern loop; a name it matches gets pathspec's exact evaluation.
-        self._name_any = _name_union(self._spec) if _basename_patterns(patterns) else None
+        return _name_union(self._spec) if _basename_patterns(self._patterns) else None
 
     @classmethod
     def for_site(cls, config: Config) -> Rules:
