@@ -194,3 +194,28 @@ def test_the_header_names_the_directories_and_older_headers_still_load(tmp_path:
     seen.clear()
     assert list(load_cache(path, on_dirs=seen.append).blocks.values()) == blocks
     assert seen == []
+
+
+def test_rules_verdicts_carried_over_still_follow_the_tree(site: Path) -> None:
+    """A rebuilt directory takes each unchanged child's verdict from the cache; a child that
+    is new, or a directory that became (or stopped being) a virtual environment, is judged
+    again."""
+    write(site / "tools" / "env" / "lib.py", "x = 1\n")
+    write(site / "tools" / "cache.pyc", b"\0compiled")
+    write(site / "tools" / "run.py", "print(1)\n")
+    sp("create", cwd=site, check=True)
+    assert {"tools/env/lib.py", "tools/run.py"} <= set(_files(site))
+    assert "tools/cache.pyc" not in _files(site)
+
+    write(site / "tools" / "env" / "pyvenv.cfg", "home = /usr/bin\n")
+    write(site / "tools" / "run.py", "print(2)\n")
+    write(site / "tools" / "more.pyc", b"\0compiled")
+    sp("create", cwd=site, check=True)
+    files = _files(site)
+    assert "tools/run.py" in files
+    assert not any(p.startswith("tools/env") for p in files)
+    assert "tools/cache.pyc" not in files and "tools/more.pyc" not in files
+
+    (site / "tools" / "env" / "pyvenv.cfg").unlink()
+    sp("create", cwd=site, check=True)
+    assert {"tools/env", "tools/env/lib.py"} <= set(_files(site))

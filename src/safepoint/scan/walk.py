@@ -35,6 +35,7 @@ COLD_THREADS = 16
 COLD_NS_PER_DIR = 40_000  # measured: ~15 us per directory warm, ~95 us cold
 SPECIAL = "special file (fifo, socket or device)"
 Known = dict[str, tuple[int, int, int, int, str]]  # name -> (size, mtime, ctime, ino, sha256)
+Verdicts = dict[str, tuple[tuple[int, int, int] | None, bool]]  # name -> (identity, kept)
 
 
 @dataclass
@@ -87,9 +88,9 @@ def walk(
         if reuse and old is not None and not old.racy and old.listing == listing:
             item: Block | Pending = old
         else:
-            hashes = known_files(old, cache) if old is not None and cache is not None else {}
+            hashes, verdicts = ({}, {}) if old is None or cache is None else previous(old, cache)
             hashes.update(known.get(rel_dir, {}))
-            item = read_dir(root, rel_dir, listing, rules, hashes)
+            item = read_dir(root, rel_dir, listing, rules, hashes, verdicts if reuse else {})
         yield item
         if only is None:
             prefix = f"{rel_dir}/" if rel_dir else ""
@@ -127,25 +128,33 @@ class Prefetch:
         return self._listings
 
 
-def read_dir(root: str, rel_dir: str, listing: bytes, rules: Rules, known: Known) -> Pending:
+def read_dir(
+    root: str, rel_dir: str, listing: bytes, rules: Rules, known: Known, verdicts: Verdicts
+) -> Pending:
     """The kept children of one directory from its listing; a file's hash comes from ``known``
-    when its stat is exactly the one recorded there."""
+    when its stat is exactly the one recorded there, and whether a child is kept from
+    ``verdicts`` (the same rules' answer last time) when it is the same child."""
     prefix = f"{rel_dir}/" if rel_dir else ""
-    excluded = rules.excluded_name
     entries: list[Entry] = []
     subdirs: list[str] = []
     skipped: list[str] = []
     for name, mode, uid, gid, ino, size, mtime_ns, ctime_ns in sorted(parse_listing(listing)):
         rel = prefix + name
-        if S_ISDIR(mode):
-            if excluded(rel, name, True) or (
-                os.path.lexists(os.path.join(root, rel, "pyvenv.cfg")) and rules.excludes_venv(rel)
-            ):
-                continue
+        is_dir = S_ISDIR(mode)
+        was = verdicts.get(name)
+        if was is not None and was[0] == _identity(is_dir, ino, mtime_ns, ctime_ns):
+            kept = was[1]
+        else:
+            kept = not rules.excluded_name(rel, name, is_dir) and not (
+                is_dir
+                and os.path.lexists(os.path.join(root, rel, "pyvenv.cfg"))
+                and rules.excludes_venv(rel)
+            )
+        if not kept:
+            continue
+        if is_dir:
             entries.append(Entry(rel, DIR, S_IMODE(mode), uid, gid, 0, mtime_ns))
             subdirs.append(name)
-        elif excluded(rel, name, False):
-            continue
         elif S_ISREG(mode):
             hit = known.get(name)
             blob = (
@@ -165,17 +174,28 @@ def read_dir(root: str, rel_dir: str, listing: bytes, rules: Rules, known: Known
     return Pending(rel_dir, listing, entries, tuple(subdirs), tuple(skipped))
 
 
-def known_files(old: Block, cache: TreeCache) -> Known:
-    """The files of a cached block whose hash may be reused by stat: all of them, or in a racy
-    block those clearly older than the scan that hashed them."""
+def _identity(is_dir: bool, ino: int, mtime_ns: int, ctime_ns: int) -> tuple[int, int, int] | None:
+    """What a child must still match for the rules' verdict on it to stand: for anything but a
+    directory, its name (the rules ask nothing else); a directory may have become a virtual
+    environment, which changes its mtime and ctime."""
+    return (ino, mtime_ns, ctime_ns) if is_dir else None
+
+
+def previous(old: Block, cache: TreeCache) -> tuple[Known, Verdicts]:
+    """What a cached block still vouches for when its directory changed: the files whose hash
+    may be reused by stat (all of them, or in a racy block those clearly older than the scan
+    that hashed them), and the rules' verdict on each child."""
     racy_from = cache.racy_from if old.racy else None
-    blobs = {e.path.rpartition("/")[2]: e.blob for e in block_entries([old]) if e.kind == FILE}
-    out: Known = {}
+    blobs = {e.path.rpartition("/")[2]: e.blob for e in block_entries([old])}
+    kept = blobs.keys() | set(old.skipped)
+    hashes: Known = {}
+    verdicts: Verdicts = {}
     for name, mode, _, _, ino, size, mtime_ns, ctime_ns in parse_listing(old.listing):
+        verdicts[name] = (_identity(S_ISDIR(mode), ino, mtime_ns, ctime_ns), name in kept)
         blob = blobs.get(name)
         if blob and S_ISREG(mode) and (racy_from is None or mtime_ns < racy_from):
-            out[name] = (size, mtime_ns, ctime_ns, ino, blob)
-    return out
+            hashes[name] = (size, mtime_ns, ctime_ns, ino, blob)
+    return hashes, verdicts
 
 
 def block_entries(blocks: Iterable[Block]) -> list[Entry]:
