@@ -219,3 +219,41 @@ def test_rules_verdicts_carried_over_still_follow_the_tree(site: Path) -> None:
     (site / "tools" / "env" / "pyvenv.cfg").unlink()
     sp("create", cwd=site, check=True)
     assert {"tools/env", "tools/env/lib.py"} <= set(_files(site))
+
+
+def test_a_cold_walk_without_cache_finds_the_same_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a cache, a walk that finds the disk cold lists the rest of the tree a level at
+    a time, and tells a virtual environment by its listing; warm, it lists one by one and
+    asks for pyvenv.cfg. Both must keep and drop the same paths."""
+    from safepoint.scan import walk
+    from safepoint.scan.rules import Rules
+
+    for i in range(30):
+        write(tmp_path / f"app{i:02}" / "models.py", f"x = {i}\n")
+        write(tmp_path / f"app{i:02}" / "sub" / "deep" / "t.html", "<p>\n")
+    write(tmp_path / "env" / "pyvenv.cfg", "home = /usr/bin\n")
+    write(tmp_path / "env" / "lib" / "site.py", "")
+    write(tmp_path / "tools" / "kept-env" / "pyvenv.cfg", "home = /usr/bin\n")
+    write(tmp_path / "tools" / "other" / "a.py", "")
+    write(tmp_path / "tools" / "pyvenv.cfg.txt", "not a marker\n")
+
+    def paths() -> list[str]:
+        rules = Rules(["!tools/kept-env/"])
+        items = list(walk.walk(str(tmp_path), rules))
+        return [e.path for item in items for e in item.entries]  # type: ignore[union-attr]
+
+    warm = paths()
+    assert "env" not in warm and "tools/kept-env/pyvenv.cfg" in warm and "tools" in warm
+    monkeypatch.setattr(walk, "COLD_NS_PER_DIR", 0)
+    monkeypatch.setattr(walk, "PROBE_ALONE", 1)
+    calls: list[int] = []
+    real = walk._list_many
+    monkeypatch.setattr(
+        walk,
+        "_list_many",
+        lambda *a: calls.append(len(a[1])) or real(*a),  # type: ignore[func-returns-value]
+    )
+    assert paths() == warm
+    assert calls and max(calls) >= 30  # the apps were listed together

@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from stat import S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
 
@@ -30,10 +30,12 @@ from safepoint.store.manifest import decode_rows
 # bench site (4,152 directories), 2 threads list them in 35 ms warm / 250 ms cold, 16 threads
 # in 48 / 118 ms. The first directories, listed in turn, tell which case this is.
 PROBE_DIRS = 64
+PROBE_ALONE = 16  # without a cache, the walk's own first listings tell
 WARM_THREADS = 2
 COLD_THREADS = 16
 COLD_NS_PER_DIR = 40_000  # measured: ~15 us per directory warm, ~95 us cold
 SPECIAL = "special file (fifo, socket or device)"
+VENV_MARK = b"pyvenv.cfg"  # a quick test before parsing a listing for the name
 Known = dict[str, tuple[int, int, int, int, str]]  # name -> (size, mtime, ctime, ino, sha256)
 Verdicts = dict[str, tuple[tuple[int, int, int] | None, bool]]  # name -> (identity, kept)
 
@@ -73,24 +75,35 @@ def walk(
     stack = [""] if only is None else list(reversed(only))
     if listings is None:
         listings = prefetch(root, list(blocks) if only is None else only)
+    alone, alone_ns = 0, 0  # directories listed one at a time, and how long they took
     while stack:
         rel_dir = stack.pop()
         listing = listings.pop(rel_dir, None)
         if listing is None:
             abs_dir = os.path.join(root, rel_dir) if rel_dir else root
+            started = time.perf_counter_ns()
             try:
                 listing = list_dir(abs_dir)
             except OSError as exc:
                 raise OperationalError(f"cannot read directory {abs_dir}: {exc.strerror}") from None
             except OverflowError as exc:  # a timestamp past 2262 does not fit in 64 bits
                 raise OperationalError(f"cannot read directory {abs_dir}: {exc}") from None
+            alone, alone_ns = alone + 1, alone_ns + time.perf_counter_ns() - started
+            if only is None and alone == PROBE_ALONE and alone_ns > alone * COLD_NS_PER_DIR:
+                # Cold, and the cache did not foresee these directories (a first checkpoint):
+                # the rest of the tree is listed level by level, each level's reads in flight
+                # at once, rather than one directory after the other.
+                listings[rel_dir] = listing
+                listings.update(discover(root, rules, [rel_dir, *stack], listings))
+                del listings[rel_dir]
         old = blocks.get(rel_dir)
         if reuse and old is not None and not old.racy and old.listing == listing:
             item: Block | Pending = old
         else:
             hashes, verdicts = ({}, {}) if old is None or cache is None else previous(old, cache)
             hashes.update(known.get(rel_dir, {}))
-            item = read_dir(root, rel_dir, listing, rules, hashes, verdicts if reuse else {})
+            verdicts = verdicts if reuse else {}
+            item = read_dir(root, rel_dir, listing, rules, hashes, verdicts, listings)
         yield item
         if only is None:
             prefix = f"{rel_dir}/" if rel_dir else ""
@@ -102,11 +115,47 @@ def prefetch(root: str, dirs: list[str]) -> dict[str, bytes]:
     is system calls without the GIL. One that fails is left to the walk to report."""
     if len(dirs) < 2 * PROBE_DIRS:
         return {}
-    paths = [os.path.join(root, d) if d else root for d in dirs]
     started = time.perf_counter_ns()
-    listings = list_dirs(paths[:PROBE_DIRS], 1)
+    listings = _list_many(root, dirs[:PROBE_DIRS], 1)
     cold = (time.perf_counter_ns() - started) / PROBE_DIRS > COLD_NS_PER_DIR
-    listings += list_dirs(paths[PROBE_DIRS:], COLD_THREADS if cold else WARM_THREADS)
+    listings.update(_list_many(root, dirs[PROBE_DIRS:], COLD_THREADS if cold else WARM_THREADS))
+    return listings
+
+
+def discover(
+    root: str, rules: Rules, tops: list[str], have: Mapping[str, bytes]
+) -> dict[str, bytes]:
+    """The listings of the directories under ``tops`` that the walk will descend into, read a
+    level at a time by many threads (``have``: those read already, not returned). It skips
+    what the walk would: excluded directories and virtual environments. A directory that
+    cannot be listed is left out, for the walk to report."""
+    out: dict[str, bytes] = {}
+    level, judged = tops, set(tops)  # the walk has kept the tops already
+    while level:
+        out.update(_list_many(root, [d for d in level if d not in have], COLD_THREADS))
+        below = []
+        for rel_dir in level:
+            listing = out.get(rel_dir) or have.get(rel_dir)
+            if listing is None or (
+                rel_dir not in judged
+                and VENV_MARK in listing
+                and "pyvenv.cfg" in _names(listing)
+                and rules.excludes_venv(rel_dir)
+            ):
+                continue
+            prefix = f"{rel_dir}/" if rel_dir else ""
+            below += [
+                prefix + name
+                for name in _dir_names(listing)
+                if not rules.excluded_name(prefix + name, name, True)
+            ]
+        level = below
+    return out
+
+
+def _list_many(root: str, dirs: list[str], threads: int) -> dict[str, bytes]:
+    paths = [os.path.join(root, d) if d else root for d in dirs]
+    listings = list_dirs(paths, threads)
     return {d: listing for d, listing in zip(dirs, listings, strict=True) if listing is not None}
 
 
@@ -129,11 +178,19 @@ class Prefetch:
 
 
 def read_dir(
-    root: str, rel_dir: str, listing: bytes, rules: Rules, known: Known, verdicts: Verdicts
+    root: str,
+    rel_dir: str,
+    listing: bytes,
+    rules: Rules,
+    known: Known,
+    verdicts: Verdicts,
+    listed: Mapping[str, bytes] | None = None,
 ) -> Pending:
     """The kept children of one directory from its listing; a file's hash comes from ``known``
     when its stat is exactly the one recorded there, and whether a child is kept from
-    ``verdicts`` (the same rules' answer last time) when it is the same child."""
+    ``verdicts`` (the same rules' answer last time) when it is the same child. ``listed``: the
+    listings of child directories read already (they tell which is a virtual environment)."""
+    listed = listed or {}
     prefix = f"{rel_dir}/" if rel_dir else ""
     entries: list[Entry] = []
     subdirs: list[str] = []
@@ -146,9 +203,7 @@ def read_dir(
             kept = was[1]
         else:
             kept = not rules.excluded_name(rel, name, is_dir) and not (
-                is_dir
-                and os.path.lexists(os.path.join(root, rel, "pyvenv.cfg"))
-                and rules.excludes_venv(rel)
+                is_dir and _holds_venv(root, rel, listed.get(rel)) and rules.excludes_venv(rel)
             )
         if not kept:
             continue
@@ -172,6 +227,22 @@ def read_dir(
         else:
             skipped.append(name)
     return Pending(rel_dir, listing, entries, tuple(subdirs), tuple(skipped))
+
+
+def _holds_venv(root: str, rel: str, listing: bytes | None) -> bool:
+    """Whether the directory ``rel`` holds ``pyvenv.cfg``: from its listing when it was read
+    already (a cold ``lstat`` per directory costs as much as the listing), else asked."""
+    if listing is None:
+        return os.path.lexists(os.path.join(root, rel, "pyvenv.cfg"))
+    return VENV_MARK in listing and "pyvenv.cfg" in _names(listing)
+
+
+def _names(listing: bytes) -> set[str]:
+    return {name for name, *_ in parse_listing(listing)}
+
+
+def _dir_names(listing: bytes) -> list[str]:
+    return [name for name, mode, *_ in parse_listing(listing) if S_ISDIR(mode)]
 
 
 def _identity(is_dir: bool, ino: int, mtime_ns: int, ctime_ns: int) -> tuple[int, int, int] | None:
