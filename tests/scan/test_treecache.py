@@ -257,3 +257,19 @@ def test_a_cold_walk_without_cache_finds_the_same_tree(
     )
     assert paths() == warm
     assert calls and max(calls) >= 30  # the apps were listed together
+
+
+def test_after_a_rollback_the_cache_still_tells_a_virtual_environment(site: Path) -> None:
+    """A rollback tells the cache that the directories it restored are kept by the rules; it
+    must not vouch for one that holds pyvenv.cfg (left there, untracked) since."""
+    write(site / "tools" / "env" / "lib.py", "x = 1\n")
+    sp("create", "--label", "base", cwd=site, check=True)
+    write(site / "tools" / "env" / "lib.py", "x = 2\n")
+    write(site / "tools" / "env" / "pyvenv.cfg", "home = /usr/bin\n")
+    write(site / "tools" / "run.py", "print(1)\n")
+    sp("rollback", "base", "--yes", "--no-health", cwd=site, check=True)
+    cached = sp_json("create", cwd=site)["manifest"]
+    (site / ".safepoint" / "treecache").unlink()
+    fresh = sp_json("create", cwd=site)["manifest"]
+    assert cached == fresh
+    assert not any(p.startswith("tools/env") for p in _files(site))

@@ -238,7 +238,7 @@ def apply_entries(
         raise PendingRecoveryError(
             "interrupted while files were being switched; run 'safepoint recover' to finish"
         ) from None
-    _update_cache(site, tree, plan)
+    _update_cache(site, tree, plan, target)
     remove_journal(repo.journal_path)
     return plan
 
@@ -324,7 +324,7 @@ def _plan(site: Site, tree: Tree, target: Checkpoint) -> Plan:
     )
 
 
-def _update_cache(site: Site, tree: Tree, plan: Plan) -> None:
+def _update_cache(site: Site, tree: Tree, plan: Plan, target: Checkpoint) -> None:
     """The tree cache after a rollback: only the directories the plan touched are read again,
     and the files it wrote keep the hash they were written from, so the next status or
     checkpoint reads nothing."""
@@ -340,9 +340,16 @@ def _update_cache(site: Site, tree: Tree, plan: Plan) -> None:
             parent, _, name = e.path.rpartition("/")
             hit = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, e.blob)
             known.setdefault(parent, {})[name] = hit
+    # The directories it made or restamped are the target's, recorded under the same rules:
+    # the rules keep their names (whether one is a virtual environment is still looked at).
+    kept: dict[str, set[str]] = {}
+    if target.extra.get("rules") == site.rules.fingerprint:
+        for e in plan.mkdir + plan.dir_meta:
+            parent, _, name = e.path.rpartition("/")
+            kept.setdefault(parent, set()).add(name)
     touched = plan.remove + plan.mkdir + plan.write + plan.link + plan.restamp + plan.dir_meta
     dirs = {parent_of(e.path) for e in touched} | {e.path for e in plan.mkdir}
-    tree.update_cache(site, sorted(dirs, key=order_key), known)
+    tree.update_cache(site, sorted(dirs, key=order_key), known, kept)
 
 
 def _describe(exc: BaseException | None) -> str:

@@ -29,7 +29,14 @@ from safepoint.scan.treecache import (
     load_cache,
     save_cache,
 )
-from safepoint.scan.walk import SPECIAL, Known, Pending, Prefetch, block_entries, walk
+from safepoint.scan.walk import (
+    SPECIAL,
+    Known,
+    Pending,
+    Prefetch,
+    block_entries,
+    walk,
+)
 from safepoint.store.manifest import chunk_pieces, encode_pieces, parent_of
 from safepoint.store.pack import CHUNK, LARGE
 from safepoint.store.repository import BlobWriter, FileChangedError
@@ -112,15 +119,22 @@ class Tree:
                 rules=site.rules.fingerprint,
             )
 
-    def update_cache(self, site: Site, dirs: list[str], known: dict[str, Known]) -> None:
+    def update_cache(
+        self,
+        site: Site,
+        dirs: list[str],
+        known: dict[str, Known],
+        kept: dict[str, set[str]] | None = None,
+    ) -> None:
         """Save the cache for the tree as it is after ``dirs`` were changed (by a rollback,
-        which knows the hash of each file it wrote: ``known``). Only those directories are
-        read again; where a file is not known, its directory is left to the next scan."""
+        which knows the hash of each file it wrote: ``known``, and the directories it made or
+        restamped, which the rules keep: ``kept``). Only those directories are read again;
+        where a file is not known, its directory is left to the next scan."""
         blocks = self.cacheable()
         cache = TreeCache(blocks, self.taken_ns, site.rules.fingerprint)
         root = site.root
         present = [d for d in dirs if (root / d).is_dir() and not (root / d).is_symlink()]
-        again = read_tree(site, cache=cache, only=present, known=known)
+        again = read_tree(site, cache=cache, only=present, known=known, kept=kept)
         blocks.update(again.cacheable())
         # The earlier scan's start: the racy threshold that is right for every block kept.
         save_cache(
@@ -139,10 +153,11 @@ def read_tree(
     cache: TreeCache | None = None,
     only: list[str] | None = None,
     known: dict[str, Known] | None = None,
+    kept: dict[str, set[str]] | None = None,
 ) -> Tree:
     """The site's tree with a hash for every file: from the tree cache where a directory or a
     file is unchanged, else read (and with a writer, stored). ``only`` reads just those
-    directories (no descent); ``known`` adds reusable hashes by directory (a rollback's)."""
+    directories (no descent); ``known`` and ``kept`` add what a rollback knows (see walk)."""
     progress = progress or NullProgress()
     taken_ns = time.time_ns()
     root = os.fspath(site.root)
@@ -153,7 +168,9 @@ def read_tree(
             on_dirs=None if only is not None else lambda d: ahead.append(Prefetch(root, d)),
         )
     listings = ahead[0].result() if ahead else None
-    items = list(walk(root, site.rules, cache, only=only, known=known, listings=listings))
+    items = list(
+        walk(root, site.rules, cache, only=only, known=known, listings=listings, kept=kept)
+    )
     pending = [item for item in items if isinstance(item, Pending)]
     todo = [
         (p, i) for p in pending for i, e in enumerate(p.entries) if e.kind == FILE and not e.blob

@@ -65,13 +65,17 @@ def walk(
     only: list[str] | None = None,
     known: dict[str, Known] | None = None,
     listings: dict[str, bytes] | None = None,
+    kept: dict[str, set[str]] | None = None,
 ) -> Iterator[Block | Pending]:
     """The kept directories under ``root`` (or just the directories ``only``), in tree order.
-    ``known`` adds file hashes to reuse by stat, by directory (a rollback knows what it wrote).
-    ``listings`` are those read ahead (``Prefetch``); without them the walk reads ahead itself."""
+    ``known`` adds file hashes to reuse by stat, by directory (a rollback knows what it wrote),
+    and ``kept`` names the rules keep (a rollback knows the directories it made or restamped
+    hold what the target did). ``listings`` are those read ahead (``Prefetch``); without them
+    the walk reads ahead itself."""
     reuse = cache is not None and cache.rules == rules.fingerprint
     blocks = cache.blocks if cache is not None else {}
     known = known or {}
+    kept = kept or {}
     stack = [""] if only is None else list(reversed(only))
     if listings is None:
         listings = prefetch(root, list(blocks) if only is None else only)
@@ -103,7 +107,8 @@ def walk(
             hashes, verdicts = ({}, {}) if old is None or cache is None else previous(old, cache)
             hashes.update(known.get(rel_dir, {}))
             verdicts = verdicts if reuse else {}
-            item = read_dir(root, rel_dir, listing, rules, hashes, verdicts, listings)
+            named = kept.get(rel_dir, set()) if reuse else set()
+            item = read_dir(root, rel_dir, listing, rules, hashes, verdicts, listings, named)
         yield item
         if only is None:
             prefix = f"{rel_dir}/" if rel_dir else ""
@@ -185,12 +190,15 @@ def read_dir(
     known: Known,
     verdicts: Verdicts,
     listed: Mapping[str, bytes] | None = None,
+    named: set[str] | None = None,
 ) -> Pending:
     """The kept children of one directory from its listing; a file's hash comes from ``known``
     when its stat is exactly the one recorded there, and whether a child is kept from
     ``verdicts`` (the same rules' answer last time) when it is the same child. ``listed``: the
-    listings of child directories read already (they tell which is a virtual environment)."""
+    listings of child directories read already (they tell which is a virtual environment);
+    ``named``: children whose names the rules are known to keep."""
     listed = listed or {}
+    named = named or set()
     prefix = f"{rel_dir}/" if rel_dir else ""
     entries: list[Entry] = []
     subdirs: list[str] = []
@@ -202,7 +210,7 @@ def read_dir(
         if was is not None and was[0] == _identity(is_dir, ino, mtime_ns, ctime_ns):
             kept = was[1]
         else:
-            kept = not rules.excluded_name(rel, name, is_dir) and not (
+            kept = (name in named or not rules.excluded_name(rel, name, is_dir)) and not (
                 is_dir and _holds_venv(root, rel, listed.get(rel)) and rules.excludes_venv(rel)
             )
         if not kept:
