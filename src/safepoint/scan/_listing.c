@@ -276,28 +276,25 @@ raise_failure(const listing_t *l, PyObject *fspath, const char *dir, Py_ssize_t 
     return NULL;
 }
 
-/* The packed bytes of a listing that collect() completed. New reference or NULL. */
-static PyObject *
-pack(const listing_t *l)
+/* The size of a completed listing once packed; (size_t)-1 if more than a bytes object holds. */
+static size_t
+packed_size(const listing_t *l)
 {
-    PyObject *result;
     size_t total = 0, i;
-    unsigned char *p;
-
     for (i = 0; i < l->count; i++) {
         size_t add = HEADER_SIZE + l->entries[i].name_len;
         if (total > (size_t)PY_SSIZE_T_MAX - add)
-            return PyErr_NoMemory();
+            return (size_t)-1;
         total += add;
     }
-    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
-    if (result == NULL)
-        return NULL;
-    p = (unsigned char *)PyBytes_AsString(result);
-    if (p == NULL) {
-        Py_DECREF(result);
-        return NULL;
-    }
+    return total;
+}
+
+/* Pack a completed listing into p (packed_size bytes). Needs no GIL. */
+static void
+fill(const listing_t *l, unsigned char *p)
+{
+    size_t i;
     for (i = 0; i < l->count; i++) {
         const entry_t *e = &l->entries[i];
         p = put_le(p, e->name_len, 2);
@@ -311,6 +308,27 @@ pack(const listing_t *l)
         memcpy(p, e->name, e->name_len);
         p += e->name_len;
     }
+}
+
+/* The packed bytes of a listing that collect() completed. New reference or NULL. */
+static PyObject *
+pack(const listing_t *l)
+{
+    PyObject *result;
+    unsigned char *p;
+    size_t total = packed_size(l);
+
+    if (total == (size_t)-1)
+        return PyErr_NoMemory();
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (result == NULL)
+        return NULL;
+    p = (unsigned char *)PyBytes_AsString(result);
+    if (p == NULL) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    fill(l, p);
     return result;
 }
 
@@ -347,10 +365,17 @@ done:
     return result;
 }
 
-/* Many directories listed by threads that share one counter: no GIL until all are done. */
+/* Many directories listed by threads that share one counter: no GIL until all are done. Each
+ * listing is packed as soon as it is read (a listing_t holds room for 64 entries at least: kept
+ * for every directory of a large tree at once, that would cost far more than the listings). */
+typedef struct {
+    unsigned char *data; /* malloc'ed packed listing, NULL if the directory failed */
+    size_t len;
+} packed_t;
+
 typedef struct {
     const char **paths;
-    listing_t *out;
+    packed_t *out;
     size_t count;
     size_t next;
 } batch_t;
@@ -360,8 +385,20 @@ work(void *arg)
 {
     batch_t *b = arg;
     size_t i;
-    while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->count)
-        collect(b->paths[i], &b->out[i]);
+    while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->count) {
+        listing_t l;
+        size_t len;
+        memset(&l, 0, sizeof(l));
+        collect(b->paths[i], &l);
+        if (l.fail == FAIL_NONE && (len = packed_size(&l)) != (size_t)-1) {
+            b->out[i].data = malloc(len ? len : 1);
+            if (b->out[i].data != NULL) {
+                fill(&l, b->out[i].data);
+                b->out[i].len = len;
+            }
+        }
+        listing_free(&l);
+    }
     return NULL;
 }
 
@@ -382,7 +419,7 @@ list_dirs(PyObject *Py_UNUSED(module), PyObject *args)
     n = PyList_Size(paths);
     encoded = PyList_New(n);
     b.paths = PyMem_Calloc((size_t)n + 1, sizeof(char *));
-    b.out = PyMem_Calloc((size_t)n + 1, sizeof(listing_t));
+    b.out = PyMem_Calloc((size_t)n + 1, sizeof(packed_t));
     if (encoded == NULL || b.paths == NULL || b.out == NULL) {
         if (encoded != NULL)
             PyErr_NoMemory();
@@ -418,8 +455,10 @@ list_dirs(PyObject *Py_UNUSED(module), PyObject *args)
         goto done;
     for (i = 0; i < n; i++) {
         PyObject *item;
-        if (b.out[i].fail == FAIL_NONE) {
-            item = pack(&b.out[i]);
+        if (b.out[i].data != NULL) {
+            item = PyBytes_FromStringAndSize((const char *)b.out[i].data, (Py_ssize_t)b.out[i].len);
+            free(b.out[i].data);
+            b.out[i].data = NULL;
             if (item == NULL) {
                 Py_CLEAR(result);
                 goto done;
@@ -435,7 +474,7 @@ list_dirs(PyObject *Py_UNUSED(module), PyObject *args)
 done:
     if (b.out != NULL)
         for (i = 0; i < n; i++)
-            listing_free(&b.out[i]);
+            free(b.out[i].data);
     PyMem_Free(b.out);
     PyMem_Free(b.paths);
     Py_XDECREF(encoded);
