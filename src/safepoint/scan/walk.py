@@ -143,8 +143,7 @@ def discover(
             listing = out.get(rel_dir) or have.get(rel_dir)
             if listing is None or (
                 rel_dir not in judged
-                and VENV_MARK in listing
-                and "pyvenv.cfg" in _names(listing)
+                and _holds_venv(root, rel_dir, listing)
                 and rules.excludes_venv(rel_dir)
             ):
                 continue
