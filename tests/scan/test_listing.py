@@ -39,6 +39,15 @@ def c_list_dir() -> Callable[[str], bytes]:
     return fn
 
 
+@pytest.fixture(params=["c", "pure"])
+def fn(request: pytest.FixtureRequest) -> Callable[[str], bytes]:
+    """list_dir in C (see c_list_dir) and in pure Python: a test taking it runs on both."""
+    if request.param == "pure":
+        return _list_dir_pure
+    impl: Callable[[str], bytes] = request.getfixturevalue("c_list_dir")
+    return impl
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """A directory with one entry of every kind."""
@@ -82,11 +91,7 @@ def test_c_and_pure_identical_trailing_slash_and_relative(
     assert c_list_dir(".") == _list_dir_pure(".") == c_list_dir(str(tree))
 
 
-@pytest.mark.parametrize("impl", ["c", "pure"])
-def test_parse_round_trip(tree: Path, impl: str) -> None:
-    fn = _c_list_dir() if impl == "c" else _list_dir_pure
-    if fn is None:
-        pytest.skip("C extension not built")
+def test_parse_round_trip(tree: Path, fn: Callable[[str], bytes]) -> None:
     rows = parse_listing(fn(str(tree)))
     names = [r[0] for r in rows]
     on_disk = [os.fsdecode(n) for n in os.listdir(os.fsencode(tree))]
@@ -123,11 +128,7 @@ def _umask() -> int:
     return old
 
 
-@pytest.mark.parametrize("impl", ["c", "pure"])
-def test_sorted_by_bytes(tree: Path, impl: str) -> None:
-    fn = _c_list_dir() if impl == "c" else _list_dir_pure
-    if fn is None:
-        pytest.skip("C extension not built")
+def test_sorted_by_bytes(tree: Path, fn: Callable[[str], bytes]) -> None:
     encoded = [os.fsencode(r[0]) for r in parse_listing(fn(str(tree)))]
     assert encoded == sorted(encoded)
     # Byte order, not str order: "a\xff" is b"a\xc3\xbf"; a surrogate-escaped byte sorts by it.
@@ -144,11 +145,7 @@ def test_packed_header(tmp_path: Path) -> None:
     assert int.from_bytes(data[22:30], "little", signed=True) == 5
 
 
-@pytest.mark.parametrize("impl", ["c", "pure"])
-def test_errors(tmp_path: Path, impl: str) -> None:
-    fn = _c_list_dir() if impl == "c" else _list_dir_pure
-    if fn is None:
-        pytest.skip("C extension not built")
+def test_errors(tmp_path: Path, fn: Callable[[str], bytes]) -> None:
     missing = str(tmp_path / "missing")
     with pytest.raises(FileNotFoundError) as e:
         fn(missing)
@@ -171,11 +168,7 @@ def _skip_if_privileged(d: Path) -> None:
         pytest.skip("running as root: permissions are not enforced")
 
 
-@pytest.mark.parametrize("impl", ["c", "pure"])
-def test_unreadable_directory(tmp_path: Path, impl: str) -> None:
-    fn = _c_list_dir() if impl == "c" else _list_dir_pure
-    if fn is None:
-        pytest.skip("C extension not built")
+def test_unreadable_directory(tmp_path: Path, fn: Callable[[str], bytes]) -> None:
     d = tmp_path / "locked"
     d.mkdir()
     d.chmod(0)
@@ -188,11 +181,7 @@ def test_unreadable_directory(tmp_path: Path, impl: str) -> None:
         d.chmod(0o755)
 
 
-@pytest.mark.parametrize("impl", ["c", "pure"])
-def test_entry_lstat_fails(tmp_path: Path, impl: str) -> None:
-    fn = _c_list_dir() if impl == "c" else _list_dir_pure
-    if fn is None:
-        pytest.skip("C extension not built")
+def test_entry_lstat_fails(tmp_path: Path, fn: Callable[[str], bytes]) -> None:
     d = tmp_path / "noexec"
     d.mkdir()
     (d / "f").touch()
@@ -206,11 +195,7 @@ def test_entry_lstat_fails(tmp_path: Path, impl: str) -> None:
         d.chmod(0o755)
 
 
-@pytest.mark.parametrize("impl", ["c", "pure"])
-def test_timestamp_out_of_range(tmp_path: Path, impl: str) -> None:
-    fn = _c_list_dir() if impl == "c" else _list_dir_pure
-    if fn is None:
-        pytest.skip("C extension not built")
+def test_timestamp_out_of_range(tmp_path: Path, fn: Callable[[str], bytes]) -> None:
     f = tmp_path / "far"
     f.touch()
     try:
