@@ -14,6 +14,7 @@ import json
 import os
 import threading
 import time
+from collections import ChainMap
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from stat import S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
@@ -97,9 +98,8 @@ def walk(
                 # Cold, and the cache did not foresee these directories (a first checkpoint):
                 # the rest of the tree is listed level by level, each level's reads in flight
                 # at once, rather than one directory after the other.
-                listings[rel_dir] = listing
-                listings.update(discover(root, rules, [rel_dir, *stack], listings))
-                del listings[rel_dir]
+                have = ChainMap({rel_dir: listing}, listings)
+                listings.update(discover(root, rules, [rel_dir, *stack], have))
         old = blocks.get(rel_dir)
         if reuse and old is not None and not old.racy and old.listing == listing:
             item: Block | Pending = old
