@@ -6,7 +6,7 @@ import click
 
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.env import Environment
-from safepoint.cli.output import Output, human_size
+from safepoint.cli.output import Output, human_size, printable
 from safepoint.errors import ExitStatus, UsageError
 from safepoint.ops.prove import Proof
 from safepoint.ops.rollback import RollbackResult, RollbackUndone, recover_site, rollback
@@ -50,7 +50,7 @@ def _confirm(env: Environment, out: Output, s: Site):  # type: ignore[no-untyped
     def ask(preview: RollbackResult) -> bool:
         _describe_plan(out, preview)
         out.line(_not_restored(s))
-        env.stdout.write(f"Roll back {s.root}? [y/N] ")
+        env.stdout.write(f"Roll back {printable(str(s.root))}? [y/N] ")
         env.stdout.flush()
         return env.stdin.readline().strip().lower() in ("y", "yes")
 
@@ -83,7 +83,7 @@ def rollback_cmd(
         raise UsageError("rollback changes the site: confirm with --yes (no terminal to ask on)")
 
     def hook_output(line: str) -> None:
-        env.stderr.write(f"  | {line}\n")
+        env.stderr.write(f"  | {printable(line)}\n")
 
     with site(root) as s:
         confirm = None if (yes or dry_run) else _confirm(env, out, s)
