@@ -116,3 +116,22 @@ def test_reserved_words_win_over_labels() -> None:
 def test_no_checkpoints() -> None:
     with pytest.raises(BadReferenceError, match="no checkpoints yet"):
         resolve("latest", [])
+
+
+def test_the_python_api_marks_like_the_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import safepoint
+    from tests.helpers import sp, write
+
+    root = tmp_path / "site"
+    write(root / "app.py", "v1\n")
+    sp("init", cwd=root, check=True)
+    with safepoint.open_site(root) as site:
+        made = safepoint.create_checkpoint(site, label="v1", pin=True).checkpoint
+        marked = safepoint.set_mark(site, "v1", "bad", reason="slow")
+        assert marked.id == made.id and marked.marks.health == BAD
+        assert marked.marks.health_by == "mark" and marked.marks.pinned
+        assert safepoint.find_checkpoint(site, "v1").marks == marked.marks
+        with pytest.raises(safepoint.SafepointError, match="one of good, bad, clear"):
+            safepoint.set_mark(site, "v1", "fine")
+        cleared = safepoint.set_mark(site, "v1", "clear")
+        assert cleared.marks == Marks(pinned=True)
