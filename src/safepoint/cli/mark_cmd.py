@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 
 from safepoint.cli.common import output, site, site_options
-from safepoint.ops.marks import CLEAR, VERDICTS, describe, describe_mark, set_mark
+from safepoint.ops.marks import CLEAR, describe, describe_mark, set_mark
 
 
 @click.command()
 @click.argument("ref")
-@click.argument("verdict", metavar="good|bad|clear", type=click.Choice(VERDICTS))
+@click.argument("verdict", metavar="good|bad|clear")  # set_mark checks it: one clear line
 @click.option("--reason", help="Why (kept with the mark, shown by list and show).")
 @site_options
 @click.pass_context
