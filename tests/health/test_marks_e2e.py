@@ -132,6 +132,7 @@ def test_an_undone_rollback_marks_its_target_bad_and_bare_rollback_skips_it(site
     proc = sp("rollback", "--yes", cwd=site.root)  # bare: the newest known-good is v2
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert site.served() == "broken-v3"  # undone: back where it was
+    assert "is now marked bad: a bare rollback and guard skip it" in proc.stdout
     marks = site.marks("v2")
     assert marks["health"] == "bad" and marks["health_by"] == "rollback"
     assert "health checks failed" in str(marks["health_reason"])

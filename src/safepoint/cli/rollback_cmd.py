@@ -12,6 +12,7 @@ from safepoint.ops.prove import Proof
 from safepoint.ops.rollback import RollbackResult, RollbackUndone, recover_site, rollback
 from safepoint.ops.site import Site
 from safepoint.scan.rules import DEFAULT_EXCLUDES
+from safepoint.store.records import BAD
 
 
 def _describe_plan(out: Output, result: RollbackResult) -> None:
@@ -127,6 +128,8 @@ def _report(out: Output, result: RollbackResult) -> None:
         _print_proof(out, result.proof, "after the rollback")
     if result.undone and result.undo_proof is not None:
         out.line("UNDONE: the target was not healthy; the safety checkpoint was put back")
+        if t.marks.health == BAD:
+            out.line(f"{t.short_id} is now marked bad: a bare rollback and guard skip it")
         _print_proof(out, result.undo_proof, "after the undo")
     elif result.safety:
         out.line(
