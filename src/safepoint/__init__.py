@@ -39,6 +39,7 @@ _EXPORTS = {
     "open_site": "safepoint.ops.site",
     "restore_checkpoint": "safepoint.api",
     "rollback": "safepoint.ops.rollback",
+    "set_mark": "safepoint.ops.marks",
     "verify_checkpoints": "safepoint.ops.verify",
 }
 
@@ -57,6 +58,7 @@ __all__ = [
     "open_site",
     "restore_checkpoint",
     "rollback",
+    "set_mark",
     "verify_checkpoints",
 ]
 
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
     from safepoint.errors import ExitStatus, SafepointError
     from safepoint.ops.create import CreateResult, create_checkpoint
     from safepoint.ops.init import InitResult, init_site
+    from safepoint.ops.marks import set_mark
     from safepoint.ops.rollback import rollback
     from safepoint.ops.site import Site, open_site
     from safepoint.ops.verify import VerifyReport, verify_checkpoints

@@ -9,6 +9,7 @@ COMMANDS: dict[str, str] = {
     "create": "safepoint.cli.create_cmd:create",
     "list": "safepoint.cli.list_cmd:list_",
     "show": "safepoint.cli.list_cmd:show",
+    "mark": "safepoint.cli.mark_cmd:mark",
     "status": "safepoint.cli.status_cmd:status",
     "diff": "safepoint.cli.status_cmd:diff",
     "verify": "safepoint.cli.verify_cmd:verify",

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from safepoint.cli.common import output, site, site_options
-from safepoint.cli.output import human_size
+from safepoint.cli.output import human_size, printable
 from safepoint.errors import ExitStatus, UsageError
 from safepoint.ops.create import create_checkpoint
 from safepoint.ops.refs import RESERVED
@@ -88,7 +88,8 @@ def create(
             out.line("marked known-good" if healthy else "marked bad (kept; not known-good)")
     if result.health is not None and not healthy:
         out.env.stderr.write(
-            f"safepoint: checkpoint {cp.short_id} kept but marked bad: {result.health.summary()}\n"
+            f"safepoint: checkpoint {cp.short_id} kept but marked bad: "
+            f"{printable(result.health.summary())}\n"
         )
         return int(ExitStatus.UNHEALTHY)
     return int(ExitStatus.OK)

@@ -16,6 +16,23 @@ class Environment:
     stdout: IO[str] = field(default_factory=lambda: sys.stdout)
     stderr: IO[str] = field(default_factory=lambda: sys.stderr)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    columns: int | None = None  # a width to fit human output into, whatever stdout is
+
+    def width(self) -> int | None:
+        """Columns that human output should fit: ``columns``, else ``COLUMNS``, else the
+        terminal's width; None (no limit) when stdout is not a terminal, so that a pipe gets
+        whole lines."""
+        if self.columns is not None:
+            return self.columns
+        value = self.environ.get("COLUMNS", "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+        if not self.stdout_isatty:
+            return None
+        try:
+            return os.get_terminal_size(self.stdout.fileno()).columns or 80
+        except (OSError, ValueError, AttributeError):
+            return 80
 
     @property
     def stdin_isatty(self) -> bool:

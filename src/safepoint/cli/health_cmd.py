@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from safepoint.cli.common import output, site, site_options
-from safepoint.cli.output import Output
+from safepoint.cli.output import Output, printable
 from safepoint.errors import ExitStatus, UsageError
 from safepoint.health import HealthReport, run_checks
 from safepoint.ops.guard import guard_loop, guard_poll, log_line
@@ -78,7 +78,7 @@ def guard(
     env = out.env
 
     def write(line: str) -> None:
-        env.stdout.write(line + "\n")
+        env.stdout.write(printable(line) + "\n")
         env.stdout.flush()
 
     log = log_line(write)

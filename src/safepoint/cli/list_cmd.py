@@ -2,29 +2,66 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import human_size
+from safepoint.cli.table import Column, Section
+from safepoint.ops.marks import HOW_SHORT, describe_mark, marked_at
 from safepoint.ops.refs import resolve
 from safepoint.scan.entry import DIR, FILE
-from safepoint.store.records import Checkpoint
+from safepoint.store.records import SAFETY, Checkpoint, Marks
 
 
 def _created(cp: Checkpoint, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     return cp.created_at.astimezone().strftime(fmt)
 
 
+# Dropped in ``drop`` order, lowest first, when the terminal is too narrow; only the label and
+# the note are ever cut. id, created and health always show: they are what a rollback needs.
+COLUMNS = (
+    Column("id"),
+    Column("label", cut=True),
+    Column("kind", drop=5),
+    Column("created"),
+    Column("files", drop=4, right=True),
+    Column("size", drop=3, right=True),
+    Column("health"),
+    Column("pinned", drop=6),
+    Column("by", drop=1),
+    Column("note", drop=2, cut=True),
+)
+SAFETY_TITLE = "-- safety checkpoints (each holds the tree a rollback replaced) --"
+
+
+def _mark(marks: Marks) -> str:
+    """The health mark in a few cells: what, how and when it was earned."""
+    if marks.health is None:
+        return ""
+    at = marked_at(marks)
+    when = None
+    if at is not None:
+        when = f"{at:%m-%d %H:%M}" if at.year == datetime.now().year else f"{at:%Y-%m-%d}"
+    how = marks.health_by and HOW_SHORT.get(marks.health_by, marks.health_by)
+    details = ", ".join(part for part in (how, when) if part)
+    return f"{marks.health} ({details})" if details else marks.health
+
+
 def _row(cp: Checkpoint) -> list[str]:
+    by = "@".join(part for part in (cp.user, cp.host) if part)
     return [
         cp.short_id,
         cp.label or "",
         cp.kind,
-        _created(cp, "%Y-%m-%d %H:%M"),  # the table fits 80 columns; show has the seconds
+        _created(cp, "%Y-%m-%d %H:%M"),  # show has the seconds
         str(cp.files),
         human_size(cp.bytes),
-        cp.marks.health or "",
+        _mark(cp.marks),
         "yes" if cp.marks.pinned else "",
+        by,
+        (cp.note or "").strip().split("\n", 1)[0],
     ]
 
 
@@ -32,7 +69,7 @@ def _row(cp: Checkpoint) -> list[str]:
 @site_options
 @click.pass_context
 def list_(ctx: click.Context, root: str | None, json_mode: bool) -> None:
-    """Checkpoints, newest first."""
+    """Checkpoints, newest first; safety checkpoints (taken by rollbacks) after them."""
     out = output(ctx, json_mode)
     with site(root) as s:
         checkpoints = s.repository.checkpoints()
@@ -42,9 +79,13 @@ def list_(ctx: click.Context, root: str | None, json_mode: bool) -> None:
     if not checkpoints:
         out.line("no checkpoints yet")
         return
+    # Safety checkpoints apart: they usually hold the broken tree a rollback left behind.
     out.table(
-        ["id", "label", "kind", "created", "files", "size", "health", "pinned"],
-        [_row(cp) for cp in checkpoints],
+        COLUMNS,
+        [
+            Section([_row(cp) for cp in checkpoints if cp.kind != SAFETY]),
+            Section([_row(cp) for cp in checkpoints if cp.kind == SAFETY], SAFETY_TITLE),
+        ],
     )
 
 
@@ -102,7 +143,7 @@ def show(
         ("files", str(cp.files)),
         ("size", human_size(cp.bytes)),
         ("newly stored", human_size(cp.new_bytes)),
-        ("health", cp.marks.health or "unknown"),
+        ("health", describe_mark(cp.marks)),
         ("pinned", "yes" if cp.marks.pinned else "no"),
     ]:
         out.line(f"{key:>13}: {value}")

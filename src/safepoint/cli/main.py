@@ -12,6 +12,7 @@ import click
 from safepoint import __version__
 from safepoint.cli.commands import COMMANDS
 from safepoint.cli.env import Environment
+from safepoint.cli.output import printable
 from safepoint.errors import ExitStatus, SafepointError
 
 
@@ -47,7 +48,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             obj=env,
         )
     except SafepointError as exc:
-        env.stderr.write(f"safepoint: {exc}\n")
+        env.stderr.write(f"safepoint: {printable(str(exc))}\n")
         return int(exc.exit_code)
     except click.exceptions.Exit as exc:
         return exc.exit_code

@@ -1,18 +1,56 @@
-"""Human and machine output: ``--json`` prints one JSON document on stdout; otherwise tables
-(rich on a terminal, aligned plain text elsewhere), warnings on stderr, and a progress bar on a
-terminal only."""
+r"""Human and machine output: ``--json`` prints one JSON document on stdout; otherwise tables
+fitted to the terminal, warnings on stderr, and a progress bar on a terminal only.
+
+Human output never lets stored text act on the terminal: labels, notes, paths, hook output and
+check details can hold anything (an import, a hostile label), so every line goes through
+``printable``, which shows control characters as visible escapes (``\x1b``), and no text is
+ever read as rich markup.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from safepoint.cli.env import Environment
+from safepoint.cli.table import Column, Section, render
 from safepoint.progress import NullProgress
 from safepoint.progress import Progress as ProgressProtocol
+
+# C0 and C1 controls and DEL; the bidirectional overrides and isolates, which reorder what a
+# line shows ("Trojan Source"); and C1 bytes of a non-UTF-8 name (surrogate escapes), which
+# some terminals take as control sequences when written back as bytes.
+_UNSAFE = re.compile(
+    "[\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069\\udc80-\\udc9f]"
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    code = ord(ch)
+    if ch in _NAMED:
+        return _NAMED[ch]
+    if 0xDC80 <= code <= 0xDC9F:
+        return f"\\x{code - 0xDC00:02x}"  # the byte the name holds
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _escape_in_text(match: re.Match[str]) -> str:
+    return match.group() if match.group() in "\n\t" else _escape(match)
+
+
+def printable(text: str, *, lines: bool = False) -> str:
+    r"""``text`` with every control character shown as an escape (ESC as ``\x1b``, a newline
+    as ``\n``). With ``lines``, newlines and tabs are kept (a note is a document; a CRLF line
+    end shows as the newline it is)."""
+    if lines:
+        return _UNSAFE.sub(_escape_in_text, text.replace("\r\n", "\n"))
+    return _UNSAFE.sub(_escape, text)
 
 
 class Output:
@@ -25,33 +63,30 @@ class Output:
 
     def line(self, text: str = "") -> None:
         if not self.json_mode:
-            self.env.stdout.write(text + "\n")
+            self.env.stdout.write(printable(text) + "\n")
 
     def raw(self, text: str) -> None:
-        self.env.stdout.write(text)
+        """Text of several lines (a note) as it is, control characters escaped."""
+        self.env.stdout.write(printable(text, lines=True))
 
     def warn(self, text: str) -> None:
-        self.env.stderr.write(f"safepoint: warning: {text}\n")
+        self.env.stderr.write(f"safepoint: warning: {printable(text)}\n")
 
-    def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    def table(self, columns: Sequence[Column], sections: Sequence[Section]) -> None:
+        """Rows in columns that fit the terminal (see table.py); a section's title is a
+        separator line above its rows."""
         if self.json_mode:
             return
-        if self.env.stdout_isatty:
-            from rich.console import Console  # only on a terminal: rich takes a while to import
-            from rich.table import Table
-
-            table = Table(box=None, header_style="bold", pad_edge=False)
-            for column in columns:
-                table.add_column(column, no_wrap=True)  # a date cut in two is hard to read
-            for row in rows:
-                table.add_row(*row)
-            Console(file=self.env.stdout).print(table)
-            return
-        widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
-        for row in [columns, *rows]:
-            self.env.stdout.write(
-                "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n"
+        safe = [
+            Section(
+                [[printable(cell) for cell in row] for row in s.rows],
+                printable(s.title) if s.title is not None else None,
             )
+            for s in sections
+        ]
+        width = self.env.width()
+        for text in render(columns, safe, width, bold_header=self.env.stdout_isatty):
+            self.env.stdout.write(text + "\n")
 
     def progress(self) -> ProgressProtocol:
         if self.json_mode or not self.env.stderr_isatty:

@@ -6,12 +6,13 @@ import click
 
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.env import Environment
-from safepoint.cli.output import Output, human_size
+from safepoint.cli.output import Output, human_size, printable
 from safepoint.errors import ExitStatus, UsageError
 from safepoint.ops.prove import Proof
 from safepoint.ops.rollback import RollbackResult, RollbackUndone, recover_site, rollback
 from safepoint.ops.site import Site
 from safepoint.scan.rules import DEFAULT_EXCLUDES
+from safepoint.store.records import BAD
 
 
 def _describe_plan(out: Output, result: RollbackResult) -> None:
@@ -50,7 +51,7 @@ def _confirm(env: Environment, out: Output, s: Site):  # type: ignore[no-untyped
     def ask(preview: RollbackResult) -> bool:
         _describe_plan(out, preview)
         out.line(_not_restored(s))
-        env.stdout.write(f"Roll back {s.root}? [y/N] ")
+        env.stdout.write(f"Roll back {printable(str(s.root))}? [y/N] ")
         env.stdout.flush()
         return env.stdin.readline().strip().lower() in ("y", "yes")
 
@@ -83,7 +84,7 @@ def rollback_cmd(
         raise UsageError("rollback changes the site: confirm with --yes (no terminal to ask on)")
 
     def hook_output(line: str) -> None:
-        env.stderr.write(f"  | {line}\n")
+        env.stderr.write(f"  | {printable(line)}\n")
 
     with site(root) as s:
         confirm = None if (yes or dry_run) else _confirm(env, out, s)
@@ -127,6 +128,8 @@ def _report(out: Output, result: RollbackResult) -> None:
         _print_proof(out, result.proof, "after the rollback")
     if result.undone and result.undo_proof is not None:
         out.line("UNDONE: the target was not healthy; the safety checkpoint was put back")
+        if t.marks.health == BAD:
+            out.line(f"{t.short_id} is now marked bad: a bare rollback and guard skip it")
         _print_proof(out, result.undo_proof, "after the undo")
     elif result.safety:
         out.line(

@@ -14,7 +14,7 @@ from safepoint.ops.site import Site
 from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
 from safepoint.scan.entry import Entry
-from safepoint.store.records import Checkpoint, now_iso
+from safepoint.store.records import BY_CREATE, Checkpoint, now_iso
 
 if TYPE_CHECKING:
     from safepoint.health import HealthReport
@@ -71,7 +71,8 @@ def create_checkpoint(
         from safepoint.ops.prove import mark_health, prove  # the HTTP client, only when asked
 
         proof = prove(site, run_hook=False)
-        return replace(result, checkpoint=mark_health(site, cp, proof), health=proof.health)
+        cp = mark_health(site, cp, proof, how=BY_CREATE)
+        return replace(result, checkpoint=cp, health=proof.health)
 
 
 def refuse_if_pending(site: Site) -> None:

@@ -20,13 +20,14 @@ from pathlib import Path
 from safepoint.errors import SafepointError
 from safepoint.health import probe
 from safepoint.ops.delta import tree_delta
+from safepoint.ops.refs import known_good
 from safepoint.ops.rollback import RollbackUndone, rollback
 from safepoint.ops.site import Site
 from safepoint.ops.tree import read_tree
 from safepoint.restore.files import IS_ROOT
 from safepoint.restore.plan import compare
 from safepoint.store.atomic import write_atomic
-from safepoint.store.records import GOOD, Checkpoint
+from safepoint.store.records import Checkpoint
 
 Log = Callable[[str], None]
 
@@ -128,12 +129,10 @@ def _maybe_roll_back(
 
 
 def rollback_target(site: Site) -> Checkpoint | None:
-    """The newest known-good checkpoint whose tracked files differ from the current tree."""
-    repo = site.repository
+    """The newest known-good checkpoint (never one marked bad) whose tracked files differ from
+    the current tree."""
     tree = read_tree(site)
-    for cp in repo.checkpoints():
-        if cp.marks.health != GOOD:
-            continue
+    for cp in known_good(site.repository.checkpoints()):
         delta = tree_delta(site, tree, cp)
         if not compare(delta.current, delta.target, owner=IS_ROOT).empty:
             return cp

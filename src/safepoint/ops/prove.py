@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from safepoint.ops.site import Site
-from safepoint.store.records import BAD, GOOD, Checkpoint, Marks, now_iso
+from safepoint.store.records import BAD, GOOD, Checkpoint
 
 if TYPE_CHECKING:
     from safepoint.health.checks import HealthReport
@@ -73,12 +73,14 @@ def prove(
     return Proof(hooks, health=run_checks(site.config.health, root=site.root))
 
 
-def mark_health(site: Site, cp: Checkpoint, proof: Proof) -> Checkpoint:
-    """Record what the proof showed: known-good when the checks passed, bad when they failed;
-    nothing when no checks ran."""
-    if proof.health is None or not proof.health.configured:
+def mark_health(site: Site, cp: Checkpoint, proof: Proof, *, how: str) -> Checkpoint:
+    """Record what the proof showed, and ``how`` it was earned (records.BY_*): known-good when
+    the checks ran and passed; bad when they or a hook failed (the reason is the failure's
+    summary); nothing when nothing was checked."""
+    if proof.ok and not proof.proven:
         return cp
-    verdict = GOOD if proof.ok else BAD
-    return site.repository.set_marks(
-        cp, Marks(health=verdict, health_at=now_iso(), pinned=cp.marks.pinned)
-    )
+    if proof.ok:
+        marks = cp.marks.with_health(GOOD, by=how)
+    else:
+        marks = cp.marks.with_health(BAD, by=how, reason=proof.summary())
+    return site.repository.set_marks(cp, marks)

@@ -25,6 +25,7 @@ from safepoint.errors import (
 )
 from safepoint.ops.create import refuse_if_pending, take_checkpoint
 from safepoint.ops.delta import tree_delta
+from safepoint.ops.marks import describe, describe_mark
 from safepoint.ops.prove import Proof, mark_health, prove
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
@@ -37,7 +38,7 @@ from safepoint.restore.plan import Plan, plan_rollback
 from safepoint.scan.entry import FILE
 from safepoint.scan.walk import Known
 from safepoint.store.manifest import order_key, parent_of
-from safepoint.store.records import Checkpoint
+from safepoint.store.records import BAD, BY_ROLLBACK, SAFETY, Checkpoint
 
 Warn = Callable[[str], None]
 
@@ -87,16 +88,31 @@ class RollbackUndone(UnhealthyError):
         self.result = result
 
 
-def default_target(checkpoints: list[Checkpoint], ref: str | None) -> Checkpoint:
+def default_target(
+    checkpoints: list[Checkpoint], ref: str | None, *, warn: Warn | None = None
+) -> Checkpoint:
+    """``ref``, or the newest known-good checkpoint (never one marked bad). A named checkpoint
+    that is marked bad is allowed, with a warning: the operator may know better."""
     if ref is not None:
-        return resolve(ref, checkpoints)
+        target = resolve(ref, checkpoints)
+        if target.marks.health == BAD and warn is not None:
+            marked = describe_mark(target.marks)
+            warn(f"{describe(target)} is marked {marked}; rolling back to it as asked")
+        return target
     try:
         return resolve("good", checkpoints)
     except BadReferenceError:
+        # Never suggest a reference here: 'latest' or a safety checkpoint may be the broken tree.
         raise BadReferenceError(
-            "no known-good checkpoint to roll back to; name one (e.g. 'safepoint rollback "
-            "latest'), or mark checkpoints with 'safepoint create --verify-health'"
+            "no known-good checkpoint to roll back to; see 'safepoint list' and name one "
+            "('safepoint rollback REF'), or mark one with 'safepoint mark REF good'"
         ) from None
+
+
+def safety_label(target: Checkpoint) -> str:
+    """Flat, never nested: a safety checkpoint's own label is not repeated in the next one."""
+    name = target.label if target.label and target.kind != SAFETY else target.short_id
+    return f"safety: before rollback to {name}"
 
 
 def rollback(
@@ -127,7 +143,7 @@ def rollback(
     started = time.monotonic()
     with repo.lock():
         refuse_if_pending(site)
-        target = default_target(repo.checkpoints(), ref)
+        target = default_target(repo.checkpoints(), ref, warn=note)
         if dry_run or confirm is not None:
             current = read_tree(site, progress=progress)
             preview = RollbackResult(
@@ -140,7 +156,7 @@ def rollback(
                 raise OperationalError("rollback aborted; nothing was changed")
         safety = take_checkpoint(
             site,
-            label=f"before-rollback-to-{target.label or target.short_id}",
+            label=safety_label(target),
             note=None,
             kind="safety",
             extra={"rollback_to": target.id},
@@ -157,7 +173,8 @@ def rollback(
         result.proof = prove(
             site, run_health=check_health, run_hook=not plan.empty, hook_output=hook_output
         )
-        result.target = mark_health(site, target, result.proof)
+        # An unhealthy target is marked bad before the undo: bare rollbacks and guard skip it.
+        result.target = mark_health(site, target, result.proof, how=BY_ROLLBACK)
         if not result.proof.ok:
             _undo_unhealthy(site, result, safety.checkpoint, hook_output=hook_output, warn=note)
         result.seconds = time.monotonic() - started

@@ -2,15 +2,17 @@
 
 A record is ``checkpoints/<id>.json``: small UTF-8 JSON, written atomically, never modified; its
 id is the SHA-256 of its bytes. What changes later (known-good or bad after a health check,
-pinned) lives beside it in ``marks/<id>.json``, replaced atomically as a whole.
+pinned) lives beside it in ``marks/<id>.json``, replaced atomically as a whole; a health mark
+says how, when and where it was earned (``health_by``, ``health_at``, ``health_host``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,14 +22,40 @@ from safepoint.scan.entry import FILE, Entry
 from safepoint.store.atomic import write_atomic
 
 KINDS = ("manual", "safety", "imported", "auto")
+SAFETY = "safety"
 GOOD, BAD = "good", "bad"
+# How a health mark was earned (``Marks.health_by``).
+BY_CREATE = "create --verify-health"
+BY_ROLLBACK = "rollback"  # proven (or failed, and undone) right after a rollback to it
+BY_HAND = "mark"  # ``safepoint mark REF good|bad``
+REASON_MAX = 200  # a mark's reason is a one-line summary, not a report
 
 
 @dataclass(frozen=True)
 class Marks:
     health: str | None = None  # "good" (known-good) or "bad"
-    health_at: str | None = None
+    health_at: str | None = None  # ISO 8601, UTC
+    health_by: str | None = None  # BY_*; None in marks written before it was recorded
+    health_host: str | None = None  # the host that ran the checks (or set the mark)
+    health_reason: str | None = None  # why bad: the failing check's summary, or the user's words
     pinned: bool = False
+
+    def with_health(self, verdict: str | None, *, by: str, reason: str | None = None) -> Marks:
+        """These marks with the health mark replaced (``verdict`` None clears it), earned now
+        on this host; pinned is kept. A new mark always replaces the old one whole: a good
+        mark followed by a bad one is bad."""
+        if verdict is None:
+            return Marks(pinned=self.pinned)
+        if reason is not None and len(reason) > REASON_MAX:
+            reason = reason[: REASON_MAX - 1] + "…"
+        return Marks(
+            health=verdict,
+            health_at=now_iso(),
+            health_by=by,
+            health_host=os.uname().nodename,
+            health_reason=reason,
+            pinned=self.pinned,
+        )
 
 
 @dataclass(frozen=True)
@@ -49,6 +77,11 @@ class Checkpoint:
     @property
     def short_id(self) -> str:
         return self.id[:12]
+
+    @property
+    def display_name(self) -> str:
+        """The short id, and the label when there is one: how messages name a checkpoint."""
+        return f"{self.short_id} ({self.label})" if self.label else self.short_id
 
     @property
     def created_at(self) -> datetime:
@@ -98,13 +131,18 @@ def load_record(path: Path, marks_dir: Path) -> Checkpoint:
     return replace(cp, marks=load_marks(marks_dir, cid))
 
 
+_MARK_FIELDS = frozenset(f.name for f in fields(Marks))
+
+
 def load_marks(marks_dir: Path, cid: str) -> Marks:
+    """The marks of ``cid``. Files written by earlier versions lack the ``health_by`` family
+    and read with those as None; keys a later version added are ignored."""
     try:
         doc = json.loads((marks_dir / f"{cid}.json").read_bytes())
-        return Marks(**doc)
+        return Marks(**{k: v for k, v in doc.items() if k in _MARK_FIELDS})
     except FileNotFoundError:
         return Marks()
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, AttributeError):
         return Marks()  # marks are advisory; a damaged file reads as "unknown"
 
 
