@@ -72,9 +72,9 @@ after_restore = []
 
 [health]
 # After a rollback the site must pass these checks, or the rollback is undone.
-timeout = 5      # seconds per attempt
-retries = 10     # attempts before a check counts as failed
-interval = 1.0   # seconds between attempts
+timeout = 5      # seconds per attempt (at most 3600)
+retries = 10     # attempts before a check counts as failed (at most 1000)
+interval = 1.0   # seconds between attempts (at most 86400)
 #[[health.http]]
 #url = "http://127.0.0.1:8000/api/health/"
 #status = 200
