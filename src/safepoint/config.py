@@ -104,6 +104,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
     repo = t.table("repository")
     repo.only("path")
     repo_path = Path(repo.get("path", str, DEFAULT_REPOSITORY)).expanduser()
+    _check_repository(repo, root / repo_path, root)
 
     files = t.table("files")
     files.only("exclude")
@@ -180,6 +181,15 @@ _interval = _bounded(0, MAX_INTERVAL)
 _count = _bounded(1, MAX_COUNT)
 _positive = _bounded(0, MAX_NUMBER, open_low=True)
 _not_negative = _bounded(0, MAX_NUMBER)
+
+
+def _check_repository(t: _Table, path: Path, root: Path) -> None:
+    """The repository may not be the site root or a folder above it (``..``, ``/``): it would
+    be made mode 0700 and filled with packs, and hold the site it checkpoints."""
+    real, site = Path(os.path.realpath(path)), Path(os.path.realpath(root))
+    if real == site or real in site.parents:
+        where = "the site root itself" if real == site else f"a parent of the site root {site}"
+        raise t.fail("path", f"the repository cannot be {where}, got {str(path)!r}")
 
 
 def _http_status(value: int) -> str | None:

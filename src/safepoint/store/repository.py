@@ -79,6 +79,11 @@ class Repository:
         """Create a repository at ``path``, or open the one already there."""
         if (path / "format.json").exists():
             return cls.open(path)
+        if not _unborn(path):
+            raise FormatError(
+                f"{path} already exists and is neither an empty folder nor a safepoint "
+                "repository; refusing to make it one: set [repository] path to a new folder"
+            )
         try:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(path, 0o700)
@@ -264,6 +269,23 @@ class Repository:
     def set_marks(self, cp: Checkpoint, marks: Marks) -> Checkpoint:
         save_marks(self.marks_dir, cp.id, marks)
         return replace(cp, marks=marks)
+
+
+def _unborn(path: Path) -> bool:
+    """Whether ``path`` may become a repository: absent, empty, or holding only the empty
+    folders that an ``init`` interrupted before writing ``format.json`` left."""
+    try:
+        children = list(path.iterdir())
+    except FileNotFoundError:
+        return True
+    except NotADirectoryError:
+        return False
+    except OSError as exc:
+        raise OperationalError(f"cannot read {path}: {exc.strerror}") from None
+    return all(
+        c.name in ("packs", "checkpoints", "marks") and c.is_dir() and not any(c.iterdir())
+        for c in children
+    )
 
 
 class BlobWriter:
