@@ -1,7 +1,7 @@
 """The repository: one directory (mode 0700) holding everything safepoint stores for a site::
 
     format.json         {"format": "safepoint-repository", "version": 1, "id": ...}
-    lock                fcntl.flock target: one writer at a time; readers take no lock
+    lock                fcntl.flock target: one writer at a time; readers take no lock (see lockinfo.py)
     packs/xx/*.pack     blobs (see pack.py)
     index.sqlite        blob id -> pack location (see index.py; rebuildable from packs)
     checkpoints/*.json  checkpoint records (see records.py), never modified
@@ -33,6 +33,7 @@ import zstandard
 
 from safepoint.errors import FormatError, IntegrityError, LockedError, OperationalError
 from safepoint.scan.entry import Entry
+from safepoint.store import lockinfo
 from safepoint.store.atomic import write_atomic
 from safepoint.store.index import Index
 from safepoint.store.manifest import decode_manifest, encode_chunks, encode_top, order_key
@@ -145,12 +146,15 @@ class Repository:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
                 if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
-                    raise LockedError(
-                        f"repository {self.path} is locked by another safepoint process"
-                    ) from None
+                    holder = lockinfo.describe_holder(fd)
+                    raise LockedError(f"repository {self.path} is locked by {holder}") from None
                 raise
-            self.index.sync(self.packs_dir)
-            yield
+            lockinfo.claim(fd)
+            try:
+                self.index.sync(self.packs_dir)
+                yield
+            finally:
+                lockinfo.release(fd)
         finally:
             os.close(fd)
 
