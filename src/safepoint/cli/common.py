@@ -16,7 +16,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def site_options(func: F) -> F:
     func = click.option(
-        "--json", "json_mode", is_flag=True, help="Print one JSON document on stdout."
+        "--json",
+        "json_mode",
+        is_flag=True,
+        callback=_note_json,
+        help="Print one JSON document on stdout.",
     )(func)
     func = click.option(
         "--root",
@@ -25,6 +29,13 @@ def site_options(func: F) -> F:
         help="Site root (default: nearest folder upwards with safepoint.toml).",
     )(func)
     return func
+
+
+def _note_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    """Tell the environment, so that an error raised later prints a JSON object as well."""
+    if value:
+        env_of(ctx).json_mode = True
+    return value
 
 
 def env_of(ctx: click.Context) -> Environment:

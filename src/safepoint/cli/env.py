@@ -16,6 +16,8 @@ class Environment:
     stdout: IO[str] = field(default_factory=lambda: sys.stdout)
     stderr: IO[str] = field(default_factory=lambda: sys.stderr)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    json_mode: bool = False  # the command was given --json: errors become a JSON object too
+    json_written: bool = False  # the command printed its JSON document
 
     @property
     def stdin_isatty(self) -> bool:

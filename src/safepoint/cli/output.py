@@ -22,6 +22,7 @@ class Output:
 
     def json(self, doc: Any) -> None:
         self.env.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+        self.env.json_written = True
 
     def line(self, text: str = "") -> None:
         if not self.json_mode:

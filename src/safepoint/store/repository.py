@@ -1,7 +1,7 @@
 """The repository: one directory (mode 0700) holding everything safepoint stores for a site::
 
     format.json         {"format": "safepoint-repository", "version": 1, "id": ...}
-    lock                fcntl.flock target: one writer at a time; readers take no lock (see lockinfo.py)
+    lock                fcntl.flock target: one writer at a time (see lockinfo.py)
     packs/xx/*.pack     blobs (see pack.py)
     index.sqlite        blob id -> pack location (see index.py; rebuildable from packs)
     checkpoints/*.json  checkpoint records (see records.py), never modified
