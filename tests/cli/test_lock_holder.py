@@ -59,7 +59,7 @@ def test_a_locked_repository_names_the_holder(site: Path, tmp_path: Path) -> Non
         assert sp("list", cwd=site).returncode == 0  # readers need no lock
     finally:
         release.touch()
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert (site / ".safepoint" / "lock").read_bytes() == b""  # the holder forgot itself
     sp("create", cwd=site, check=True)

@@ -10,6 +10,7 @@ from safepoint.parallel import map_each
 from safepoint.progress import NullProgress, Progress
 from safepoint.restore.materialize import pack_order
 from safepoint.scan.entry import FILE
+from safepoint.store.index import IndexDamagedError
 from safepoint.store.pack import Location
 from safepoint.store.records import Checkpoint
 from safepoint.store.repository import Repository
@@ -36,6 +37,8 @@ def verify_checkpoints(
     for cp in checkpoints:
         try:
             entries = repo.load_manifest(cp)
+        except IndexDamagedError:
+            raise  # not this checkpoint's fault: one line that says how to rebuild the index
         except IntegrityError as exc:
             report.damaged.setdefault(cp.id, []).append(f"(manifest) {exc}")
             continue

@@ -35,7 +35,7 @@ from safepoint.errors import FormatError, IntegrityError, LockedError, Operation
 from safepoint.scan.entry import Entry
 from safepoint.store import lockinfo
 from safepoint.store.atomic import write_atomic
-from safepoint.store.index import Index
+from safepoint.store.index import Index, rebuild_index
 from safepoint.store.manifest import decode_manifest, encode_chunks, encode_top, order_key
 from safepoint.store.pack import (
     CHUNK,
@@ -117,11 +117,16 @@ class Repository:
     @property
     def index(self) -> Index:
         if self._index is None:
-            try:
-                self._index = Index(self.path / "index.sqlite")
-            except Exception as exc:  # sqlite3 raises several types; all mean the same here
-                raise OperationalError(f"cannot open index of {self.path}: {exc}") from None
+            self._index = Index(self.path / "index.sqlite")  # its errors say how to repair it
         return self._index
+
+    def rebuild_index(self) -> tuple[int, int, list[str]]:
+        """``repair index``: a new index from the packs alone (packs, blobs, problems)."""
+        with self.lock(sync_index=False):  # the old index may be too damaged to sync
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+            return rebuild_index(self.path / "index.sqlite", self.packs_dir)
 
     def close(self) -> None:
         if self._index is not None:
@@ -138,7 +143,7 @@ class Repository:
         self.close()
 
     @contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self, *, sync_index: bool = True) -> Iterator[None]:
         """Hold the write lock; fails at once (LockedError) if another process holds it."""
         fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -151,7 +156,8 @@ class Repository:
                 raise
             lockinfo.claim(fd)
             try:
-                self.index.sync(self.packs_dir)
+                if sync_index:
+                    self.index.sync(self.packs_dir)
                 yield
             finally:
                 lockinfo.release(fd)
