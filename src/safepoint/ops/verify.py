@@ -22,10 +22,11 @@ class VerifyReport:
     blobs: int = 0
     bytes: int = 0
     damaged: dict[str, list[str]] = field(default_factory=dict)  # checkpoint id -> paths/reasons
+    records: dict[str, str] = field(default_factory=dict)  # unreadable record file -> reason
 
     @property
     def ok(self) -> bool:
-        return not self.damaged
+        return not (self.damaged or self.records)
 
 
 def verify_checkpoints(
@@ -33,6 +34,8 @@ def verify_checkpoints(
 ) -> VerifyReport:
     progress = progress or NullProgress()
     report = VerifyReport(checked=checkpoints)
+    repo.checkpoints()  # the records that cannot be read are damage too, whatever was asked
+    report.records = {str(path): problem for path, problem in repo.skipped_records.items()}
     users: dict[bytes, list[tuple[str, str]]] = defaultdict(list)  # blob -> (checkpoint, path)
     for cp in checkpoints:
         try:

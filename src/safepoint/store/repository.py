@@ -27,6 +27,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import zstandard
@@ -73,6 +74,7 @@ class Repository:
         self._fds: dict[str, int] = {}
         self._fd_lock = threading.Lock()
         self._local = threading.local()
+        self.skipped_records: dict[Path, str] = {}  # see checkpoints()
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -261,8 +263,18 @@ class Repository:
         return save_record(self.records_dir, cp)
 
     def checkpoints(self) -> list[Checkpoint]:
-        """All checkpoints, newest first."""
-        out = [load_record(p, self.marks_dir) for p in self.records_dir.glob("*.json")]
+        """All readable checkpoints, newest first. A damaged or stray ``*.json`` in
+        ``checkpoints/`` is left out and noted in ``skipped_records`` (which ``verify`` reports
+        as damage): one bad file must not make every other checkpoint, and ``recover`` above
+        all, unusable."""
+        out = []
+        for path in self.records_dir.glob("*.json"):
+            try:
+                out.append(_checked(load_record(path, self.marks_dir)))
+            except IntegrityError as exc:
+                self.skipped_records[path] = str(exc)
+            except OSError as exc:
+                self.skipped_records[path] = f"unreadable: {exc.strerror or exc}"
         out.sort(key=lambda c: c.created, reverse=True)
         return out
 
@@ -279,6 +291,18 @@ class Repository:
     def set_marks(self, cp: Checkpoint, marks: Marks) -> Checkpoint:
         save_marks(self.marks_dir, cp.id, marks)
         return replace(cp, marks=marks)
+
+
+def _checked(cp: Checkpoint) -> Checkpoint:
+    """A record whose hash matches can still hold what nothing can sort or read (written by
+    hand or by another program): refused like a damaged one."""
+    try:
+        datetime.fromisoformat(cp.created).astimezone()
+        if len(bytes.fromhex(cp.manifest)) != 32:
+            raise ValueError("manifest is not a blob id")
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise IntegrityError(f"checkpoint record {cp.short_id} is malformed: {exc}") from None
+    return cp
 
 
 def _unborn(path: Path) -> bool:
