@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.helpers import SAFEPOINT, sp, sp_json, write
+from tests.helpers import SAFEPOINT, snapshot, sp, sp_json, write
 
 
 def _start(site: Path, *args: str) -> subprocess.Popen[str]:
@@ -118,3 +118,47 @@ def test_ctrl_c_while_a_hook_runs(site: Path, tmp_path: Path) -> None:
     _assert_interrupted(proc, err)
     assert gone, "the hook was left running"
     assert '"kind": "interrupted"' in out and '"exit_code": 130' in out
+
+
+def test_ctrl_c_at_the_confirmation_prompt_changes_nothing(site: Path) -> None:
+    import pty
+    import select
+
+    first = sp_json("create", cwd=site)["id"]
+    write(site / "eventsite" / "urls.py", "urlpatterns = ['changed']\n")
+    sp("create", cwd=site, check=True)
+    records = set((site / ".safepoint" / "checkpoints").iterdir())
+    before = snapshot(site, skip=(".safepoint",))
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "SAFEPOINT_ROOT"}
+    proc = subprocess.Popen(
+        [SAFEPOINT, "rollback", first], cwd=site, env=env, stdin=slave, stdout=slave, stderr=slave
+    )
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"[y/N]" not in seen:
+            assert time.monotonic() < deadline and proc.poll() is None, seen
+            if select.select([master], [], [], 0.1)[0]:
+                seen += os.read(master, 65536)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the other side closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    text = seen.decode(errors="replace")
+    assert proc.returncode == 130, text
+    assert "safepoint: interrupted" in text and "Traceback" not in text
+    assert snapshot(site, skip=(".safepoint",)) == before
+    assert set((site / ".safepoint" / "checkpoints").iterdir()) == records
