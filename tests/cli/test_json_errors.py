@@ -30,6 +30,7 @@ def test_expected_failures_are_a_json_object_on_stdout(site: Path, tmp_path: Pat
     write(busy / "x", "x")
     _error(sp("restore", "latest", "--to", busy, "--json", cwd=site), 2, "usage")
     _error(sp("restore", "latest", "--json", cwd=site), 2, "usage")  # --to missing (click)
+    _error(sp("list", "--json", "--bogus", cwd=site), 2, "usage")  # before --json is read
     fd = os.open(site / ".safepoint" / "lock", os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

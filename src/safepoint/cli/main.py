@@ -44,9 +44,10 @@ INTERRUPTED = 130  # the shell's convention for SIGINT (128 + 2)
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
     env = env or Environment()
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
         result = cli.main(
-            args=list(argv) if argv is not None else sys.argv[1:],
+            args=args,
             prog_name="safepoint",
             standalone_mode=False,
             obj=env,
@@ -62,6 +63,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             return _fail(env, "interrupted", INTERRUPTED, "interrupted")
         return _fail(env, "aborted", ExitStatus.ERROR, "aborted")
     except click.ClickException as exc:
+        # A bad option is found before --json is read: look for it in the words given.
+        env.json_mode = env.json_mode or "--json" in args
         return _fail(
             env, f"{exc.format_message()} (see 'safepoint --help')", ExitStatus.USAGE, "usage"
         )
