@@ -108,3 +108,7 @@ def test_an_index_that_is_not_a_database_and_a_damaged_pack(site: Path, tmp_path
     assert proc.returncode == 3
     assert pack.name in proc.stdout and "DAMAGED" in proc.stdout
     assert sp("verify", cwd=site).returncode == 3
+
+
+def test_repair_without_what_is_one_line(site: Path) -> None:
+    assert_one_line_error(sp("repair", cwd=site), 2)

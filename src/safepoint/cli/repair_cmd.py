@@ -5,13 +5,16 @@ from __future__ import annotations
 import click
 
 from safepoint.cli.common import output, site, site_options
-from safepoint.errors import ExitStatus
+from safepoint.errors import ExitStatus, UsageError
 from safepoint.ops.repair import repair_index
 
 
-@click.group()
-def repair() -> None:
+@click.group(invoke_without_command=True)
+@click.pass_context
+def repair(ctx: click.Context) -> None:
     """Rebuild what can be rebuilt (the index, from the packs)."""
+    if ctx.invoked_subcommand is None:
+        raise UsageError("say what to repair: 'safepoint repair index' rebuilds the index")
 
 
 @repair.command("index")
