@@ -170,8 +170,10 @@ def rebuild_index(path: Path, packs_dir: Path) -> tuple[int, int, list[str]]:
             found: list[Location] = []
             try:
                 found.extend(scan_pack(pack))
-            except (IntegrityError, OSError) as exc:
-                problems.append(f"{pack}: {exc}")
+            except IntegrityError as exc:  # its message names the pack
+                problems.append(str(exc))
+            except OSError as exc:
+                problems.append(f"{pack}: unreadable: {exc.strerror or exc}")
             new.add(found)
             blobs += len(found)
     finally:
