@@ -67,7 +67,7 @@ def _gone(pid: int, seconds: float = 10) -> bool:
 def test_ctrl_c_during_create_of_a_large_tree(site: Path) -> None:
     sp("create", cwd=site, check=True)
     for i in range(100):
-        write(site / "big" / f"blob{i:03}.bin", os.urandom(4 * 1024 * 1024))
+        write(site / "big" / f"blob{i:03}.bin", os.urandom(2 * 1024 * 1024))
     repo = site / ".safepoint"
     records = set((repo / "checkpoints").iterdir())
     proc = _start(site, "create")
