@@ -7,6 +7,7 @@ turn the health checks off).
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -103,6 +104,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
     repo = t.table("repository")
     repo.only("path")
     repo_path = Path(repo.get("path", str, DEFAULT_REPOSITORY)).expanduser()
+    _check_repository(repo, root / repo_path, root)
 
     files = t.table("files")
     files.only("exclude")
@@ -133,26 +135,61 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
         exclude=files.strings("exclude"),
         after_restore=hooks.strings("after_restore"),
         health=HealthConfig(
-            timeout=health.get("timeout", float, 5.0, check=_positive),
-            retries=health.get("retries", int, 10, check=_positive),
-            interval=health.get("interval", float, 1.0, check=_not_negative),
+            timeout=health.get("timeout", float, 5.0, check=_timeout),
+            retries=health.get("retries", int, 10, check=_count),
+            interval=health.get("interval", float, 1.0, check=_interval),
             http=http,
             command=command,
         ),
         guard=GuardConfig(
-            interval=guard.get("interval", float, 30.0, check=_positive),
-            failures=guard.get("failures", int, 3, check=_positive),
-            cooldown=guard.get("cooldown", float, 600.0, check=_not_negative),
+            interval=guard.get("interval", float, 30.0, check=_poll),
+            failures=guard.get("failures", int, 3, check=_count),
+            cooldown=guard.get("cooldown", float, 600.0, check=_interval),
         ),
     )
 
 
-def _positive(value: float) -> str | None:
-    return None if value > 0 else "must be greater than 0"
+# Upper bounds of the numbers (TOML allows inf, nan and 1e300, which overflow timers and
+# sleeps: a rollback would switch files and then crash before its verdict). Checked when the
+# file is loaded, before any command changes anything.
+MAX_TIMEOUT = 3600.0  # seconds: one health attempt, one hook
+MAX_INTERVAL = 86400.0  # seconds: between attempts, polls, rollbacks
+MAX_COUNT = 1000  # retries, failures
+MAX_NUMBER = 1e6  # any other number (see _positive)
+
+Check = Callable[[Any], "str | None"]
 
 
-def _not_negative(value: float) -> str | None:
-    return None if value >= 0 else "must not be negative"
+def _bounded(low: float, high: float, *, open_low: bool = False) -> Check:
+    """A check that a number is finite and in [low, high] ((low, high] with ``open_low``)."""
+
+    def check(value: float) -> str | None:
+        if not math.isfinite(value):
+            return "must be a finite number"
+        if value < low or (open_low and value == low):
+            return f"must be {'greater than' if open_low else 'at least'} {low:g}"
+        if value > high:
+            return f"must be at most {high:g}"
+        return None
+
+    return check
+
+
+_timeout = _bounded(0, MAX_TIMEOUT, open_low=True)
+_poll = _bounded(0, MAX_INTERVAL, open_low=True)
+_interval = _bounded(0, MAX_INTERVAL)
+_count = _bounded(1, MAX_COUNT)
+_positive = _bounded(0, MAX_NUMBER, open_low=True)
+_not_negative = _bounded(0, MAX_NUMBER)
+
+
+def _check_repository(t: _Table, path: Path, root: Path) -> None:
+    """The repository may not be the site root or a folder above it (``..``, ``/``): it would
+    be made mode 0700 and filled with packs, and hold the site it checkpoints."""
+    real, site = Path(os.path.realpath(path)), Path(os.path.realpath(root))
+    if real == site or real in site.parents:
+        where = "the site root itself" if real == site else f"a parent of the site root {site}"
+        raise t.fail("path", f"the repository cannot be {where}, got {str(path)!r}")
 
 
 def _http_status(value: int) -> str | None:

@@ -47,9 +47,16 @@ def map_batches(
         for group in groups:
             yield from work(group)
         return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         for results in pool.map(work, groups):
             yield from results
+    except BaseException:
+        # Ctrl-C or a failure: drop the groups not started, or the interrupted command would
+        # first finish all of them (``with`` waits for every queued task).
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def map_each(

@@ -20,4 +20,5 @@ COMMANDS: dict[str, str] = {
     "guard": "safepoint.cli.health_cmd:guard",
     "export": "safepoint.cli.export_cmd:export",
     "import": "safepoint.cli.import_cmd:import_",
+    "repair": "safepoint.cli.repair_cmd:repair",
 }

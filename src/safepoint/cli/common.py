@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
@@ -16,7 +17,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def site_options(func: F) -> F:
     func = click.option(
-        "--json", "json_mode", is_flag=True, help="Print one JSON document on stdout."
+        "--json",
+        "json_mode",
+        is_flag=True,
+        callback=_note_json,
+        help="Print one JSON document on stdout.",
     )(func)
     func = click.option(
         "--root",
@@ -25,6 +30,13 @@ def site_options(func: F) -> F:
         help="Site root (default: nearest folder upwards with safepoint.toml).",
     )(func)
     return func
+
+
+def _note_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    """Tell the environment, so that an error raised later prints a JSON object as well."""
+    if value:
+        env_of(ctx).json_mode = True
+    return value
 
 
 def env_of(ctx: click.Context) -> Environment:
@@ -36,5 +48,16 @@ def output(ctx: click.Context, json_mode: bool) -> Output:
     return Output(env_of(ctx), json_mode=json_mode)
 
 
-def site(root: str | None) -> Site:
-    return open_site(root)
+@contextmanager
+def site(root: str | None) -> Iterator[Site]:
+    """The site, opened; once the command is done with it, one warning line per checkpoint
+    record that had to be skipped (damaged, or a stray file in checkpoints/)."""
+    with open_site(root) as s:
+        try:
+            yield s
+        finally:
+            repo = s.opened_repository
+            ctx = click.get_current_context(silent=True)
+            if repo is not None and ctx is not None:
+                for path, problem in sorted(repo.skipped_records.items()):
+                    env_of(ctx).stderr.write(f"safepoint: warning: skipped {path}: {problem}\n")

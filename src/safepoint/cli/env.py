@@ -33,6 +33,8 @@ class Environment:
             return os.get_terminal_size(self.stdout.fileno()).columns or 80
         except (OSError, ValueError, AttributeError):
             return 80
+    json_mode: bool = False  # the command was given --json: errors become a JSON object too
+    json_written: bool = False  # the command printed its JSON document
 
     @property
     def stdin_isatty(self) -> bool:

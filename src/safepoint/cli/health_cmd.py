@@ -48,7 +48,7 @@ def health(ctx: click.Context, root: str | None, json_mode: bool) -> int:
 @click.command()
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.1),
+    type=click.FloatRange(min=0.1, max=86400),
     help="Seconds between polls (default: [guard] interval, 30).",
 )
 @click.option(
@@ -58,7 +58,7 @@ def health(ctx: click.Context, root: str | None, json_mode: bool) -> int:
 )
 @click.option(
     "--cooldown",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=86400),
     help="Seconds after a rollback before another (default: [guard] cooldown, 600).",
 )
 @click.option("--once", is_flag=True, help="Run one poll cycle and exit (for cron and tests).")

@@ -11,12 +11,13 @@ from safepoint.ops.init import init_site
 
 
 @click.command()
+@click.option("--force", is_flag=True, help="Make a site even inside another site's root.")
 @site_options
 @click.pass_context
-def init(ctx: click.Context, root: str | None, json_mode: bool) -> None:
+def init(ctx: click.Context, force: bool, root: str | None, json_mode: bool) -> None:
     """Write safepoint.toml and create the repository (harmless to repeat)."""
     out = output(ctx, json_mode)
-    result = init_site(Path(root or ".").absolute())
+    result = init_site(Path(root or ".").absolute(), force=force)
     if json_mode:
         out.json(
             {

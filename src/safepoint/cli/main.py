@@ -4,6 +4,8 @@ nothing else."""
 from __future__ import annotations
 
 import importlib
+import json
+import re
 import sys
 from collections.abc import Sequence
 
@@ -38,34 +40,57 @@ def cli() -> None:
     """Checkpoints and verified one-command rollback for a directory-deployed site."""
 
 
+INTERRUPTED = 130  # the shell's convention for SIGINT (128 + 2)
+
+
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
     env = env or Environment()
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
         result = cli.main(
-            args=list(argv) if argv is not None else sys.argv[1:],
+            args=args,
             prog_name="safepoint",
             standalone_mode=False,
             obj=env,
         )
     except SafepointError as exc:
-        env.stderr.write(f"safepoint: {printable(str(exc))}\n")
-        return int(exc.exit_code)
+        return _fail(env, str(exc), exc.exit_code, _kind(exc))
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.Abort:
-        env.stderr.write("safepoint: aborted\n")
-        return int(ExitStatus.ERROR)
+    except click.Abort as exc:
+        # click turns a KeyboardInterrupt anywhere in a command (a thread pool, a hook's wait,
+        # a prompt) into Abort; EOF at a prompt is an abort too, but not an interruption.
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            return _fail(env, "interrupted", INTERRUPTED, "interrupted")
+        return _fail(env, "aborted", ExitStatus.ERROR, "aborted")
     except click.ClickException as exc:
-        env.stderr.write(f"safepoint: {exc.format_message()} (see 'safepoint --help')\n")
-        return int(ExitStatus.USAGE)
+        # A bad option is found before --json is read: look for it in the words given.
+        env.json_mode = env.json_mode or "--json" in args
+        return _fail(
+            env, f"{exc.format_message()} (see 'safepoint --help')", ExitStatus.USAGE, "usage"
+        )
     except KeyboardInterrupt:
-        env.stderr.write("safepoint: interrupted\n")
-        return 130
+        return _fail(env, "interrupted", INTERRUPTED, "interrupted")
     except OSError as exc:
         # An unexpected I/O failure still gets one line, not a traceback.
-        env.stderr.write(f"safepoint: {exc.strerror or exc}: {exc.filename or ''}\n")
-        return int(ExitStatus.ERROR)
+        return _fail(env, f"{exc.strerror or exc}: {exc.filename or ''}", ExitStatus.ERROR, "io")
     return int(result) if isinstance(result, int) else int(ExitStatus.OK)
+
+
+def _fail(env: Environment, message: str, code: int, kind: str) -> int:
+    """One line on stderr; with ``--json``, also one JSON object on stdout (unless the command
+    already printed its document, e.g. the report of a rollback that was undone)."""
+    env.stderr.write(f"safepoint: {printable(message)}\n")
+    if env.json_mode and not env.json_written:
+        doc = {"error": message, "exit_code": int(code), "kind": kind}
+        env.stdout.write(json.dumps(doc) + "\n")
+    return int(code)
+
+
+def _kind(exc: SafepointError) -> str:
+    """``BadReferenceError`` -> ``bad_reference``: what a script can branch on."""
+    name = type(exc).__name__.removesuffix("Error") or "error"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def run() -> None:

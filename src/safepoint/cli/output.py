@@ -60,6 +60,7 @@ class Output:
 
     def json(self, doc: Any) -> None:
         self.env.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+        self.env.json_written = True
 
     def line(self, text: str = "") -> None:
         if not self.json_mode:
@@ -155,3 +156,16 @@ def human_size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
+
+
+def human_duration(seconds: float) -> str:
+    """``0.04s``, ``3.2s``, ``2m05s``: the precision a person reads, never ``0.00s`` for a
+    measured step (a sub-10-ms one shows as ``<0.01s``)."""
+    if seconds < 0.01:
+        return "<0.01s"
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s"

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from safepoint.cli.common import output, site, site_options
+from safepoint.cli.output import human_duration
 from safepoint.ops.refs import resolve
 from safepoint.restore.materialize import restore_to
 
@@ -43,4 +44,6 @@ def restore(ctx: click.Context, ref: str, target: str, root: str | None, json_mo
             }
         )
     else:
-        out.line(f"restored {cp.short_id} ({cp.files} files) to {dest} in {elapsed:.1f}s")
+        out.line(
+            f"restored {cp.short_id} ({cp.files} files) to {dest} in {human_duration(elapsed)}"
+        )

@@ -6,7 +6,7 @@ import click
 
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.env import Environment
-from safepoint.cli.output import Output, human_size, printable
+from safepoint.cli.output import Output, human_duration, human_size, printable
 from safepoint.errors import ExitStatus, UsageError
 from safepoint.ops.prove import Proof
 from safepoint.ops.rollback import RollbackResult, RollbackUndone, recover_site, rollback
@@ -122,7 +122,7 @@ def _report(out: Output, result: RollbackResult) -> None:
     out.line(
         f"rolled back to {t.short_id}{f' ({t.label})' if t.label else ''}: "
         f"{len(plan.write) + len(plan.link)} written, {len(plan.remove)} removed, "
-        f"{plan.unchanged} unchanged in {result.seconds:.2f}s"
+        f"{plan.unchanged} unchanged in {human_duration(result.seconds)}"
     )
     if result.proof is not None:
         _print_proof(out, result.proof, "after the rollback")
@@ -140,7 +140,9 @@ def _report(out: Output, result: RollbackResult) -> None:
 
 def _print_proof(out: Output, proof: Proof, when: str) -> None:
     for hook in proof.hooks:
-        out.line(f"  hook {hook.command!r}: exit {hook.returncode} ({hook.duration:.1f}s)")
+        out.line(
+            f"  hook {hook.command!r}: exit {hook.returncode} ({human_duration(hook.duration)})"
+        )
     if proof.hook_error:
         out.line(f"  {proof.hook_error}")
     if proof.health is not None:

@@ -31,6 +31,7 @@ def verify(ctx: click.Context, refs: tuple[str, ...], root: str | None, json_mod
                 "blobs": report.blobs,
                 "bytes": report.bytes,
                 "damaged": report.damaged,
+                "damaged_records": report.records,
             }
         )
     else:
@@ -43,7 +44,10 @@ def verify(ctx: click.Context, refs: tuple[str, ...], root: str | None, json_mod
             name = f"{cp.short_id}{f' ({cp.label})' if cp.label else ''}"
             for problem in problems:
                 out.line(f"DAMAGED {name}: {problem}")
+        for path, problem in report.records.items():
+            out.line(f"DAMAGED record {path}: {problem}")
     if not report.ok:
-        out.env.stderr.write(f"safepoint: {len(report.damaged)} checkpoint(s) damaged\n")
+        damaged = len(report.damaged) + len(report.records)
+        out.env.stderr.write(f"safepoint: {damaged} checkpoint(s) damaged\n")
         return int(ExitStatus.INTEGRITY)
     return int(ExitStatus.OK)

@@ -106,13 +106,14 @@ def run_checks(
     *,
     root: Path,
     on_attempt: AttemptCallback | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> HealthReport:
     """Run every configured check with its retries and report them in configuration order.
 
     ``on_attempt`` is called after each attempt of each check (for progress output); calls are
     serialised, so it need not be thread-safe. ``sleep`` is how the pause between attempts is
-    taken, so a caller that must stay responsive can pass an interruptible wait.
+    taken, so a caller that must stay responsive can pass an interruptible wait (by default a
+    wait that Ctrl-C cuts short: the pool below cannot end before its workers do).
     """
     checks: list[HttpCheck | CommandCheck] = [*health.http, *health.command]
     if not checks:
@@ -124,11 +125,19 @@ def run_checks(
             with lock:
                 on_attempt(result)
 
+    stop = threading.Event()  # set on Ctrl-C: commands are killed, no retry, no pause
+
     def run(check: HttpCheck | CommandCheck) -> CheckResult:
-        return _with_retries(check, health, root=root, report=report, sleep=sleep)
+        return _with_retries(
+            check, health, root=root, report=report, sleep=sleep or stop.wait, stop=stop
+        )
 
     with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="health") as pool:
-        return HealthReport(results=tuple(pool.map(run, checks)))
+        try:
+            return HealthReport(results=tuple(pool.map(run, checks)))
+        except BaseException:
+            stop.set()
+            raise
 
 
 def probe(health: HealthConfig, *, root: Path) -> HealthReport:
@@ -143,16 +152,19 @@ def _with_retries(
     *,
     root: Path,
     report: AttemptCallback,
-    sleep: Callable[[float], None],
+    sleep: Callable[[float], object],
+    stop: threading.Event,
 ) -> CheckResult:
     attempts = max(1, health.retries)
     for attempt in range(1, attempts + 1):
         if isinstance(check, HttpCheck):
             result = check_http(check, timeout=health.timeout, attempt=attempt)
         else:
-            result = check_command(check, timeout=health.timeout, root=root, attempt=attempt)
+            result = check_command(
+                check, timeout=health.timeout, root=root, attempt=attempt, stop=stop
+            )
         report(result)
-        if result.ok or attempt == attempts:
+        if result.ok or attempt == attempts or stop.is_set():
             return result
         sleep(health.interval)
     raise AssertionError("unreachable")
@@ -189,12 +201,17 @@ def check_http(check: HttpCheck, *, timeout: float, attempt: int = 1) -> CheckRe
 
 
 def check_command(
-    check: CommandCheck, *, timeout: float, root: Path, attempt: int = 1
+    check: CommandCheck,
+    *,
+    timeout: float,
+    root: Path,
+    attempt: int = 1,
+    stop: threading.Event | None = None,
 ) -> CheckResult:
     """One attempt of a command check: the shell in ``root``, healthy on exit 0, killed with
     everything it started when the timeout passes."""
     try:
-        done = run_shell(check.run, cwd=root, timeout=timeout, kill_leftovers=True)
+        done = run_shell(check.run, cwd=root, timeout=timeout, kill_leftovers=True, stop=stop)
     except OSError as exc:
         return CheckResult(check.run, "command", False, attempt, None, f"cannot run: {exc}")
     detail = done.outcome if done.ok else done.describe()

@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ def run_shell(
     timeout: float,
     on_line: Callable[[str], None] | None = None,
     kill_leftovers: bool = False,
+    stop: threading.Event | None = None,
 ) -> Completed:
     """Run ``command`` with ``/bin/sh`` in ``cwd`` and wait at most ``timeout`` seconds for the
     shell to exit; past that the process group gets SIGTERM, then SIGKILL.
@@ -98,6 +100,8 @@ def run_shell(
     two streams written within a few tens of milliseconds may arrive out of order. With
     ``kill_leftovers`` the process group is also killed after a normal exit, for callers that
     promise to leave nothing running (a health check); a hook may legitimately start a daemon.
+    When ``stop`` is set (Ctrl-C in the thread that waits for this one), the command is killed
+    as at its timeout.
 
     Raises ``OSError`` when the command cannot be started at all (``cwd`` missing).
     """
@@ -113,7 +117,11 @@ def run_shell(
             start_new_session=True,
         )
         streams = [_LineStream(out, on_line), _LineStream(err, on_line)] if on_line else []
-        returncode = _wait(proc, started + timeout, streams)
+        try:
+            returncode = _wait(proc, started + timeout, streams, stop)
+        except BaseException:
+            _kill_group(proc)  # Ctrl-C: the command is in its own session and would run on
+            raise
         duration = time.monotonic() - started
         if returncode is None:
             _kill_group(proc)
@@ -136,13 +144,19 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _wait(proc: subprocess.Popen[bytes], deadline: float, streams: list[_LineStream]) -> int | None:
+def _wait(
+    proc: subprocess.Popen[bytes],
+    deadline: float,
+    streams: list[_LineStream],
+    stop: threading.Event | None,
+) -> int | None:
+    poll = bool(streams) or stop is not None
     while True:
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or (stop is not None and stop.is_set()):
             return None
         try:
-            return proc.wait(timeout=min(remaining, _POLL) if streams else remaining)
+            return proc.wait(timeout=min(remaining, _POLL) if poll else remaining)
         except subprocess.TimeoutExpired:
             for stream in streams:
                 stream.pump()

@@ -3,6 +3,7 @@ an existing configuration is kept and an existing repository is opened."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +21,12 @@ class InitResult:
     django: bool
 
 
-def init_site(root: Path) -> InitResult:
+def init_site(root: Path, *, force: bool = False) -> InitResult:
+    """``force``: make a site even inside another site's root (see ``_refuse_nested``)."""
     if not root.is_dir():
         raise UsageError(f"site root {root} does not exist or is not a directory")
+    if not force:
+        _refuse_nested(root)
     venvs = tuple(sorted(p.parent.name for p in root.glob("*/pyvenv.cfg")))
     django = (root / "manage.py").is_file()
     path = root / CONFIG_NAME
@@ -35,6 +39,20 @@ def init_site(root: Path) -> InitResult:
     config = load_config(root)  # validates a hand-edited file on a second init
     Repository.init(config.repository).close()
     return InitResult(root, written, config.repository, venvs, django)
+
+
+def _refuse_nested(root: Path) -> None:
+    """A new site below a folder holding safepoint.toml would be checkpointed by both sites, and
+    a rollback of the outer one would rewrite it; most often ``init`` was just run in a
+    subfolder of the site by mistake. An existing site (a second ``init``) is not new."""
+    if (root / CONFIG_NAME).exists():
+        return
+    for folder in Path(os.path.realpath(root)).parents:
+        if (folder / CONFIG_NAME).is_file():
+            raise UsageError(
+                f"{root} is inside the site {folder} (it has {CONFIG_NAME}); run safepoint "
+                f"there, or pass --force to make {root} a separate site"
+            )
 
 
 def config_template(venvs: tuple[str, ...], django: bool) -> str:
@@ -72,9 +90,9 @@ after_restore = []
 
 [health]
 # After a rollback the site must pass these checks, or the rollback is undone.
-timeout = 5      # seconds per attempt
-retries = 10     # attempts before a check counts as failed
-interval = 1.0   # seconds between attempts
+timeout = 5      # seconds per attempt (at most 3600)
+retries = 10     # attempts before a check counts as failed (at most 1000)
+interval = 1.0   # seconds between attempts (at most 86400)
 #[[health.http]]
 #url = "http://127.0.0.1:8000/api/health/"
 #status = 200

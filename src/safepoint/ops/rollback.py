@@ -152,8 +152,10 @@ def rollback(
             if dry_run:
                 preview.seconds = time.monotonic() - started
                 return preview
+            asked = time.monotonic()
             if confirm is not None and not confirm(preview):
                 raise OperationalError("rollback aborted; nothing was changed")
+            started += time.monotonic() - asked  # the time at the prompt is not the rollback's
         safety = take_checkpoint(
             site,
             label=safety_label(target),
@@ -175,9 +177,11 @@ def rollback(
         )
         # An unhealthy target is marked bad before the undo: bare rollbacks and guard skip it.
         result.target = mark_health(site, target, result.proof, how=BY_ROLLBACK)
-        if not result.proof.ok:
-            _undo_unhealthy(site, result, safety.checkpoint, hook_output=hook_output, warn=note)
-        result.seconds = time.monotonic() - started
+        try:
+            if not result.proof.ok:
+                _undo_unhealthy(site, result, safety.checkpoint, hook_output=hook_output, warn=note)
+        finally:  # an undone rollback reports its time too (it said "in 0.00s")
+            result.seconds = time.monotonic() - started
         return result
 
 

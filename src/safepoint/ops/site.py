@@ -27,6 +27,11 @@ class Site:
             self._repo = Repository.open(self.config.repository)
         return self._repo
 
+    @property
+    def opened_repository(self) -> Repository | None:
+        """The repository if a command used it (without opening it otherwise)."""
+        return self._repo
+
     def close(self) -> None:
         if self._repo is not None:
             self._repo.close()

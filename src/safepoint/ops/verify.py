@@ -10,6 +10,7 @@ from safepoint.parallel import map_each
 from safepoint.progress import NullProgress, Progress
 from safepoint.restore.materialize import pack_order
 from safepoint.scan.entry import FILE
+from safepoint.store.index import IndexDamagedError
 from safepoint.store.pack import Location
 from safepoint.store.records import Checkpoint
 from safepoint.store.repository import Repository
@@ -21,10 +22,11 @@ class VerifyReport:
     blobs: int = 0
     bytes: int = 0
     damaged: dict[str, list[str]] = field(default_factory=dict)  # checkpoint id -> paths/reasons
+    records: dict[str, str] = field(default_factory=dict)  # unreadable record file -> reason
 
     @property
     def ok(self) -> bool:
-        return not self.damaged
+        return not (self.damaged or self.records)
 
 
 def verify_checkpoints(
@@ -32,10 +34,14 @@ def verify_checkpoints(
 ) -> VerifyReport:
     progress = progress or NullProgress()
     report = VerifyReport(checked=checkpoints)
+    repo.checkpoints()  # the records that cannot be read are damage too, whatever was asked
+    report.records = {str(path): problem for path, problem in repo.skipped_records.items()}
     users: dict[bytes, list[tuple[str, str]]] = defaultdict(list)  # blob -> (checkpoint, path)
     for cp in checkpoints:
         try:
             entries = repo.load_manifest(cp)
+        except IndexDamagedError:
+            raise  # not this checkpoint's fault: one line that says how to rebuild the index
         except IntegrityError as exc:
             report.damaged.setdefault(cp.id, []).append(f"(manifest) {exc}")
             continue

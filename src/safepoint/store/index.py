@@ -1,18 +1,25 @@
 """The index: SQLite (WAL) mapping blob id -> pack, offset, sizes, codec.
 
 It is a cache of what the packs say: ``sync`` indexes any pack the index does not know yet (a
-crash between renaming a pack and committing its rows leaves exactly that), and ``rebuild``
-recreates it from the packs alone. Lookups are safe from several threads.
+crash between renaming a pack and committing its rows leaves exactly that), and
+``rebuild_index`` recreates it from the packs alone (``safepoint repair index``). Lookups are
+safe from several threads. A damaged database file (SQLite's "database disk image is
+malformed", "file is not a database") is reported as ``IndexDamagedError``, never as a raw
+sqlite3 error, wherever the index is used.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from safepoint.errors import IntegrityError, OperationalError
+from safepoint.store.atomic import fsync_dir
 from safepoint.store.pack import Location, scan_pack
 
 SCHEMA = """
@@ -24,8 +31,46 @@ CREATE TABLE IF NOT EXISTS blobs (
 """
 
 
+REPAIR_HINT = "rebuild it from the packs with 'safepoint repair index'"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class IndexDamagedError(IntegrityError):
+    """The index's database file is damaged; the packs are not (``repair index`` rebuilds)."""
+
+
+def _reports_damage(method: F) -> F:
+    """Turn sqlite3's errors into one clear line that names the index and the way out."""
+
+    @functools.wraps(method)
+    def guarded(self: Index, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError as exc:  # locked, read-only, I/O: not damage as such
+            raise OperationalError(
+                f"index {self.path}: {exc}; if it persists, {REPAIR_HINT}"
+            ) from None
+        except sqlite3.DatabaseError as exc:  # malformed pages, not a database
+            raise IndexDamagedError(
+                f"the index {self.path} is damaged ({exc}); {REPAIR_HINT}"
+            ) from None
+
+    return guarded  # type: ignore[return-value]
+
+
+def _guard_methods(cls: type[Index]) -> type[Index]:
+    """Every method that touches the database, including ones added later, reports damage."""
+    for name, value in list(vars(cls).items()):
+        if callable(value) and (not name.startswith("_") or name in ("__init__", "__contains__")):
+            setattr(cls, name, _reports_damage(value))
+    return cls
+
+
+@_guard_methods
 class Index:
     def __init__(self, path: Path) -> None:
+        self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -107,3 +152,45 @@ class Index:
         for path in new:
             self.add(scan_pack(path))
         return len(new)
+
+
+def rebuild_index(path: Path, packs_dir: Path) -> tuple[int, int, list[str]]:
+    """Build a new index at ``path`` from the packs alone: (packs, blobs, problems). It is built
+    beside (``index.sqlite.rebuild``), made durable, and renamed over the old one, so a crash
+    leaves the old index or the new. The caller holds the repository lock. A pack damaged
+    part-way gives the records before the damage, and a problem naming it."""
+    tmp = path.with_name(path.name + ".rebuild")
+    _remove_database(tmp)
+    packs = sorted(packs_dir.glob("*/*.pack"))
+    problems: list[str] = []
+    blobs = 0
+    new = Index(tmp)
+    try:
+        for pack in packs:
+            found: list[Location] = []
+            try:
+                found.extend(scan_pack(pack))
+            except IntegrityError as exc:  # its message names the pack
+                problems.append(str(exc))
+            except OSError as exc:
+                problems.append(f"{pack}: unreadable: {exc.strerror or exc}")
+            new.add(found)
+            blobs += len(found)
+    finally:
+        new.close()  # the last connection: its WAL is written back into the file and removed
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    # The old index's WAL must not be replayed into the new file: gone before the rename.
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    return len(packs), blobs, problems
+
+
+def _remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)

@@ -1,7 +1,7 @@
 """The repository: one directory (mode 0700) holding everything safepoint stores for a site::
 
     format.json         {"format": "safepoint-repository", "version": 1, "id": ...}
-    lock                fcntl.flock target: one writer at a time; readers take no lock
+    lock                fcntl.flock target: one writer at a time (see lockinfo.py)
     packs/xx/*.pack     blobs (see pack.py)
     index.sqlite        blob id -> pack location (see index.py; rebuildable from packs)
     checkpoints/*.json  checkpoint records (see records.py), never modified
@@ -27,14 +27,16 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import zstandard
 
 from safepoint.errors import FormatError, IntegrityError, LockedError, OperationalError
 from safepoint.scan.entry import Entry
+from safepoint.store import lockinfo
 from safepoint.store.atomic import write_atomic
-from safepoint.store.index import Index
+from safepoint.store.index import Index, rebuild_index
 from safepoint.store.manifest import decode_manifest, encode_chunks, encode_top, order_key
 from safepoint.store.pack import (
     CHUNK,
@@ -72,6 +74,7 @@ class Repository:
         self._fds: dict[str, int] = {}
         self._fd_lock = threading.Lock()
         self._local = threading.local()
+        self.skipped_records: dict[Path, str] = {}  # see checkpoints()
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -79,6 +82,11 @@ class Repository:
         """Create a repository at ``path``, or open the one already there."""
         if (path / "format.json").exists():
             return cls.open(path)
+        if not _unborn(path):
+            raise FormatError(
+                f"{path} already exists and is neither an empty folder nor a safepoint "
+                "repository; refusing to make it one: set [repository] path to a new folder"
+            )
         try:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(path, 0o700)
@@ -111,11 +119,16 @@ class Repository:
     @property
     def index(self) -> Index:
         if self._index is None:
-            try:
-                self._index = Index(self.path / "index.sqlite")
-            except Exception as exc:  # sqlite3 raises several types; all mean the same here
-                raise OperationalError(f"cannot open index of {self.path}: {exc}") from None
+            self._index = Index(self.path / "index.sqlite")  # its errors say how to repair it
         return self._index
+
+    def rebuild_index(self) -> tuple[int, int, list[str]]:
+        """``repair index``: a new index from the packs alone (packs, blobs, problems)."""
+        with self.lock(sync_index=False):  # the old index may be too damaged to sync
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+            return rebuild_index(self.path / "index.sqlite", self.packs_dir)
 
     def close(self) -> None:
         if self._index is not None:
@@ -132,7 +145,7 @@ class Repository:
         self.close()
 
     @contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self, *, sync_index: bool = True) -> Iterator[None]:
         """Hold the write lock; fails at once (LockedError) if another process holds it."""
         fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -140,12 +153,16 @@ class Repository:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
                 if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
-                    raise LockedError(
-                        f"repository {self.path} is locked by another safepoint process"
-                    ) from None
+                    holder = lockinfo.describe_holder(fd)
+                    raise LockedError(f"repository {self.path} is locked by {holder}") from None
                 raise
-            self.index.sync(self.packs_dir)
-            yield
+            lockinfo.claim(fd)
+            try:
+                if sync_index:
+                    self.index.sync(self.packs_dir)
+                yield
+            finally:
+                lockinfo.release(fd)
         finally:
             os.close(fd)
 
@@ -246,8 +263,18 @@ class Repository:
         return save_record(self.records_dir, cp)
 
     def checkpoints(self) -> list[Checkpoint]:
-        """All checkpoints, newest first."""
-        out = [load_record(p, self.marks_dir) for p in self.records_dir.glob("*.json")]
+        """All readable checkpoints, newest first. A damaged or stray ``*.json`` in
+        ``checkpoints/`` is left out and noted in ``skipped_records`` (which ``verify`` reports
+        as damage): one bad file must not make every other checkpoint, and ``recover`` above
+        all, unusable."""
+        out = []
+        for path in self.records_dir.glob("*.json"):
+            try:
+                out.append(_checked(load_record(path, self.marks_dir)))
+            except IntegrityError as exc:
+                self.skipped_records[path] = str(exc)
+            except OSError as exc:
+                self.skipped_records[path] = f"unreadable: {exc.strerror or exc}"
         out.sort(key=lambda c: c.created, reverse=True)
         return out
 
@@ -264,6 +291,35 @@ class Repository:
     def set_marks(self, cp: Checkpoint, marks: Marks) -> Checkpoint:
         save_marks(self.marks_dir, cp.id, marks)
         return replace(cp, marks=marks)
+
+
+def _checked(cp: Checkpoint) -> Checkpoint:
+    """A record whose hash matches can still hold what nothing can sort or read (written by
+    hand or by another program): refused like a damaged one."""
+    try:
+        datetime.fromisoformat(cp.created).astimezone()
+        if len(bytes.fromhex(cp.manifest)) != 32:
+            raise ValueError("manifest is not a blob id")
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise IntegrityError(f"checkpoint record {cp.short_id} is malformed: {exc}") from None
+    return cp
+
+
+def _unborn(path: Path) -> bool:
+    """Whether ``path`` may become a repository: absent, empty, or holding only the empty
+    folders that an ``init`` interrupted before writing ``format.json`` left."""
+    try:
+        children = list(path.iterdir())
+    except FileNotFoundError:
+        return True
+    except NotADirectoryError:
+        return False
+    except OSError as exc:
+        raise OperationalError(f"cannot read {path}: {exc.strerror}") from None
+    return all(
+        c.name in ("packs", "checkpoints", "marks") and c.is_dir() and not any(c.iterdir())
+        for c in children
+    )
 
 
 class BlobWriter:
