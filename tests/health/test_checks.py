@@ -101,6 +101,7 @@ def health(*checks: HttpCheck | CommandCheck, **settings: float) -> HealthConfig
     settings.setdefault("timeout", 0.5)
     settings.setdefault("retries", 1)
     settings.setdefault("interval", 0.01)
+    settings.setdefault("settle", 0.0)
     return HealthConfig(
         http=tuple(c for c in checks if isinstance(c, HttpCheck)),
         command=tuple(c for c in checks if isinstance(c, CommandCheck)),
@@ -200,7 +201,7 @@ def test_retries_until_the_app_becomes_healthy(
     report = run_checks(
         health(HttpCheck(server.url), retries=5, interval=0.05),
         root=tmp_path,
-        on_attempt=seen.append,
+        on_attempt=lambda a: seen.append(a.result),
     )
     assert report.ok
     assert only(report).attempts == 3
