@@ -150,9 +150,7 @@ def _hup(
     )
 
 
-def _start(
-    app: AppConfig, *, root: Path, deadline: float, started: float, how: str
-) -> Reloaded:
+def _start(app: AppConfig, *, root: Path, deadline: float, started: float, how: str) -> Reloaded:
     assert app.pidfile is not None and app.start is not None
     stale = gu.read_pid(app.pidfile)
     if stale is not None and not gu.is_running(stale):

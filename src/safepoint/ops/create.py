@@ -5,6 +5,7 @@ unreferenced pack data, which ``gc`` removes."""
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -84,14 +85,28 @@ def create_checkpoint(
         if not reload and site.config.app is not None:
             from safepoint.health.app import app_freshness  # /proc: only when asked
 
-            changed = [(e.ctime_ns, e.path) for e in result.entries if e.kind != DIR]
-            fresh = app_freshness(site.config.app, changed)
+            fresh = app_freshness(site.config.app, _changes(site, result.entries))
             if not fresh.fresh:
                 return replace(result, not_proven=fresh.reason)
         proof = prove(site, run_hook=reload, options=proof_options)
         if proof.health is None:  # the reload or a hook failed: nothing was checked
             return replace(result, proof_error=proof.summary())
         return replace(result, checkpoint=mark_health(site, cp, proof), health=proof.health)
+
+
+def _changes(site: Site, entries: list[Entry]) -> list[tuple[int, str]]:
+    """(ctime_ns, path) of every tracked file and link, as it is now. Directories are left
+    out: a database journal or a pid file created beside tracked files changes their ctime
+    all the time."""
+    out = []
+    for e in entries:
+        if e.kind == DIR:
+            continue
+        try:
+            out.append((os.lstat(site.root / e.path).st_ctime_ns, e.path))
+        except OSError:  # gone since the scan: a change the app cannot have seen
+            out.append((time.time_ns(), e.path))
+    return out
 
 
 def refuse_if_pending(site: Site) -> None:
