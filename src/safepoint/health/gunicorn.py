@@ -168,3 +168,56 @@ def _environ(pid: int) -> dict[str, str]:
         return {}
     pairs = (os.fsdecode(item).partition("=") for item in raw.split(b"\0") if b"=" in item)
     return {key: value for key, _, value in pairs}
+
+
+@dataclass(frozen=True)
+class FoundMaster:
+    """A running gunicorn master of a site, as ``safepoint init`` describes it in ``[app]``."""
+
+    pid: int
+    cwd: Path
+    args: list[str]
+
+    def pidfile(self) -> str | None:
+        """Its ``-p/--pid`` (or ``pidfile =`` in its config file), as given."""
+        value = option(self.args, "-p", "--pid")
+        if value is None:
+            config = option(self.args, "-c", "--config") or "gunicorn.conf.py"
+            try:
+                text = (self.cwd / config).read_text(errors="replace")
+            except OSError:
+                return None
+            match = re.search(r"""^\s*pidfile\s*=\s*["']([^"']+)["']""", text, re.MULTILINE)
+            value = match.group(1) if match else None
+        return value
+
+    def bind(self) -> str:
+        return option(self.args, "-b", "--bind") or "127.0.0.1:8000"
+
+    def start(self, *, pidfile: str | None) -> str:
+        """Its command line, made to detach (``-D``) and to write ``pidfile`` if it did not."""
+        args = list(self.args)
+        if "-D" not in args and "--daemon" not in args:
+            args.append("-D")
+        if pidfile is not None and option(args, "-p", "--pid") is None:
+            args += ["-p", pidfile]
+        return shlex.join(args)
+
+
+def masters_in(root: Path) -> list[FoundMaster]:
+    """Running gunicorn masters whose working directory is ``root`` or inside it."""
+    found: list[FoundMaster] = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return found
+    for name in names:
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        cwd = working_dir(pid)
+        if cwd is None or not (cwd == root or root in cwd.parents):
+            continue
+        if is_gunicorn_master(pid) and is_running(pid):
+            found.append(FoundMaster(pid, cwd, cmdline(pid)))
+    return sorted(found, key=lambda m: m.pid)
