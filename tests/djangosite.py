@@ -34,11 +34,11 @@ How gunicorn 27 (sync workers, no ``--preload``) behaves when the app breaks
   until the workers are replaced; after a reload the page is a 500 ("TemplateDoesNotExist").
 
 Hence ``site.reload_hook``, a shell command for ``after_restore``: it runs this module as a
-script (``reload SITE PORT``), which sends SIGHUP to a live master and waits for the old workers
-to be replaced, or starts a new master (detached, in its own session) when there is none, and
-exits 0 once gunicorn answers HTTP at all (any status: health checks judge the answers) or 1
-with gunicorn's reason when it cannot keep a master running. ``site.reload()`` is the same
-code called in-process.
+script (``reload SITE PORT``), which calls safepoint's own ``[app]`` reload
+(``safepoint.health.app.reload_app``: SIGHUP to a live master and a wait for the old workers to
+be replaced, or a new daemonized master when there is none) and exits 0 once gunicorn answers
+HTTP at all (any status: health checks judge the answers) or 1 with gunicorn's reason when it
+cannot keep a master running. ``site.reload()`` is the same code called in-process.
 
 Linux only: worker processes are found through ``/proc``.
 """
