@@ -81,8 +81,8 @@ def rollback_cmd(
     root: str | None,
     json_mode: bool,
 ) -> int:
-    """Bring the site back to REF in place (default: the newest known-good checkpoint), run
-    the hooks and prove it healthy; undo it if it is not."""
+    """Bring the site back to REF in place (default: the newest known-good checkpoint), reload
+    the app, run the hooks and prove it healthy; undo it if it is not."""
     out = output(ctx, json_mode)
     env = out.env
     if not (dry_run or yes or env.stdin_isatty):
