@@ -113,7 +113,6 @@ class Attempt:
     settling: float | None = None
     """Inside the settle window: seconds since the check first passed; None before."""
 
-
     def describe(self) -> str:
         """``http://x/ attempt 2 of 10: status 500, expected 200 (0.01s; 1.4s elapsed)``."""
         r = self.result
