@@ -173,3 +173,15 @@ def test_preloaded_app_is_restarted_not_hupped(tmp_path: Path) -> None:
         assert site.get("/")[0] == 200
     finally:
         site.stop()
+
+
+def test_guard_reloads_the_app_and_logs_each_step(site: DjangoSite) -> None:
+    root = site.dir
+    sp("create", "--label", "stable", "--verify-health", cwd=root, check=True)
+    break_home(root)
+    site.reload()
+    first = sp("guard", "--once", "--failures", "1", cwd=root)
+    assert "rolled back to" in first.stdout, first.stdout + first.stderr
+    assert f"app: reloading gunicorn master {site.master_pid()}" in first.stdout
+    assert "health: " in first.stdout and "settling" in first.stdout
+    assert site.get("/")[0] == 200
