@@ -101,16 +101,32 @@ def is_gunicorn_master(pid: int) -> bool:
 def children(pid: int) -> dict[int, ProcInfo]:
     """Running children of ``pid`` (for a gunicorn master: its workers)."""
     found: dict[int, ProcInfo] = {}
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return found
-    for name in names:
-        if name.isdigit():
-            info = proc_info(int(name))
-            if info is not None and info.ppid == pid and info.state not in ("Z", "X"):
-                found[info.pid] = info
+    for child in _child_pids(pid):
+        info = proc_info(child)
+        if info is not None and info.ppid == pid and info.state not in ("Z", "X"):
+            found[info.pid] = info
     return found
+
+
+def _child_pids(pid: int) -> list[int]:
+    """From ``/proc/PID/task/*/children`` (a few reads, polled every 50 ms during a reload);
+    on a kernel without it, every process in ``/proc`` is a candidate."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+        return [
+            int(child)
+            for task in tasks
+            for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+        ]
+    except FileNotFoundError:
+        if not Path(f"/proc/{pid}").exists():
+            return []
+    except (OSError, ValueError):
+        pass
+    try:
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
 
 
 def option(args: list[str], short: str | None, long: str) -> str | None:
