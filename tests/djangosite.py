@@ -34,11 +34,11 @@ How gunicorn 27 (sync workers, no ``--preload``) behaves when the app breaks
   until the workers are replaced; after a reload the page is a 500 ("TemplateDoesNotExist").
 
 Hence ``site.reload_hook``, a shell command for ``after_restore``: it runs this module as a
-script (``reload SITE PORT``), which sends SIGHUP to a live master and waits for the old workers
-to be replaced, or starts a new master (detached, in its own session) when there is none, and
-exits 0 once gunicorn answers HTTP at all (any status: health checks judge the answers) or 1
-with gunicorn's reason when it cannot keep a master running. ``site.reload()`` is the same
-code called in-process.
+script (``reload SITE PORT``), which calls safepoint's own ``[app]`` reload
+(``safepoint.health.app.reload_app``: SIGHUP to a live master and a wait for the old workers to
+be replaced, or a new daemonized master when there is none) and exits 0 once gunicorn answers
+HTTP at all (any status: health checks judge the answers) or 1 with gunicorn's reason when it
+cannot keep a master running. ``site.reload()`` is the same code called in-process.
 
 Linux only: worker processes are found through ``/proc``.
 """
@@ -60,6 +60,9 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from safepoint.config import AppConfig
+from safepoint.health.app import AppError, reload_app
 
 PROJECT = "mysite"
 HEALTH_PATH = "/api/health/"
@@ -217,7 +220,12 @@ def _customise(site: Path) -> None:
 # --- gunicorn control, shared by DjangoSite and the reload hook script ----------------------
 
 
-def gunicorn_command(python: str, port: int) -> list[str]:
+def gunicorn_command(python: str, port: int, *, daemon: bool = False) -> list[str]:
+    logs = (
+        ["--daemon", "--error-logfile", "logs/gunicorn.log"]
+        if daemon
+        else ["--access-logfile", "-", "--error-logfile", "-"]
+    )
     return [
         python, "-m", "gunicorn",
         "--bind", f"127.0.0.1:{port}",
@@ -227,8 +235,7 @@ def gunicorn_command(python: str, port: int) -> list[str]:
         # gunicorn 27 otherwise opens a control socket at ~/.gunicorn/gunicorn.ctl, one path
         # shared by every master of the user: two sites (or two test runs) would fight over it.
         "--no-control-socket",
-        "--access-logfile", "-",
-        "--error-logfile", "-",
+        *logs,
         f"{PROJECT}.wsgi:application",
     ]  # fmt: skip
 
@@ -253,38 +260,42 @@ def start_master(site: Path, port: int, *, python: str) -> subprocess.Popen[byte
         )
 
 
+def app_config(site: Path, port: int, *, python: str, timeout: float) -> AppConfig:
+    """The ``[app]`` of this site: safepoint's own reload, with a ``start`` that daemonizes."""
+    start = ["env", "-u", "DJANGO_SETTINGS_MODULE", "PYTHONDONTWRITEBYTECODE=1"]
+    start += gunicorn_command(python, port, daemon=True)
+    return AppConfig(
+        server="gunicorn",
+        pidfile=site / "logs" / "gunicorn.pid",
+        start=shlex.join(start),
+        timeout=timeout,
+    )
+
+
 def reload_or_start(
     site: Path, port: int, *, python: str, timeout: float = START_TIMEOUT
 ) -> subprocess.Popen[bytes] | None:
-    """Make gunicorn serve the current files: HUP a live master and wait until none of its old
-    workers is left, or start a new master if there is none (returned, for reaping). Raises
-    ``RuntimeError`` with gunicorn's reason if no master stays up."""
-    pid_file = site / "logs" / "gunicorn.pid"
-    pid = master_pid(pid_file)
-    if pid is not None:
-        old = worker_pids(pid)
-        os.kill(pid, signal.SIGHUP)
-        deadline = time.monotonic() + timeout
-        while is_running(pid) and time.monotonic() < deadline:
-            current = worker_pids(pid)
-            # The old workers are stopped as soon as the new ones are forked, before those
-            # have imported the app, so "replaced" is not yet "serving".
-            if current and not current & old:
-                if wait_serving(port, deadline=deadline, alive=lambda: is_running(pid)):
-                    return None
-                break
-            time.sleep(0.05)
-        if is_running(pid):
-            raise RuntimeError(f"gunicorn master {pid} did not replace its workers in time")
-        # The master halted (new workers failed to boot); try a fresh one, which tells the
-        # same story in the log if the files are still broken.
-    # A master that crashed in its own shutdown leaves its pid file behind (see module
-    # docstring), and gunicorn refuses to start while that pid exists, even as a zombie.
-    pid_file.unlink(missing_ok=True)
-    proc = start_master(site, port, python=python)
-    if not wait_serving(port, deadline=time.monotonic() + timeout, alive=_running(proc)):
-        raise RuntimeError(f"gunicorn exited: {last_reason(site / 'logs' / 'gunicorn.log')}")
-    return proc
+    """Make gunicorn serve the current files with safepoint's reload (HUP a live master and
+    wait until none of its old workers is left, or start a master if there is none), then wait
+    until it answers HTTP. Raises ``RuntimeError`` with gunicorn's reason if no master stays
+    up. Returns None: a master it started is daemonized, found again through its pid file."""
+    app = app_config(site, port, python=python, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    # Twice: a master that accepted the HUP halts later, once the new workers fail to boot
+    # (after reload_app returned); the second round starts a fresh one, which tells the
+    # same story in the log if the files are still broken.
+    for _ in range(2):
+        try:
+            reloaded = reload_app(app, root=site)
+        except AppError as exc:
+            raise RuntimeError(
+                f"gunicorn exited: {last_reason(site / 'logs' / 'gunicorn.log')}"
+            ) from exc
+        pid = reloaded.master
+        assert pid is not None
+        if wait_serving(port, deadline=deadline, alive=lambda pid=pid: is_running(pid)):
+            return None
+    raise RuntimeError(f"gunicorn exited: {last_reason(site / 'logs' / 'gunicorn.log')}")
 
 
 def _running(proc: subprocess.Popen[bytes]) -> Callable[[], bool]:
@@ -315,14 +326,25 @@ def last_reason(log: Path) -> str:
 
 def stop_group(pid: int) -> None:
     """SIGTERM the process group of master ``pid`` (workers included), SIGKILL it if the master
-    is still there after :data:`STOP_TIMEOUT`."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
+    is still there after :data:`STOP_TIMEOUT`. A daemonized master (``-D``) does not lead its
+    process group: it and its workers are signalled one by one."""
+    workers = worker_pids(pid)
+    _signal_all(pid, workers, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
     while is_running(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+    _signal_all(pid, workers | worker_pids(pid), signal.SIGKILL)
+
+
+def _signal_all(pid: int, workers: set[int], sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+        return
+    except ProcessLookupError:
+        pass
+    for each in (pid, *workers):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(each, sig)
 
 
 # --- processes and HTTP ---------------------------------------------------------------------

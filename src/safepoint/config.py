@@ -39,6 +39,10 @@ class HealthConfig:
     timeout: float = 5.0
     retries: int = 10
     interval: float = 1.0
+    settle: float = 2.0
+    """Seconds every check must keep passing after its first pass (the settle window)."""
+    deadline: float = 20.0
+    """Seconds the whole proof (retries, then the settle window) may take."""
     http: tuple[HttpCheck, ...] = ()
     command: tuple[CommandCheck, ...] = ()
 
@@ -54,6 +58,28 @@ class GuardConfig:
     cooldown: float = 600.0
 
 
+GUNICORN, COMMAND = "gunicorn", "command"
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """``[app]``: how to make the running app serve the files as they are now."""
+
+    server: str
+    """``gunicorn`` (HUP the master, wait for new workers) or ``command`` (run ``reload``)."""
+    pidfile: Path | None = None
+    """gunicorn's pid file, absolute (resolved against the root when read)."""
+    start: str | None = None
+    """Shell command run in the root when the master is not running; must return once the
+    server runs in the background (gunicorn ``-D``)."""
+    reload: str | None = None
+    """With ``server = "command"``: the reload command (e.g. ``systemctl reload eventsite``)."""
+    timeout: float = 60.0
+    """Seconds a reload (or start) may take before it counts as failed."""
+    workers: int | None = None
+    """How many workers a reloaded master must run; None: as many as before (from /proc)."""
+
+
 @dataclass(frozen=True)
 class Config:
     root: Path
@@ -63,6 +89,7 @@ class Config:
     after_restore: tuple[str, ...] = ()
     health: HealthConfig = field(default_factory=HealthConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
+    app: AppConfig | None = None
 
 
 def find_root(start: Path | None = None, *, explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -99,7 +126,7 @@ def load_config(root: Path) -> Config:
 
 def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config:
     t = _Table(data, source, "")
-    t.only("repository", "files", "hooks", "health", "guard")
+    t.only("repository", "files", "hooks", "health", "guard", "app")
 
     repo = t.table("repository")
     repo.only("path")
@@ -112,7 +139,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
     hooks.only("after_restore")
 
     health = t.table("health")
-    health.only("timeout", "retries", "interval", "http", "command")
+    health.only("timeout", "retries", "interval", "settle", "deadline", "http", "command")
     http = tuple(
         HttpCheck(
             url=c.get("url", str, required=True),
@@ -125,6 +152,11 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
         CommandCheck(run=c.get("run", str, required=True))
         for c in health.tables("command", ("run",))
     )
+    settle = health.get("settle", float, 2.0, check=_not_negative)
+    deadline = health.get("deadline", float, 20.0, check=_positive)
+    problem = settle_problem(settle, deadline)
+    if problem:
+        raise health.fail("settle", problem)
     guard = t.table("guard")
     guard.only("interval", "failures", "cooldown")
 
@@ -138,6 +170,8 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
             timeout=health.get("timeout", float, 5.0, check=_timeout),
             retries=health.get("retries", int, 10, check=_count),
             interval=health.get("interval", float, 1.0, check=_interval),
+            settle=settle,
+            deadline=deadline,
             http=http,
             command=command,
         ),
@@ -146,7 +180,46 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
             failures=guard.get("failures", int, 3, check=_count),
             cooldown=guard.get("cooldown", float, 600.0, check=_interval),
         ),
+        app=_app_config(t, root),
     )
+
+
+def settle_problem(settle: float, deadline: float) -> str | None:
+    """The settle window must fit inside the deadline with time left for a first pass."""
+    if settle >= deadline:
+        return (
+            f"the settle window ({settle:g}s) must be shorter than the deadline ({deadline:g}s), "
+            "which also holds the attempts before the first pass"
+        )
+    return None
+
+
+
+
+def _app_config(t: _Table, root: Path) -> AppConfig | None:
+    if "app" not in t.data:
+        return None
+    app = t.table("app")
+    app.only("server", "pidfile", "start", "reload", "timeout", "workers")
+    server = app.get("server", str, required=True)
+    if server not in (GUNICORN, COMMAND):
+        raise app.fail("server", f'expected "{GUNICORN}" or "{COMMAND}", got {server!r}')
+    unused = ("pidfile", "start", "workers") if server == COMMAND else ("reload",)
+    for key in unused:
+        if key in app.data:
+            raise app.fail(key, f'not used with server = "{server}"')
+    pidfile = app.get("pidfile", str, required=server == GUNICORN)
+    path = Path(pidfile).expanduser() if pidfile else None
+    return AppConfig(
+        server=server,
+        pidfile=(path if path.is_absolute() else root / path) if path else None,
+        start=app.get("start", str, None),
+        reload=app.get("reload", str, required=server == COMMAND),
+        timeout=app.get("timeout", float, 60.0, check=_timeout),
+        workers=app.get("workers", int, None, check=_positive),
+    )
+
+
 
 
 # Upper bounds of the numbers (TOML allows inf, nan and 1e300, which overflow timers and

@@ -25,6 +25,8 @@ class Behaviour:
     delay: float = 0.0
     unhealthy_requests: int = 0
     """The first this-many requests get 503, as from an app still starting."""
+    fail_after: int | None = None
+    """Requests after this many get 500, as from new workers replacing healthy old ones."""
     requests: list[float] = field(default_factory=list)
     """monotonic() of each request's arrival."""
     released: threading.Event = field(default_factory=threading.Event)
@@ -63,6 +65,8 @@ class Handler(BaseHTTPRequestHandler):
         status, body = b.status, b.body
         if len(b.requests) <= b.unhealthy_requests:
             status, body = 503, b"starting"
+        if b.fail_after is not None and len(b.requests) > b.fail_after:
+            status, body = 500, b"broken"
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -101,6 +105,7 @@ def health(*checks: HttpCheck | CommandCheck, **settings: float) -> HealthConfig
     settings.setdefault("timeout", 0.5)
     settings.setdefault("retries", 1)
     settings.setdefault("interval", 0.01)
+    settings.setdefault("settle", 0.0)
     return HealthConfig(
         http=tuple(c for c in checks if isinstance(c, HttpCheck)),
         command=tuple(c for c in checks if isinstance(c, CommandCheck)),
@@ -200,7 +205,7 @@ def test_retries_until_the_app_becomes_healthy(
     report = run_checks(
         health(HttpCheck(server.url), retries=5, interval=0.05),
         root=tmp_path,
-        on_attempt=seen.append,
+        on_attempt=lambda a: seen.append(a.result),
     )
     assert report.ok
     assert only(report).attempts == 3
@@ -358,3 +363,74 @@ def test_report_json(app: tuple[AppServer, Behaviour], tmp_path: Path) -> None:
         ("true", "command", True, 1),
     ]
     assert all(isinstance(c["latency"], float) for c in data["checks"])
+
+
+# --- settle window and deadline ------------------------------------------------------------
+
+
+def test_settle_window_keeps_polling_after_the_first_pass(
+    app: tuple[AppServer, Behaviour], tmp_path: Path
+) -> None:
+    server, behaviour = app
+    behaviour.unhealthy_requests = 1
+    seen: list[tuple[int, bool, float | None]] = []
+    started = time.monotonic()
+    report = run_checks(
+        health(HttpCheck(server.url), retries=5, interval=0.1, settle=0.5),
+        root=tmp_path,
+        on_attempt=lambda a: seen.append((a.result.attempts, a.result.ok, a.settling)),
+    )
+    took = time.monotonic() - started
+    assert report.ok
+    assert seen[0][:2] == (1, False) and seen[1] == (2, True, None)  # retried until it passed
+    settling = [s for _, _, s in seen[2:]]
+    assert len(settling) >= 4 and all(s is not None for s in settling)
+    assert settling[-1] is not None and settling[-1] >= 0.5  # the last poll ends the window
+    assert 0.5 <= took < 2
+
+
+def test_a_failure_inside_the_settle_window_fails_the_check(
+    app: tuple[AppServer, Behaviour], tmp_path: Path
+) -> None:
+    server, behaviour = app
+    behaviour.fail_after = 1  # passes once, as an old worker would, then the new code fails
+    result = only(
+        run_checks(health(HttpCheck(server.url), retries=10, interval=0.1, settle=1), root=tmp_path)
+    )
+    assert not result.ok
+    assert "passed, then failed" in result.detail and "settle window" in result.detail
+    assert "status 500" in result.detail
+    assert len(behaviour.requests) == 2  # no retries once it had passed
+
+
+def test_deadline_bounds_the_whole_proof(tmp_path: Path, refused_url: str) -> None:
+    check = CommandCheck("sleep 0.3; exit 1")
+    started = time.monotonic()
+    result = only(
+        run_checks(
+            health(check, retries=1000, interval=0.1, timeout=5, settle=0.5, deadline=2),
+            root=tmp_path,
+        )
+    )
+    took = time.monotonic() - started
+    assert not result.ok and "deadline 2s reached" in result.detail
+    assert took < 2.5, took  # the first pass had to come by deadline - settle
+    assert 2 <= result.attempts < 10
+
+
+def test_abort_stops_retrying_at_once(app: tuple[AppServer, Behaviour], tmp_path: Path) -> None:
+    server, behaviour = app
+    behaviour.status = 503
+    calls: list[int] = []
+
+    def abort() -> str | None:
+        calls.append(1)
+        return "the gunicorn master 1 exited" if len(calls) >= 2 else None
+
+    result = only(
+        run_checks(
+            health(HttpCheck(server.url), retries=50, interval=0.01), root=tmp_path, abort=abort
+        )
+    )
+    assert not result.ok and "the gunicorn master 1 exited" in result.detail
+    assert result.attempts == 2

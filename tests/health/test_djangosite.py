@@ -19,6 +19,7 @@ def health_config(site: DjangoSite) -> HealthConfig:
     return HealthConfig(
         timeout=2,
         retries=1,
+        settle=0,  # one look at each check: these tests judge the site, not the settle window
         http=(HttpCheck(site.health_url, 200, '"ok"'), HttpCheck(site.base_url + "/")),
         command=(CommandCheck(f"{sys.executable} manage.py check"),),
     )

@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 from safepoint.cli.common import output, site, site_options
+from safepoint.cli.health_cmd import DEADLINE_HELP
 from safepoint.cli.output import human_size, printable
+from safepoint.cli.proof_output import proof_progress
 from safepoint.errors import ExitStatus, UsageError
 from safepoint.ops.create import create_checkpoint
 from safepoint.ops.refs import RESERVED
@@ -38,6 +40,14 @@ def _read_note(note: str | None, note_file: str | None) -> str | None:
     is_flag=True,
     help="Run the health checks; mark the checkpoint known-good only if they pass.",
 )
+@click.option(
+    "--reload",
+    "reload_app",
+    is_flag=True,
+    help="With --verify-health: reload the app and run the hooks first, so the checks see "
+    "these files.",
+)
+@click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help=DEADLINE_HELP)
 @site_options
 @click.pass_context
 def create(
@@ -47,6 +57,8 @@ def create(
     note_file: str | None,
     pin: bool,
     verify_health: bool,
+    reload_app: bool,
+    deadline: float | None,
     root: str | None,
     json_mode: bool,
 ) -> int:
@@ -57,9 +69,18 @@ def create(
         raise UsageError("the label must not be empty")
     if label in RESERVED:
         raise UsageError(f"{label!r} is a reserved reference; choose another label")
-    with site(root) as s:
+    if (reload_app or deadline is not None) and not verify_health:
+        raise UsageError("--reload and --deadline go with --verify-health")
+    with site(root) as s, proof_progress(out, deadline=deadline) as proof_options:
         result = create_checkpoint(
-            s, label=label, note=text, pin=pin, verify_health=verify_health, progress=out.progress()
+            s,
+            label=label,
+            note=text,
+            pin=pin,
+            verify_health=verify_health,
+            reload=reload_app,
+            progress=out.progress(),
+            proof_options=proof_options,
         )
     for path, reason in result.skipped:
         out.warn(f"skipped {path}: {reason}")
@@ -73,6 +94,7 @@ def create(
                 "hashed": result.hashed,
                 "skipped": [p for p, _ in result.skipped],
                 "health_report": result.health.to_json() if result.health else None,
+                "not_proven": result.not_proven or result.proof_error,
             }
         )
     else:
@@ -86,6 +108,11 @@ def create(
 
             print_report(out, result.health, indent="  ")
             out.line("marked known-good" if healthy else "marked bad (kept; not known-good)")
+    unproven = result.not_proven or result.proof_error
+    if unproven:
+        out.line("not marked (not proven on these files)")
+        out.env.stderr.write(f"safepoint: checkpoint {cp.short_id} kept, not marked: {unproven}\n")
+        return int(ExitStatus.UNHEALTHY)
     if result.health is not None and not healthy:
         out.env.stderr.write(
             f"safepoint: checkpoint {cp.short_id} kept but marked bad: "

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import Output, printable
+from safepoint.cli.proof_output import proof_progress
 from safepoint.errors import ExitStatus, UsageError
 from safepoint.health import HealthReport, run_checks
 from safepoint.ops.guard import guard_loop, guard_poll, log_line
+from safepoint.ops.prove import check_deadline
 from safepoint.ops.site import Site
 
 
@@ -29,15 +33,27 @@ def _require_checks(s: Site) -> None:
         )
 
 
+DEADLINE_HELP = (
+    "Seconds the health proof (retries, then the settle window) may take "
+    "(default: [health] deadline, 20)."
+)
+
+
 @click.command()
+@click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help=DEADLINE_HELP)
 @site_options
 @click.pass_context
-def health(ctx: click.Context, root: str | None, json_mode: bool) -> int:
-    """Run the configured health checks now (exit 4 if any fails)."""
+def health(ctx: click.Context, deadline: float | None, root: str | None, json_mode: bool) -> int:
+    """Run the configured health checks now, over the settle window (exit 4 if any fails)."""
     out = output(ctx, json_mode)
     with site(root) as s:
         _require_checks(s)
-        report = run_checks(s.config.health, root=s.root)
+        with proof_progress(out, deadline=deadline) as options:
+            check_deadline(s, deadline)
+            config = s.config.health
+            if deadline is not None:
+                config = replace(config, deadline=deadline)
+            report = run_checks(config, root=s.root, on_attempt=options.on_attempt)
     if json_mode:
         out.json(report.to_json())
     else:

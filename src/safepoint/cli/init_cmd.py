@@ -26,6 +26,8 @@ def init(ctx: click.Context, force: bool, root: str | None, json_mode: bool) -> 
                 "repository": str(result.repository),
                 "venvs": list(result.venvs),
                 "django": result.django,
+                "gunicorn": result.gunicorn,
+                "health_url": result.health_url,
             }
         )
         return
@@ -34,5 +36,11 @@ def init(ctx: click.Context, force: bool, root: str | None, json_mode: bool) -> 
     out.line(f"repository: {result.repository}")
     if result.venvs:
         out.line(f"virtual environment (excluded): {', '.join(result.venvs)}")
+    if result.gunicorn is not None:
+        proposed = f"; a check on {result.health_url} is proposed" if result.health_url else ""
+        out.line(
+            f"gunicorn master {result.gunicorn} found running in the site: [app] filled{proposed} "
+            "(review both in safepoint.toml)"
+        )
     if result.django:
         out.line("Django project detected (manage.py); set the [health] checks in safepoint.toml")

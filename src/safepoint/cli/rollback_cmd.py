@@ -6,7 +6,9 @@ import click
 
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.env import Environment
+from safepoint.cli.health_cmd import DEADLINE_HELP
 from safepoint.cli.output import Output, human_duration, human_size, printable
+from safepoint.cli.proof_output import proof_progress
 from safepoint.errors import ExitStatus, UsageError
 from safepoint.ops.prove import Proof
 from safepoint.ops.rollback import RollbackResult, RollbackUndone, recover_site, rollback
@@ -63,8 +65,11 @@ def _confirm(env: Environment, out: Output, s: Site):  # type: ignore[no-untyped
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
-    "--no-health", is_flag=True, help="Skip the health checks afterwards (the hooks still run)."
+    "--no-health",
+    is_flag=True,
+    help="Skip the health checks afterwards (the app is still reloaded, the hooks still run).",
 )
+@click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help=DEADLINE_HELP)
 @site_options
 @click.pass_context
 def rollback_cmd(
@@ -73,11 +78,12 @@ def rollback_cmd(
     dry_run: bool,
     yes: bool,
     no_health: bool,
+    deadline: float | None,
     root: str | None,
     json_mode: bool,
 ) -> int:
-    """Bring the site back to REF in place (default: the newest known-good checkpoint), run
-    the hooks and prove it healthy; undo it if it is not."""
+    """Bring the site back to REF in place (default: the newest known-good checkpoint), reload
+    the app, run the hooks and prove it healthy; undo it if it is not."""
     out = output(ctx, json_mode)
     env = out.env
     if not (dry_run or yes or env.stdin_isatty):
@@ -91,16 +97,18 @@ def rollback_cmd(
         if yes and not dry_run:
             out.line(_not_restored(s))
         try:
-            result = rollback(
-                s,
-                ref,
-                dry_run=dry_run,
-                confirm=confirm,
-                progress=out.progress(),
-                warn=out.warn,
-                check_health=not no_health,
-                hook_output=hook_output,
-            )
+            with proof_progress(out, deadline=deadline) as proof_options:
+                result = rollback(
+                    s,
+                    ref,
+                    dry_run=dry_run,
+                    confirm=confirm,
+                    progress=out.progress(),
+                    warn=out.warn,
+                    check_health=not no_health,
+                    hook_output=hook_output,
+                    proof_options=proof_options,
+                )
         except RollbackUndone as undone:
             _report(out, undone.result)
             raise
@@ -139,6 +147,10 @@ def _report(out: Output, result: RollbackResult) -> None:
 
 
 def _print_proof(out: Output, proof: Proof, when: str) -> None:
+    if proof.reload is not None:
+        out.line(f"  {proof.reload.describe()}")
+    if proof.reload_error:
+        out.line(f"  {proof.reload_error}")
     for hook in proof.hooks:
         out.line(
             f"  hook {hook.command!r}: exit {hook.returncode} ({human_duration(hook.duration)})"

@@ -2,9 +2,12 @@
 
 A check is an HTTP request (expected status, optionally a substring of the body) or a shell
 command (healthy on exit 0). Each check is tried up to ``retries`` times, ``interval`` seconds
-apart, every attempt limited to ``timeout`` seconds, and passes as soon as one attempt passes: a
-restarted app needs a moment before it answers, and a rollback must not be undone because the
-first request arrived while the workers were still importing.
+apart, every attempt limited to ``timeout`` seconds, until one attempt passes: a restarted app
+needs a moment before it answers, and a rollback must not be undone because the first request
+arrived while the workers were still importing. Then the settle window: the check is polled
+every ``interval`` for ``settle`` seconds and must pass every time, because one good answer
+proves little while old workers may still be serving, or new ones are about to crash. The
+whole proof is bounded by ``deadline``.
 
 Checks run at the same time, one thread each, so a rollback waits for the slowest check rather
 than the sum of them; the report keeps the order of the configuration.
@@ -98,7 +101,32 @@ class HealthReport:
         }
 
 
-AttemptCallback = Callable[[CheckResult], None]
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt, as progress output shows it."""
+
+    result: CheckResult
+    of: int
+    """The configured retries: attempts allowed before the first pass."""
+    elapsed: float
+    """Seconds since the checks started."""
+    settling: float | None = None
+    """Inside the settle window: seconds since the check first passed; None before."""
+
+    def describe(self) -> str:
+        """``http://x/ attempt 2 of 10: status 500, expected 200 (0.01s; 1.4s elapsed)``."""
+        r = self.result
+        if self.settling is None:
+            where = f"attempt {r.attempts} of {self.of}"
+        else:
+            where = f"settling, {self.settling:.1f}s after passing"
+        took = f"{r.latency:.2f}s; " if r.latency is not None else ""
+        verdict = "ok" if r.ok else "FAIL"
+        return f"{r.name} {where}: {verdict} {r.detail} ({took}{self.elapsed:.1f}s elapsed)"
+
+
+AttemptCallback = Callable[[Attempt], None]
+Abort = Callable[[], "str | None"]
 
 
 def run_checks(
@@ -107,30 +135,39 @@ def run_checks(
     root: Path,
     on_attempt: AttemptCallback | None = None,
     sleep: Callable[[float], None] | None = None,
+    abort: Abort | None = None,
 ) -> HealthReport:
-    """Run every configured check with its retries and report them in configuration order.
+    """Run every configured check and report them in configuration order.
+
+    Each check is tried up to ``retries`` times, ``interval`` apart, until it first passes;
+    then, for ``settle`` seconds, it is polled every ``interval`` and must keep passing (one
+    failure in that window fails it). The first pass must come by ``deadline - settle``
+    seconds after the start, so the whole proof ends by about ``deadline``.
 
     ``on_attempt`` is called after each attempt of each check (for progress output); calls are
     serialised, so it need not be thread-safe. ``sleep`` is how the pause between attempts is
     taken, so a caller that must stay responsive can pass an interruptible wait (by default a
-    wait that Ctrl-C cuts short: the pool below cannot end before its workers do).
+    wait that Ctrl-C cuts short: the pool below cannot end before its workers do). ``abort`` is
+    asked between attempts and returns a reason to stop retrying (the app's master died).
     """
     checks: list[HttpCheck | CommandCheck] = [*health.http, *health.command]
     if not checks:
         return HealthReport(results=())
     lock = threading.Lock()
+    started = time.monotonic()
 
-    def report(result: CheckResult) -> None:
+    def report(result: CheckResult, settling: float | None) -> None:
         if on_attempt is not None:
+            attempt = Attempt(result, health.retries, time.monotonic() - started, settling)
             with lock:
-                on_attempt(result)
+                on_attempt(attempt)
 
     stop = threading.Event()  # set on Ctrl-C: commands are killed, no retry, no pause
 
     def run(check: HttpCheck | CommandCheck) -> CheckResult:
-        return _with_retries(
-            check, health, root=root, report=report, sleep=sleep or stop.wait, stop=stop
-        )
+        return _Prover(
+            check, health, root, report, sleep or stop.wait, abort, started, stop
+        ).run()
 
     with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="health") as pool:
         try:
@@ -141,33 +178,81 @@ def run_checks(
 
 
 def probe(health: HealthConfig, *, root: Path) -> HealthReport:
-    """Every check once, no retries: one poll of ``safepoint guard``, which does its own
-    counting of consecutive failures."""
-    return run_checks(dataclasses.replace(health, retries=1), root=root)
+    """Every check once, no retries, no settle window: one poll of ``safepoint guard``, which
+    does its own counting of consecutive failures."""
+    return run_checks(dataclasses.replace(health, retries=1, settle=0.0), root=root)
 
 
-def _with_retries(
-    check: HttpCheck | CommandCheck,
-    health: HealthConfig,
-    *,
-    root: Path,
-    report: AttemptCallback,
-    sleep: Callable[[float], object],
-    stop: threading.Event,
-) -> CheckResult:
-    attempts = max(1, health.retries)
-    for attempt in range(1, attempts + 1):
-        if isinstance(check, HttpCheck):
-            result = check_http(check, timeout=health.timeout, attempt=attempt)
-        else:
-            result = check_command(
-                check, timeout=health.timeout, root=root, attempt=attempt, stop=stop
-            )
-        report(result)
-        if result.ok or attempt == attempts or stop.is_set():
-            return result
-        sleep(health.interval)
-    raise AssertionError("unreachable")
+MIN_ATTEMPT = 0.2
+"""Seconds an attempt gets at least, even when the deadline is closer than that."""
+
+
+@dataclass
+class _Prover:
+    check: HttpCheck | CommandCheck
+    health: HealthConfig
+    root: Path
+    report: Callable[[CheckResult, float | None], None]
+    sleep: Callable[[float], object]
+    abort: Abort | None
+    started: float
+    stop: threading.Event  # set on Ctrl-C: the running command is killed, no further attempt
+    attempts: int = 0
+
+    def run(self) -> CheckResult:
+        health = self.health
+        first_pass_by = self.started + health.deadline - health.settle
+        retries = max(1, health.retries)
+        while True:
+            result = self.attempt(timeout=min(health.timeout, first_pass_by - time.monotonic()))
+            self.report(result, None)
+            if result.ok:
+                return self.settle(result)
+            if self.attempts >= retries or self.stop.is_set():
+                return result
+            if time.monotonic() + health.interval >= first_pass_by:
+                return self.failed(result, f"deadline {format_seconds(health.deadline)} reached")
+            self.sleep(health.interval)
+            reason = self.abort() if self.abort else None
+            if reason:
+                return self.failed(result, reason)
+
+    def settle(self, passed: CheckResult) -> CheckResult:
+        """Keep polling for ``settle`` seconds; the last poll comes at the window's end."""
+        window = self.health.settle
+        first = time.monotonic()
+        while (elapsed := time.monotonic() - first) < window:
+            self.sleep(min(self.health.interval, window - elapsed) or 0.01)
+            reason = self.abort() if self.abort else None
+            if reason:
+                after = time.monotonic() - first
+                return self.failed(passed, f"{reason}, {after:.1f}s after passing")
+            if self.stop.is_set():
+                return self.failed(passed, "interrupted")
+            result = self.attempt(timeout=self.health.timeout)
+            self.report(result, time.monotonic() - first)
+            if not result.ok:
+                return self.failed(
+                    result,
+                    f"passed, then failed {time.monotonic() - first:.1f}s into the "
+                    f"{format_seconds(window)} settle window: {result.detail}",
+                    replace_detail=True,
+                )
+            passed = result
+        return passed
+
+    def attempt(self, *, timeout: float) -> CheckResult:
+        self.attempts += 1
+        timeout = max(timeout, MIN_ATTEMPT)
+        if isinstance(self.check, HttpCheck):
+            return check_http(self.check, timeout=timeout, attempt=self.attempts)
+        return check_command(
+            self.check, timeout=timeout, root=self.root, attempt=self.attempts, stop=self.stop
+        )
+
+    def failed(self, last: CheckResult, why: str, *, replace_detail: bool = False) -> CheckResult:
+        detail = why if replace_detail else f"{last.detail} ({why})"
+        return dataclasses.replace(last, ok=False, detail=detail)
 
 
 def check_http(check: HttpCheck, *, timeout: float, attempt: int = 1) -> CheckResult:

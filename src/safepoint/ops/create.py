@@ -5,15 +5,17 @@ unreferenced pack data, which ``gc`` removes."""
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from safepoint.config import CONFIG_NAME
 from safepoint.errors import PendingRecoveryError, UsageError
+from safepoint.ops.prove import ProofOptions, check_proof_setup, mark_health, prove
 from safepoint.ops.site import Site
 from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
-from safepoint.scan.entry import Entry
+from safepoint.scan.entry import DIR, Entry
 from safepoint.store.records import BY_CREATE, Checkpoint, now_iso
 
 if TYPE_CHECKING:
@@ -25,6 +27,10 @@ class CreateResult:
     checkpoint: Checkpoint
     tree: Tree  # what was read
     health: HealthReport | None = None  # with verify_health: the checks' verdict
+    not_proven: str | None = None
+    """With verify_health: why the checks were not run on these files (not marked)."""
+    proof_error: str | None = None
+    """With verify_health and reload: the reload or a hook failed (not marked)."""
 
     @property
     def entries(self) -> list[Entry]:
@@ -48,18 +54,25 @@ def create_checkpoint(
     kind: str = "manual",
     pin: bool = False,
     verify_health: bool = False,
+    reload: bool = False,
     progress: Progress | None = None,
+    proof_options: ProofOptions | None = None,
 ) -> CreateResult:
     """Make a checkpoint of the site's current tree (takes the repository lock).
 
     With ``verify_health`` the health checks run after it is written: it is marked known-good
-    when they pass and bad when they fail (it is kept either way)."""
+    when they pass and bad when they fail (it is kept either way). Known-good means proven on
+    these files: with ``[app]``, the checks run only when every worker started after the last
+    change to a tracked file (else ``not_proven`` says why, and nothing is marked), or after
+    ``reload`` has reloaded the app (and run the hooks) with them."""
     repo = site.repository
     if verify_health and not site.config.health.configured:
         raise UsageError(
             "--verify-health needs health checks: add [[health.http]] or "
             f"[[health.command]] to {site.root / CONFIG_NAME}"
         )
+    if verify_health:
+        check_proof_setup(site, proof_options)
     with repo.lock():
         refuse_if_pending(site)
         result = take_checkpoint(site, label=label, note=note, kind=kind, progress=progress)
@@ -68,11 +81,33 @@ def create_checkpoint(
             cp = repo.set_marks(cp, replace(cp.marks, pinned=True))
         if not verify_health:
             return replace(result, checkpoint=cp)
-        from safepoint.ops.prove import mark_health, prove  # the HTTP client, only when asked
+        result = replace(result, checkpoint=cp)
+        if not reload and site.config.app is not None:
+            from safepoint.health.app import app_freshness  # /proc: only when asked
 
-        proof = prove(site, run_hook=False)
-        cp = mark_health(site, cp, proof, how=BY_CREATE)
-        return replace(result, checkpoint=cp, health=proof.health)
+            fresh = app_freshness(site.config.app, _changes(site, result.entries))
+            if not fresh.fresh:
+                return replace(result, not_proven=fresh.reason)
+        proof = prove(site, run_hook=reload, options=proof_options)
+        if proof.health is None:  # the reload or a hook failed: nothing was checked
+            return replace(result, proof_error=proof.summary())
+        marked = mark_health(site, cp, proof, how=BY_CREATE)
+        return replace(result, checkpoint=marked, health=proof.health)
+
+
+def _changes(site: Site, entries: list[Entry]) -> list[tuple[int, str]]:
+    """(ctime_ns, path) of every tracked file and link, as it is now. Directories are left
+    out: a database journal or a pid file created beside tracked files changes their ctime
+    all the time."""
+    out = []
+    for e in entries:
+        if e.kind == DIR:
+            continue
+        try:
+            out.append((os.lstat(site.root / e.path).st_ctime_ns, e.path))
+        except OSError:  # gone since the scan: a change the app cannot have seen
+            out.append((time.time_ns(), e.path))
+    return out
 
 
 def refuse_if_pending(site: Site) -> None:

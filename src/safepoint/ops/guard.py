@@ -20,6 +20,7 @@ from pathlib import Path
 from safepoint.errors import SafepointError
 from safepoint.health import probe
 from safepoint.ops.delta import tree_delta
+from safepoint.ops.prove import ProofOptions
 from safepoint.ops.refs import known_good
 from safepoint.ops.rollback import RollbackUndone, rollback
 from safepoint.ops.site import Site
@@ -113,7 +114,7 @@ def _maybe_roll_back(
     state.armed = False
     state.last_rollback = now
     try:
-        result = rollback(site, target.id)
+        result = rollback(site, target.id, proof_options=_logged_proof(log))
     except RollbackUndone as exc:
         log(f"rollback undone: {exc}")
         return
@@ -125,6 +126,14 @@ def _maybe_roll_back(
         f"rolled back to {target.short_id} in {result.seconds:.1f}s: "
         f"{len(result.plan.write) + len(result.plan.link)} written, "
         f"{len(result.plan.remove)} removed; {result.proof.summary()}"
+    )
+
+
+def _logged_proof(log: Log) -> ProofOptions:
+    """The rollback's reload steps and health attempts in the guard's log, one line each."""
+    return ProofOptions(
+        on_attempt=lambda attempt: log(f"health: {attempt.describe()}"),
+        on_step=lambda text: log(f"app: {text}"),
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from safepoint.config import CONFIG_NAME, load_config
 from safepoint.errors import OperationalError, UsageError
+from safepoint.ops.init_app import app_section, find_master
 from safepoint.store.repository import Repository
 
 
@@ -19,6 +20,8 @@ class InitResult:
     repository: Path
     venvs: tuple[str, ...]
     django: bool
+    gunicorn: int | None = None  # the master found running in the site: [app] was filled
+    health_url: str | None = None  # the check proposed (commented) on its bind address
 
 
 def init_site(root: Path, *, force: bool = False) -> InitResult:
@@ -31,14 +34,18 @@ def init_site(root: Path, *, force: bool = False) -> InitResult:
     django = (root / "manage.py").is_file()
     path = root / CONFIG_NAME
     written = not path.exists()
+    master = find_master(root) if written else None
+    app, url = app_section(root, master)
     if written:
         try:
-            path.write_text(config_template(venvs, django), encoding="utf-8")
+            path.write_text(config_template(venvs, django, app=app, url=url), encoding="utf-8")
         except OSError as exc:
             raise OperationalError(f"cannot write {path}: {exc.strerror}") from None
     config = load_config(root)  # validates a hand-edited file on a second init
     Repository.init(config.repository).close()
-    return InitResult(root, written, config.repository, venvs, django)
+    return InitResult(
+        root, written, config.repository, venvs, django, master.pid if master else None, url
+    )
 
 
 def _refuse_nested(root: Path) -> None:
@@ -55,7 +62,9 @@ def _refuse_nested(root: Path) -> None:
             )
 
 
-def config_template(venvs: tuple[str, ...], django: bool) -> str:
+def config_template(
+    venvs: tuple[str, ...], django: bool, *, app: str = "", url: str | None = None
+) -> str:
     python = f"{venvs[0]}/bin/python" if venvs else "python3"
     venv_note = (
         f"# Virtual environment found: {', '.join(venvs)}/ "
@@ -64,6 +73,9 @@ def config_template(venvs: tuple[str, ...], django: bool) -> str:
         else ""
     )
     django_note = "# Django project found (manage.py).\n" if django else ""
+    url_note = (
+        "# Proposed: a check on the bind address of the gunicorn found above.\n" if url else ""
+    )
     check = (
         f'#[[health.command]]\n#run = "{python} manage.py check --deploy --fail-level ERROR"\n'
         if django
@@ -88,13 +100,18 @@ exclude = []
 # after_restore = ["systemctl reload gunicorn"]
 after_restore = []
 
+{app}
 [health]
-# After a rollback the site must pass these checks, or the rollback is undone.
+# After a rollback the site must pass these checks, or the rollback is undone. Each check is
+# tried until it first passes (at most `retries` attempts, `interval` apart), then must keep
+# passing for `settle` seconds; all within `deadline` seconds.
 timeout = 5      # seconds per attempt (at most 3600)
 retries = 10     # attempts before a check counts as failed (at most 1000)
 interval = 1.0   # seconds between attempts (at most 86400)
-#[[health.http]]
-#url = "http://127.0.0.1:8000/api/health/"
+settle = 2       # seconds every check must keep passing after its first pass
+deadline = 20    # seconds for the whole proof
+{url_note}#[[health.http]]
+#url = "{url or "http://127.0.0.1:8000/api/health/"}"
 #status = 200
 #body_contains = "ok"
 {check}"""

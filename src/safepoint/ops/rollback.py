@@ -26,7 +26,7 @@ from safepoint.errors import (
 from safepoint.ops.create import refuse_if_pending, take_checkpoint
 from safepoint.ops.delta import tree_delta
 from safepoint.ops.marks import describe, describe_mark
-from safepoint.ops.prove import Proof, mark_health, prove
+from safepoint.ops.prove import Proof, ProofOptions, check_proof_setup, mark_health, prove
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
 from safepoint.ops.tree import Tree, read_tree
@@ -125,10 +125,11 @@ def rollback(
     warn: Warn | None = None,
     check_health: bool = True,
     hook_output: Callable[[str], None] | None = None,
+    proof_options: ProofOptions | None = None,
 ) -> RollbackResult:
-    """Roll the site back to ``ref`` (default: the newest known-good checkpoint), run the
-    hooks, and prove it healthy; if it is not, put the safety checkpoint back, run the hooks
-    again and raise RollbackUndone (exit 4). Never more than one undo.
+    """Roll the site back to ``ref`` (default: the newest known-good checkpoint), reload the
+    app, run the hooks, and prove it healthy; if it is not, put the safety checkpoint back,
+    reload and run the hooks again and raise RollbackUndone (exit 4). Never more than one undo.
 
     ``confirm`` is shown the planned changes and may refuse (OperationalError "aborted").
     """
@@ -144,6 +145,8 @@ def rollback(
     with repo.lock():
         refuse_if_pending(site)
         target = default_target(repo.checkpoints(), ref, warn=note)
+        if not dry_run:
+            check_proof_setup(site, proof_options)  # before any file changes
         if dry_run or confirm is not None:
             current = read_tree(site, progress=progress)
             preview = RollbackResult(
@@ -173,13 +176,24 @@ def rollback(
         repo.set_head(target)
         result = RollbackResult(target, plan, safety.checkpoint, warnings=warnings)
         result.proof = prove(
-            site, run_health=check_health, run_hook=not plan.empty, hook_output=hook_output
+            site,
+            run_health=check_health,
+            run_hook=not plan.empty,
+            hook_output=hook_output,
+            options=proof_options,
         )
         # An unhealthy target is marked bad before the undo: bare rollbacks and guard skip it.
         result.target = mark_health(site, target, result.proof, how=BY_ROLLBACK)
         try:
             if not result.proof.ok:
-                _undo_unhealthy(site, result, safety.checkpoint, hook_output=hook_output, warn=note)
+                _undo_unhealthy(
+                    site,
+                    result,
+                    safety.checkpoint,
+                    hook_output=hook_output,
+                    warn=note,
+                    options=proof_options,
+                )
         finally:  # an undone rollback reports its time too (it said "in 0.00s")
             result.seconds = time.monotonic() - started
         return result
@@ -192,14 +206,16 @@ def _undo_unhealthy(
     *,
     hook_output: Callable[[str], None] | None,
     warn: Warn,
+    options: ProofOptions | None = None,
 ) -> NoReturn:
-    """The rollback's target is unhealthy: apply the safety checkpoint back, once."""
+    """The rollback's target is unhealthy (or its app would not reload): apply the safety
+    checkpoint back, once, and reload the app with it (starting it if it died)."""
     assert result.proof is not None
     journal = Journal.new(target=safety.id, safety=safety.id, purpose="undo")
     restore_from_disk(site, safety, journal, warn=warn)
     site.repository.set_head(safety)
     result.undone = True
-    result.undo_proof = prove(site, hook_output=hook_output)
+    result.undo_proof = prove(site, hook_output=hook_output, options=options)
     now = (
         "healthy again"
         if result.undo_proof.ok
