@@ -141,7 +141,7 @@ def run_shell(
 
 def format_seconds(seconds: float) -> str:
     """``5s``, ``0.5s``: how a configured duration is shown back to the operator."""
-    return f"{seconds:g}s"
+    return f"{round(seconds, 2):g}s"  # a deadline's remainder is not 17.9988s
 
 
 def _wait(
