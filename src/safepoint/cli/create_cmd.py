@@ -10,7 +10,6 @@ from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import human_size
 from safepoint.errors import ExitStatus, UsageError
 from safepoint.ops.create import create_checkpoint
-from safepoint.ops.refs import RESERVED
 
 
 def _read_note(note: str | None, note_file: str | None) -> str | None:
@@ -53,10 +52,6 @@ def create(
     """Make a checkpoint of the site."""
     out = output(ctx, json_mode)
     text = _read_note(note, note_file)
-    if label is not None and not label.strip():
-        raise UsageError("the label must not be empty")
-    if label in RESERVED:
-        raise UsageError(f"{label!r} is a reserved reference; choose another label")
     with site(root) as s:
         result = create_checkpoint(
             s, label=label, note=text, pin=pin, verify_health=verify_health, progress=out.progress()

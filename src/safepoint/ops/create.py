@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from safepoint.config import CONFIG_NAME
 from safepoint.errors import PendingRecoveryError, UsageError
+from safepoint.ops.labels import check_label
 from safepoint.ops.site import Site
 from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
@@ -55,6 +56,8 @@ def create_checkpoint(
     With ``verify_health`` the health checks run after it is written: it is marked known-good
     when they pass and bad when they fail (it is kept either way)."""
     repo = site.repository
+    if label is not None:
+        check_label(label)
     if verify_health and not site.config.health.configured:
         raise UsageError(
             "--verify-health needs health checks: add [[health.http]] or "
