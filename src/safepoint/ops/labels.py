@@ -19,7 +19,12 @@ MAX_LABEL = 200
 RESERVED_LABELS = ("latest", "good", "bad")
 _ID_LIKE = re.compile(r"[0-9a-fA-F]{4,64}")
 # Line and paragraph separators and bidirectional overrides rearrange what a reader sees.
-_INVISIBLE = {"\u2028", "\u2029", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))}
+_INVISIBLE = {
+    "\u2028",
+    "\u2029",
+    *map(chr, range(0x202A, 0x202F)),
+    *map(chr, range(0x2066, 0x206A)),
+}
 
 
 class LabelError(UsageError):
@@ -47,4 +52,3 @@ def check_label(label: str) -> str:
             "would be mistaken for one; choose another label (e.g. 'v' followed by it)"
         )
     return label
-
