@@ -73,3 +73,28 @@ def test_good_labels_are_accepted(small_site: Path) -> None:
     for label in GOOD_LABELS[3:]:
         proc = sp("create", "--label", label, "--json", cwd=small_site)
         assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("label", "reason"),
+    [("latest", "reserved"), ("cafe01", "checkpoint id"), ("a\x1bb", "control"), ("", "empty")],
+)
+def test_import_checks_labels_the_same_way(
+    small_site: Path, tmp_path: Path, label: str, reason: str
+) -> None:
+    from safepoint.archive.importer import import_archive
+    from tests.archive.conftest import make_tar, member
+
+    archive = make_tar(tmp_path / "plain.tar.gz", [member("app.py", b"x = 1\n")])
+    before = records(small_site)
+    with safepoint.open_site(small_site) as site, pytest.raises(UsageError) as err:
+        import_archive(site, archive, label=label)
+    assert reason in str(err.value)
+    proc = sp("import", archive, "--label", label, cwd=small_site)
+    assert_one_line_error(proc, 2)
+    # a file name that would make such a label is refused too, with the way out
+    named = make_tar(tmp_path / "deadbeef.tar.gz", [member("app.py", b"x = 2\n")])
+    proc = sp("import", named, cwd=small_site)
+    assert_one_line_error(proc, 2)
+    assert "checkpoint id" in proc.stderr and "--label" in proc.stderr
+    assert records(small_site) == before
