@@ -21,6 +21,7 @@ from safepoint import __version__
 from safepoint.archive.layout import GZIP, META_DIR, META_FILES, label_of
 from safepoint.archive.paths import display, printable
 from safepoint.config import HealthConfig
+from safepoint.errors import OperationalError
 from safepoint.store.records import Checkpoint
 
 LIST_END = "SAFEPOINT_END_OF_LIST"
@@ -111,7 +112,10 @@ def _check_header(text: str) -> None:
     head, found, _ = text.partition("\nset -u\n")
     lines = head.split("\n")
     if not found or any(not line.startswith("#") for line in lines if line):
-        raise AssertionError("restore script header is not comment lines only")
+        raise OperationalError(
+            "refusing to write a restore script whose header is not only comments (a value "
+            "escaped its comment line); please report this"
+        )
 
 
 def _calls(function: str, calls: list[list[str]]) -> str:

@@ -15,12 +15,7 @@ from safepoint.cli.output import human_size
 @click.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--label", "-l", help="Label the checkpoint (instead of the archive's own).")
-@click.option(
-    "--max-size",
-    default="4G",
-    show_default=True,
-    help="Refuse a member larger than this (e.g. 8G, 500M).",
-)
+@click.option("--max-size", help="Refuse a member larger than this (default 4G; e.g. 16G, 500M).")
 @click.option(
     "--max-ratio",
     type=click.FloatRange(min=0),
@@ -41,7 +36,7 @@ def import_(
     ctx: click.Context,
     file: str,
     label: str | None,
-    max_size: str,
+    max_size: str | None,
     max_ratio: float,
     max_entries: int,
     root: str | None,
@@ -49,7 +44,11 @@ def import_(
 ) -> None:
     """Add an archive (a safepoint export or a plain tar of the site) as a checkpoint."""
     out = output(ctx, json_mode)
-    limits = ImportLimits(parse_size(max_size), max_ratio, max_entries)
+    limits = ImportLimits(
+        parse_size(max_size) if max_size is not None else ImportLimits.max_member,
+        max_ratio,
+        max_entries,
+    )
     with site(root) as s:
         result = import_archive(s, Path(file), label=label, limits=limits, progress=out.progress())
     cp = result.checkpoint
