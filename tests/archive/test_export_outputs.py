@@ -6,9 +6,14 @@ orphan ``.sha256`` or script) after a failure; a killed export's temporaries are
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
+import safepoint
+from safepoint.store.records import save_record
 from tests.helpers import assert_one_line_error, snapshot, sp, sp_json
 
 
@@ -100,3 +105,21 @@ def test_a_killed_exports_leftovers_are_swept(site: Path, tmp_path: Path) -> Non
     assert not any(p.exists() for p in leftovers)
     assert unrelated.exists()
     assert sorted(p.name for p in out.iterdir()) == sorted([*names(site, "v1"), unrelated.name])
+
+
+@pytest.mark.parametrize("created", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-23:59"])
+def test_a_checkpoint_with_an_extreme_date_still_exports(
+    site: Path, tmp_path: Path, created: str
+) -> None:
+    """Such records came in through imports before dates were checked: export must not crash
+    on them forever (OverflowError in the file name, struct.error in the gzip header)."""
+    sp("create", "--label", "v1", cwd=site, check=True)
+    with safepoint.open_site(site) as s:
+        (cp,) = s.repository.checkpoints()
+        odd = save_record(s.repository.records_dir, replace(cp, label="odd", created=created))
+    out = tmp_path / "out"
+    doc = sp_json("export", odd.id, "-o", f"{out}/", cwd=site)
+    archive = Path(doc["archive"])
+    assert archive.name.startswith(f"site_odd_{created[:4]}-")
+    subprocess.run(["sha256sum", "-c", f"{archive.name}.sha256"], cwd=out, check=True)
+    subprocess.run(["tar", "-tzf", archive], check=True, capture_output=True)

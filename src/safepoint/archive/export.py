@@ -29,6 +29,7 @@ from safepoint.archive.layout import (
     META_DIR,
     NOTE_NAME,
     RECORD_NAME,
+    created_seconds,
     script_name,
 )
 from safepoint.archive.outputs import destination, refuse_inside_root, staged, sweep_partials
@@ -140,7 +141,7 @@ def write_archive(
 ) -> tuple[str, int]:
     """Stream the archive into ``path`` (created, mode 0600: it holds the site's secrets) and
     fsync it; its SHA-256 (hex) and size."""
-    created_s = int(cp.created_at.timestamp())
+    created_s = created_seconds(cp)
     progress.start("export", cp.bytes)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -181,7 +182,7 @@ def metadata_members(
         "bytes": cp.bytes,
         "safepoint": __version__,
     }
-    seconds = int(cp.created_at.timestamp())
+    seconds = created_seconds(cp)
     folder = tarfile.TarInfo(META_DIR)
     folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o755, seconds
     yield folder, b""
