@@ -131,6 +131,8 @@ def staged(finals: list[Path]) -> Iterator[list[Path]]:
     temps = [partial(p) for p in finals]
     placed: list[Path] = []
     try:
+        for tmp in temps:  # a dead process with our pid left them: they are ours to reuse
+            tmp.unlink(missing_ok=True)
         yield temps
         for tmp, final in zip(temps, finals, strict=True):
             existed = os.path.lexists(final)
