@@ -199,7 +199,7 @@ def test_import_refuses_while_a_rollback_is_pending(bare_site: Path, tmp_path: P
     assert_one_line_error(proc, 1)
     assert "recover" in proc.stderr
     journal.unlink()
-    assert sp("import", archive, cwd=bare_site).returncode == 0
+    assert sp("import", archive, "--label", "good-archive", cwd=bare_site).returncode == 0
 
 
 class _SwapBeforeStoring:
@@ -228,5 +228,5 @@ def test_an_archive_changing_during_import_leaves_no_pack_data(
     changed = good_archive(tmp_path / "changed.tar.gz", seed=1, fill=7)  # same names, sizes
     before = repo_state(bare_site)
     with open_site(bare_site) as s, pytest.raises(IntegrityError, match="changed while"):
-        import_archive(s, archive, progress=_SwapBeforeStoring(archive, changed))
+        import_archive(s, archive, label="swapped", progress=_SwapBeforeStoring(archive, changed))
     assert repo_state(bare_site) == before  # five blobs were written to a pack, then aborted

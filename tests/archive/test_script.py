@@ -190,7 +190,7 @@ def test_failing_health_check_is_reported_with_exit_4(
 
 
 def test_values_cannot_escape_their_quotes_in_the_script(site: Path, tmp_path: Path) -> None:
-    label = "x'; touch pwned; echo '\n$(touch pwned2) `touch pwned3`"
+    label = "x'; touch pwned; echo ' $(touch pwned2) `touch pwned3`"  # no newline: refused
     sp("create", "--label", label, cwd=site, check=True)
     exp = export(site, label, tmp_path / "out")
     proc = run_script(exp.script, tmp_path / "copy")

@@ -4,13 +4,16 @@
 
 Modules: ``layout`` (what an archive holds, file names), ``paths`` (path safety, shared with
 the restore side), ``compress`` (gzip/zstd streams that notice damage), ``checksum``
-(``sha256sum`` files), ``export``, ``script`` (the restore script), ``reader`` (validating an
-archive without extracting it), ``select`` (the site's rules applied path by path),
-``importer``.
+(``sha256sum`` files), ``export``, ``outputs`` (where export writes, staged), ``script`` (the
+restore script), ``reader`` (validating an archive without extracting it), ``limits`` (what
+an import may cost and hold), ``meta`` (the reserved folder and its record), ``select`` (the
+site's rules applied path by path), ``importer``.
 
-Interruptions: an export writes ``.NAME.partial-PID`` and renames it last, so there is never a
-partial archive under the final name; an import writes no record until everything is stored,
-so an interrupted one leaves at most unreferenced pack data for ``gc``.
+Interruptions: an export writes its three files as ``.NAME.partial-PID`` and renames them at
+the end, the archive last, so there is never a partial archive (or a companion without its
+archive) under a final name, and the next export to that folder removes a killed one's
+temporaries; an import writes no record until everything is stored, so an interrupted one
+leaves at most unreferenced pack data for ``gc``.
 
 Nothing is imported here, so that the restore side can use ``paths`` without loading the rest.
 """

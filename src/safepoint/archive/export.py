@@ -2,10 +2,11 @@
 
 Entries are streamed one at a time from the repository (every blob hash-checked as it is
 read) into tar, the compressor and a SHA-256, so memory does not grow with the checkpoint.
-The archive is written under a temporary name and renamed into place last, after its
-``.sha256`` and restore script: a failed export removes the temporary file, and an
-interrupted one leaves at most a ``.NAME.partial-PID`` file, never a partial archive under
-the final name. Exporting the same checkpoint again gives the same bytes.
+All three outputs are written under temporary names and renamed into place at the end, the
+archive last (``outputs.staged``): a failed export removes them, and one that was killed
+leaves at most ``.NAME.partial-PID`` files, which the next export to that folder removes;
+never a partial archive, or a companion without its archive, under a final name. Exporting
+the same checkpoint again gives the same bytes.
 """
 
 from __future__ import annotations
@@ -24,17 +25,14 @@ from safepoint.archive.compress import HashingWriter, compressed_writer
 from safepoint.archive.layout import (
     ARCHIVE_FORMAT,
     ARCHIVE_VERSION,
-    FORMATS,
-    GZIP,
     INFO_NAME,
     META_DIR,
     NOTE_NAME,
     RECORD_NAME,
-    archive_name,
-    checksum_name,
-    format_of,
+    created_seconds,
     script_name,
 )
+from safepoint.archive.outputs import destination, refuse_inside_root, staged, sweep_partials
 from safepoint.archive.paths import display, link_problem
 from safepoint.archive.script import SCRIPT_HEAD, ScriptInfo, render_restore_script, sh_quote
 from safepoint.archive.select import Tracker
@@ -43,7 +41,6 @@ from safepoint.ops.site import Site
 from safepoint.progress import NullProgress, Progress
 from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
 from safepoint.scan.walk import scan_tree
-from safepoint.store.atomic import fsync_dir, write_atomic
 from safepoint.store.records import Checkpoint, record_body
 from safepoint.store.repository import Repository
 
@@ -62,35 +59,23 @@ class ExportResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def archive_path(
-    site: Site, cp: Checkpoint, output: Path | None, fmt: str | None
-) -> tuple[Path, str]:
-    """Where to write the archive and in which format: ``output`` (a file, or a folder to put
-    the default name in) or the working directory; the format from ``fmt``, else the output's
-    suffix, else tar.gz."""
-    if fmt is not None and fmt not in FORMATS:
-        raise UsageError(f"unknown archive format {fmt!r} (use {' or '.join(FORMATS)})")
-    if output is not None and not output.is_dir() and not str(output).endswith("/"):
-        return output.absolute(), fmt or format_of(output.name) or GZIP
-    fmt = fmt or GZIP
-    folder = output if output is not None else Path.cwd()
-    return (folder / archive_name(site.root.name, cp, fmt)).absolute(), fmt
-
-
 def export_checkpoint(
     site: Site,
     cp: Checkpoint,
     *,
-    output: Path | None = None,
+    output: str | os.PathLike[str] | None = None,
     fmt: str | None = None,
     progress: Progress | None = None,
 ) -> ExportResult:
-    """Write ``cp`` as an archive (see ``archive_path``), its ``.sha256`` and restore script."""
+    """Write ``cp`` as an archive, its ``.sha256`` and restore script (where: see
+    ``outputs.destination``)."""
     progress = progress or NullProgress()
     repo = site.repository
-    dest, fmt = archive_path(site, cp, output, fmt)
-    if not dest.parent.is_dir():
-        raise UsageError(f"cannot write {dest}: folder {dest.parent} does not exist")
+    where = destination(site, cp, output, fmt)
+    dest, fmt = where.archive, where.fmt
+    script = script_path(dest, cp)
+    sums = where.checksum
+    refuse_inside_root(site, [dest, sums, script])
     entries = repo.load_manifest(cp)
     reserved = [e.path for e in entries if e.path.split("/")[0] == META_DIR]
     if reserved:
@@ -104,13 +89,18 @@ def export_checkpoint(
         if e.kind == SYMLINK and (problem := link_problem(e.path, e.target or ""))
     ]
 
-    tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
-    try:
+    if where.make_folder:
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OperationalError(f"cannot create {dest.parent}: {exc.strerror}") from None
+    elif not dest.parent.is_dir():
+        raise UsageError(f"cannot write {dest}: folder {dest.parent} does not exist")
+    sweep_partials(dest.parent, [dest.name, sums.name, script.name])
+    with staged([script, sums, dest]) as (script_tmp, sums_tmp, tmp):
         sha256, size = write_archive(repo, cp, entries, tmp, fmt, site=site, progress=progress)
         removals = removal_list(site, entries)
-        script = script_path(dest, cp)
-        sums = dest.with_name(checksum_name(dest.name))
-        write_atomic(sums, checksum_line(sha256, dest.name), mode=0o644)
+        write_new(sums_tmp, checksum_line(sha256, dest.name), mode=0o644)
         info = ScriptInfo(
             script_name=script.name,
             archive_name=dest.name,
@@ -123,17 +113,20 @@ def export_checkpoint(
             hooks=site.config.after_restore,
             removals=removals,
         )
-        write_atomic(script, render_restore_script(info), mode=0o755)
-        os.chmod(script, 0o755)  # whatever the umask: the operator runs it
-        os.replace(tmp, dest)
-        fsync_dir(dest.parent)
-    except OSError as exc:
-        raise OperationalError(f"cannot write {dest}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        write_new(script_tmp, render_restore_script(info), mode=0o755)
+        os.chmod(script_tmp, 0o755)  # whatever the umask: the operator runs it
     return ExportResult(
         cp, dest, sums, script, sha256, size, fmt, len(entries), len(removals), warnings
     )
+
+
+def write_new(path: Path, data: bytes, *, mode: int) -> None:
+    """Create ``path`` (it must not exist) holding ``data``, fsynced."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_archive(
@@ -148,7 +141,7 @@ def write_archive(
 ) -> tuple[str, int]:
     """Stream the archive into ``path`` (created, mode 0600: it holds the site's secrets) and
     fsync it; its SHA-256 (hex) and size."""
-    created_s = int(cp.created_at.timestamp())
+    created_s = created_seconds(cp)
     progress.start("export", cp.bytes)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -189,7 +182,7 @@ def metadata_members(
         "bytes": cp.bytes,
         "safepoint": __version__,
     }
-    seconds = int(cp.created_at.timestamp())
+    seconds = created_seconds(cp)
     folder = tarfile.TarInfo(META_DIR)
     folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o755, seconds
     yield folder, b""

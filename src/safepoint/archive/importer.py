@@ -2,16 +2,19 @@
 repository as a checkpoint of kind ``imported``.
 
 Order: the ``.sha256`` beside the archive is checked; under the repository lock, the whole
-archive is read and validated (``reader.read_archive``); the site's exclude rules are applied,
+archive is read and validated (``reader.read_archive``, within ``limits.ImportLimits``); the
+label is checked as ``create`` checks it; the site's exclude rules are applied,
 so the checkpoint holds what ``create`` would have taken of that tree; if a checkpoint with
 the same content, label and creation time already exists it is reported instead of adding
-another; otherwise only content the repository lacks is read again and stored, then the
-manifest and the record are written. Any failure before the record is written aborts the
-pack data, so the repository is as it was.
+another; otherwise only content the repository lacks is read again and stored (a member over
+``STREAM_ABOVE`` bytes in pieces, as a scan stores a large file, so memory stays bounded
+whatever the archive holds), then the manifest and the record are written. Any failure
+before the record is written aborts the pack data, so the repository is as it was.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,15 +22,22 @@ from typing import Any
 
 from safepoint.archive.checksum import check_beside
 from safepoint.archive.layout import META_DIR, label_from_filename
+from safepoint.archive.limits import ImportLimits
 from safepoint.archive.reader import ArchiveContents, Member, read_archive, read_contents
 from safepoint.archive.select import Tracker
 from safepoint.errors import OperationalError, UsageError
 from safepoint.ops.create import refuse_if_pending
+from safepoint.ops.labels import LabelError, check_label
 from safepoint.ops.site import Site
 from safepoint.progress import NullProgress, Progress
 from safepoint.scan.entry import DIR, FILE
 from safepoint.store.manifest import manifest_id, order_key
+from safepoint.store.pack import CHUNK
 from safepoint.store.records import Checkpoint, new_checkpoint
+
+# Members larger than this are stored in pieces (BlobWriter.add_file), never held whole: a
+# smaller one is held once, plus its compressed copy.
+STREAM_ABOVE = CHUNK
 
 
 @dataclass(frozen=True)
@@ -40,10 +50,21 @@ class ImportResult:
     skipped: list[str] = field(default_factory=list)  # paths the site's rules exclude
 
 
-def import_archive(site: Site, archive: Path, *, progress: Progress | None = None) -> ImportResult:
-    """Add ``archive`` as a checkpoint (takes the repository lock); see the module docstring."""
+def import_archive(
+    site: Site,
+    archive: Path,
+    *,
+    label: str | None = None,
+    limits: ImportLimits | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Add ``archive`` as a checkpoint (takes the repository lock); see the module docstring.
+    ``label`` replaces the one the archive's record or file name gives."""
     progress = progress or NullProgress()
+    limits = limits or ImportLimits()
     archive = archive.absolute()
+    if label is not None:
+        check_label(label)
     if not archive.is_file():
         raise UsageError(f"{archive} is not a file")
     checked = check_beside(archive) is not None
@@ -53,12 +74,20 @@ def import_archive(site: Site, archive: Path, *, progress: Progress | None = Non
         refuse_if_pending(site)
         progress.start("check archive", size)
         contents = read_archive(
-            archive, select=lambda members: select(site, members), advance=progress.advance
+            archive,
+            select=lambda members: select(site, members),
+            advance=progress.advance,
+            limits=limits,
         )
         progress.finish()
         kept, skipped = contents.members, contents.skipped
         entries = sorted((m.entry() for m in kept), key=lambda e: order_key(e.path))
-        label, note, created, extra = describe(archive, contents)
+        given, note, created, extra = describe(archive, contents)
+        if label is None and given is not None:
+            try:
+                label = check_label(given)
+            except LabelError as exc:
+                raise LabelError(f"{archive.name}: {exc} (--label gives another)") from None
         manifest = manifest_id(entries)
         source = "safepoint" if contents.meta is not None else "tar"
         for cp in repo.checkpoints():
@@ -72,8 +101,12 @@ def import_archive(site: Site, archive: Path, *, progress: Progress | None = Non
         with repo.writer() as writer:
             if wanted:
                 progress.start("import", sum(m.size for m in wanted.values()))
-                for member, data in read_contents(archive, list(wanted.values())):
-                    writer.add(bytes.fromhex(member.blob or ""), data)
+                for member, pieces in read_contents(archive, list(wanted.values()), limits=limits):
+                    blob = bytes.fromhex(member.blob or "")
+                    if member.size > STREAM_ABOVE:
+                        writer.add_file(blob, member.size, pieces)
+                    else:
+                        writer.add(blob, b"".join(pieces))
                     progress.advance(member.size)
                 progress.finish()
             stored = writer.add_manifest(entries)
@@ -135,5 +168,7 @@ def describe(
         mtime = archive.stat().st_mtime
     except OSError as exc:
         raise OperationalError(f"cannot read {archive}: {exc.strerror}") from None
+    # A file dated in the future (or before 1970) would sort wrongly among checkpoints.
+    mtime = min(max(mtime, 0.0), time.time())
     created = datetime.fromtimestamp(mtime, UTC).isoformat(timespec="microseconds")
     return label_from_filename(archive.name), None, created, extra

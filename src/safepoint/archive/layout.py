@@ -40,8 +40,22 @@ def name_part(text: str) -> str:
 
 
 def timestamp(cp: Checkpoint) -> str:
-    """The checkpoint's creation time, local, as ``YYYYmmdd_HHMMSS``."""
-    return cp.created_at.astimezone().strftime("%Y%m%d_%H%M%S")
+    """The checkpoint's creation time, local, as ``YYYYmmdd_HHMMSS``; for a time that cannot
+    be converted (a record imported before dates were checked), the record's text made safe."""
+    try:
+        return cp.created_at.astimezone().strftime("%Y%m%d_%H%M%S")
+    except (ValueError, OverflowError, OSError):
+        return name_part(cp.created[:19])
+
+
+def created_seconds(cp: Checkpoint) -> int:
+    """The creation time as the seconds a gzip header holds (0 to 2^32 - 1), 0 when the
+    record's time cannot be converted: the archive's own times, never its content's."""
+    try:
+        seconds = int(cp.created_at.timestamp())
+    except (ValueError, OverflowError, OSError):
+        return 0
+    return min(max(seconds, 0), 2**32 - 1)
 
 
 def label_of(cp: Checkpoint) -> str:

@@ -83,15 +83,29 @@ def link_problem(path: str, target: str) -> str | None:
 def display(path: str) -> str:
     """A path quoted for a one-line message: control characters and undecodable bytes are
     shown as escapes, so a hostile name cannot break the line or the terminal."""
+    return "'" + _escaped(path, quotes=True) + "'"
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters and undecodable bytes shown as escapes (quotes and
+    backslashes as they are): for text that is only shown, never used as a name."""
+    return _escaped(text, quotes=False)
+
+
+def _escaped(text: str, *, quotes: bool) -> str:
     out = []
-    for ch in path:
+    for ch in text:
         code = ord(ch)
         if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogate escape)
             out.append(f"\\x{code - 0xDC00:02x}")
-        elif code < 0x20 or code == 0x7F or 0xD800 <= code <= 0xDFFF:
+        elif code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code <= 0xDFFF or code in _BREAKS:
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-        elif ch in "'\\":
+        elif quotes and ch in "'\\":
             out.append("\\" + ch)
         else:
             out.append(ch)
-    return "'" + "".join(out) + "'"
+    return "".join(out)
+
+
+# Line and paragraph separators: some editors and terminals break the line there.
+_BREAKS = (0x2028, 0x2029)

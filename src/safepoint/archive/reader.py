@@ -10,22 +10,24 @@ not lie under a symlink or a file, be symlinks that stay inside the root, and no
 files, fifos or other special entries. Excluded members are only skipped: a hand-made archive
 of a site holds a virtual environment whose ``bin/python`` links to ``/usr/bin``. What
 ``read_archive`` returns is exactly what a later restore may write.
-``read_contents`` is the second pass: the data of the members still to be stored, each
-checked against the hash of the first pass.
+``read_contents`` is the second pass: the data of the members still to be stored, in pieces
+(never a member whole in memory), checked against the hash of the first pass.
+
+Both passes stream: tar headers are not kept (tarfile would keep every one), and the limits
+of ``limits`` (member size, compression ratio, entry count, values a restore could not
+write, oversized tar headers) are enforced as the archive is read, so a hostile archive is
+refused early, with the entry named, and in bounded memory.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import tarfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import IO, BinaryIO, cast
 
 from safepoint.archive.compress import (
     DAMAGE_ERRORS,
@@ -33,14 +35,17 @@ from safepoint.archive.compress import (
     CountingReader,
     open_decompressed,
 )
-from safepoint.archive.layout import (
-    ARCHIVE_FORMAT,
-    ARCHIVE_VERSION,
-    INFO_NAME,
-    META_DIR,
-    NOTE_NAME,
-    RECORD_NAME,
+from safepoint.archive.layout import META_DIR
+from safepoint.archive.limits import (
+    Budget,
+    CheckedTarInfo,
+    GuardedStream,
+    ImportLimits,
+    LimitError,
+    member_problem,
+    mtime_ns,
 )
+from safepoint.archive.meta import ArchiveMeta, check_count, parse_meta
 from safepoint.archive.paths import (
     UnsafePathError,
     display,
@@ -89,15 +94,6 @@ class Member:
 
 
 @dataclass(frozen=True)
-class ArchiveMeta:
-    """What ``.safepoint-checkpoint/`` says: archive.json, the record, the note."""
-
-    info: dict[str, Any]
-    record: dict[str, Any]
-    note: str | None
-
-
-@dataclass(frozen=True)
 class ArchiveContents:
     members: list[Member]  # the kept entries, in archive order, then implied folders
     meta: ArchiveMeta | None
@@ -119,47 +115,83 @@ def refuse(archive: Path, name: str, reason: str) -> UnsafePathError:
 
 @contextmanager
 def open_tar(
-    archive: Path, advance: Callable[[int], None] | None = None
+    archive: Path, budget: Budget, advance: Callable[[int], None] | None = None
 ) -> Iterator[tarfile.TarFile]:
-    """The archive as a tar stream, read once from start to end."""
+    """The archive as a tar stream, read once from start to end, counted against ``budget``."""
     try:
         f = archive.open("rb")
     except OSError as exc:
         raise OperationalError(f"cannot read {archive}: {exc.strerror}") from None
+
+    def read(n: int) -> None:
+        budget.read(n)
+        if advance is not None:
+            advance(n)
+
     with f:
         head = f.read(6)
         f.seek(0)
-        source = CountingReader(f, advance or (lambda n: None))
-        stream = open_decompressed(head, source, archive.name)  # type: ignore[arg-type]
+        source = CountingReader(f, read)
+        plain = open_decompressed(head, source, archive.name)  # type: ignore[arg-type]
+        stream = cast(BinaryIO, GuardedStream(plain, budget))
         try:
             tar = tarfile.open(  # noqa: SIM115 (closed below; ReadError is caught here)
-                fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape"
+                fileobj=stream,
+                mode="r|",
+                encoding="utf-8",
+                errors="surrogateescape",
+                tarinfo=CheckedTarInfo,
             )
         except tarfile.ReadError as exc:
             raise UsageError(f"{archive.name} is not a tar archive ({exc})") from None
         except DAMAGE_ERRORS as exc:
             raise IntegrityError(f"{archive.name}: damaged archive: {exc}") from None
+        except LimitError as exc:
+            raise UsageError(f"{archive.name}: refused its first entry: {exc}") from None
         with tar:
             yield tar
 
 
+def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """Every member header in order, none kept: tarfile keeps each one it reads, which for an
+    archive of millions of entries is gigabytes."""
+    while (ti := tar.next()) is not None:
+        tar.members.clear()  # type: ignore[attr-defined]
+        yield ti
+
+
 def read_archive(
-    archive: Path, *, select: Select = keep_all, advance: Callable[[int], None] | None = None
+    archive: Path,
+    *,
+    select: Select = keep_all,
+    advance: Callable[[int], None] | None = None,
+    limits: ImportLimits | None = None,
 ) -> ArchiveContents:
     """The first pass (see the module's docstring)."""
+    limits = limits or ImportLimits()
+    budget = Budget(limits)
     members: list[Member] = []
     meta_files: dict[str, bytes] = {}
     links: dict[int, str] = {}  # index of a hard link -> canonical name of what it links to
     has_root = False
     last = "(start)"
-    with open_tar(archive, advance) as tar:
+    where = "its first entry"  # for a limit met while reading
+    with open_tar(archive, budget, advance) as tar:
         try:
-            for index, ti in enumerate(tar):
+            for index, ti in enumerate(_members(tar)):
                 last = ti.name
+                where = f"entry {display(ti.name)}"
+                if index >= limits.max_entries:
+                    raise LimitError(
+                        f"more than {limits.max_entries} entries (--max-entries raises the limit)"
+                    )
                 try:
                     path = member_path(ti.name)
                 except UnsafePathError as exc:
                     raise refuse(archive, ti.name, str(exc)) from None
+                problem = member_problem(ti, path, limits) if path else None
+                if problem is not None:
+                    raise refuse(archive, ti.name, problem)
                 if not path:
                     has_root = True
                     continue
@@ -168,7 +200,7 @@ def read_archive(
                         meta_files[path.partition("/")[2]] = _read_meta(archive, tar, ti)
                     continue
                 kind, special = _kind(ti)
-                blob = _hash(tar, ti) if kind == FILE and not ti.islnk() else None
+                blob = _hash(tar, ti, budget) if kind == FILE and not ti.islnk() else None
                 if ti.islnk():
                     try:
                         links[index] = member_path(ti.linkname)
@@ -186,18 +218,21 @@ def read_archive(
                         ti.uid,
                         ti.gid,
                         ti.size if kind == FILE else 0,
-                        _mtime_ns(ti),
+                        mtime_ns(ti),
                         target=ti.linkname if kind == SYMLINK else None,
                         blob=blob,
                         special=special,
                     )
                 )
+                where = f"the entry after {display(ti.name)}"
             _check_end(archive, tar, last)
         except DAMAGE_ERRORS as exc:
             raise IntegrityError(
                 f"{archive.name}: damaged or truncated archive (after entry {display(last)}): {exc}"
             ) from None
-    meta = _parse_meta(archive, meta_files) if meta_files else None
+        except LimitError as exc:
+            raise UsageError(f"{archive.name}: refused {where}: {exc}") from None
+    meta = parse_meta(archive, meta_files) if meta_files else None
     stripped = None
     if meta is None and not has_root:
         stripped = _single_top(members)
@@ -207,37 +242,50 @@ def read_archive(
         raise UsageError(f"{archive.name} holds no files")
     members = _resolve_links(archive, members, links)
     if meta is not None:
-        _check_count(archive, meta, members)
+        check_count(archive, meta, len(members), sum(m.size for m in members if m.kind == FILE))
     kept, skipped = select(members)
     _check_tree(archive, kept, {m.path: m.kind for m in members})
     return ArchiveContents(_add_parents(kept), meta, stripped, skipped)
 
 
-def read_contents(archive: Path, wanted: list[Member]) -> Iterator[tuple[Member, bytes]]:
+def read_contents(
+    archive: Path, wanted: list[Member], *, limits: ImportLimits | None = None
+) -> Iterator[tuple[Member, Iterator[bytes]]]:
     """The second pass: the content of each member in ``wanted`` (regular files), found by
-    position and checked against the hash the first pass computed."""
+    position, as pieces of at most ``READ_CHUNK`` bytes; the caller reads them before asking
+    for the next member. After the last piece the content is checked against the hash the
+    first pass computed (IntegrityError when the archive changed in between)."""
     todo = {m.index: m for m in wanted}
     if not todo:
         return
-    with open_tar(archive) as tar:
+    changed = IntegrityError(f"{archive.name} changed while it was imported")
+    with open_tar(archive, Budget(limits or ImportLimits())) as tar:
         try:
-            for index, ti in enumerate(tar):
+            for index, ti in enumerate(_members(tar)):
                 member = todo.pop(index, None)
                 if member is None:
                     continue
-                if not ti.isreg():
-                    raise IntegrityError(f"{archive.name} changed while it was imported")
-                f = tar.extractfile(ti)
-                data = f.read() if f is not None else b""
-                if hashlib.sha256(data).hexdigest() != member.blob:
-                    raise IntegrityError(f"{archive.name} changed while it was imported")
-                yield member, data
+                f = tar.extractfile(ti) if ti.isreg() else None
+                if f is None or ti.size != member.size:
+                    raise changed
+                yield member, _checked_pieces(f, member, changed)
                 if not todo:
                     return
         except DAMAGE_ERRORS as exc:
             raise IntegrityError(f"{archive.name}: damaged archive: {exc}") from None
+        except LimitError as exc:
+            raise UsageError(f"{archive.name}: refused: {exc}") from None
     if todo:
-        raise IntegrityError(f"{archive.name} changed while it was imported")
+        raise changed
+
+
+def _checked_pieces(f: IO[bytes], member: Member, changed: IntegrityError) -> Iterator[bytes]:
+    digest = hashlib.sha256()
+    while piece := f.read(READ_CHUNK):
+        digest.update(piece)
+        yield piece
+    if digest.hexdigest() != member.blob:
+        raise changed
 
 
 # -- one member ------------------------------------------------------------------------------
@@ -258,12 +306,13 @@ def _kind(ti: tarfile.TarInfo) -> tuple[str, str | None]:
     return SPECIAL, f"unsupported entry type {ti.type!r}"
 
 
-def _hash(tar: tarfile.TarFile, ti: tarfile.TarInfo) -> str:
+def _hash(tar: tarfile.TarFile, ti: tarfile.TarInfo, budget: Budget) -> str:
     digest = hashlib.sha256()
     f = tar.extractfile(ti)
     if f is not None:
         while chunk := f.read(READ_CHUNK):
             digest.update(chunk)
+            budget.content(len(chunk))  # a sparse member's holes never pass the decompressor
     return digest.hexdigest()
 
 
@@ -272,17 +321,6 @@ def _read_meta(archive: Path, tar: tarfile.TarFile, ti: tarfile.TarInfo) -> byte
         raise refuse(archive, ti.name, f"reserved file larger than {META_LIMIT} bytes")
     f = tar.extractfile(ti)
     return f.read() if f is not None else b""
-
-
-def _mtime_ns(ti: tarfile.TarInfo) -> int:
-    """The exact time: tarfile turns a PAX ``mtime`` into a float, which loses nanoseconds."""
-    text = ti.pax_headers.get("mtime")
-    if text is not None:
-        try:
-            return int(Decimal(text).scaleb(9).to_integral_value(rounding="ROUND_FLOOR"))
-        except (InvalidOperation, ValueError):
-            pass
-    return int(ti.mtime) * 1_000_000_000
 
 
 def _check_end(archive: Path, tar: tarfile.TarFile, last: str) -> None:
@@ -390,56 +428,3 @@ def _add_parents(members: list[Member]) -> list[Member]:
                     replace(m, path=above, kind=DIR, mode=0o755, size=0, blob=None, target=None)
                 )
     return out
-
-
-# -- the reserved folder ----------------------------------------------------------------------
-
-
-def _parse_meta(archive: Path, files: dict[str, bytes]) -> ArchiveMeta:
-    def bad(what: str) -> UsageError:
-        return UsageError(f"{archive.name}: {META_DIR}/{what}")
-
-    try:
-        info = json.loads(files[INFO_NAME])
-        record_bytes = files[RECORD_NAME]
-        record = json.loads(record_bytes)
-    except KeyError as exc:
-        raise bad(f"{exc.args[0]} is missing") from None
-    except ValueError as exc:
-        raise bad(f"is not valid JSON: {exc}") from None
-    if not isinstance(info, dict) or info.get("format") != ARCHIVE_FORMAT:
-        raise bad(f"{INFO_NAME} is not a safepoint archive description")
-    if info.get("version") != ARCHIVE_VERSION:
-        raise UsageError(
-            f"{archive.name} is a safepoint archive of version {info.get('version')!r}; this "
-            f"safepoint reads version {ARCHIVE_VERSION} (upgrade safepoint)"
-        )
-    if hashlib.sha256(record_bytes).hexdigest() != info.get("checkpoint"):
-        raise IntegrityError(
-            f"{archive.name}: the checkpoint record does not match its id (damaged archive)"
-        )
-    if not isinstance(record, dict):
-        raise bad(f"{RECORD_NAME} is not a checkpoint record")
-    for key in ("label", "note", "host", "user"):
-        if not isinstance(record.get(key), str | None):
-            raise bad(f"{RECORD_NAME}: {key} is not text")
-    try:
-        created = datetime.fromisoformat(record["created"])
-    except (KeyError, TypeError, ValueError):
-        raise bad(f"{RECORD_NAME}: created is not a time") from None
-    if created.tzinfo is None:
-        raise bad(f"{RECORD_NAME}: created has no time zone")
-    note = files.get(NOTE_NAME)
-    return ArchiveMeta(
-        info, record, note.decode("utf-8", "surrogateescape") if note is not None else None
-    )
-
-
-def _check_count(archive: Path, meta: ArchiveMeta, members: list[Member]) -> None:
-    entries = meta.info.get("entries")
-    total = sum(m.size for m in members if m.kind == FILE)
-    if entries != len(members) or meta.info.get("bytes") != total:
-        raise IntegrityError(
-            f"{archive.name}: holds {len(members)} entries ({total} bytes) but was written "
-            f"with {entries} ({meta.info.get('bytes')} bytes); the archive is incomplete"
-        )

@@ -3,8 +3,12 @@
 It is POSIX ``sh`` and needs only ``sh``, ``tar``, ``gzip`` or ``zstd`` and ``sha256sum``
 (``curl`` for the health checks), so an archive can be checked and restored years later with
 safepoint gone. What it does, and above all what it may remove, is stated in its header
-comment (``SCRIPT`` below). Every value is put in as a single-quoted sh word; text that
-appears in comments is escaped so that no value can break out of its comment line.
+comment (``SCRIPT`` below). Every value from a record, the configuration or the file system
+is put in as a single-quoted sh word, and text shown in comments or messages has its control
+characters escaped, so that no value (a hostile imported record, say) can break out of its
+comment line or its quotes; ``render_restore_script`` then checks that the header is still
+comment lines only. The backup the script makes is created 0600 (umask 077): it holds the
+site's secrets.
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ from dataclasses import dataclass
 
 from safepoint import __version__
 from safepoint.archive.layout import GZIP, META_DIR, META_FILES, label_of
-from safepoint.archive.paths import display
+from safepoint.archive.paths import display, printable
 from safepoint.config import HealthConfig
+from safepoint.errors import OperationalError
 from safepoint.store.records import Checkpoint
 
 LIST_END = "SAFEPOINT_END_OF_LIST"
+MAX_SECONDS = 86400.0
+MAX_RETRIES = 1000
 SCRIPT_HEAD = 8192  # the script names its archive within its first bytes (ARCHIVE=...)
 
 
@@ -46,22 +53,23 @@ def render_restore_script(info: ScriptInfo) -> bytes:
         "ARCHIVE_C": _comment(info.archive_name),
         "LABEL_C": _comment(label_of(cp)),
         "ROOT_C": _comment(info.site_root),
-        "CPID": cp.id,
-        "CREATED": cp.created,
+        "CPID_C": _comment(cp.id),
+        "CPID": sh_quote(cp.id),
+        "CREATED_C": _comment(cp.created),
         "TOOL": "gzip" if gzip else "zstd",
         "EXT": "tar.gz" if gzip else "tar.zst",
         "ARCHIVE": sh_quote(info.archive_name),
-        "SHA256": info.sha256,
+        "SHA256": sh_quote(info.sha256),
         "ROOT": sh_quote(info.site_root),
         "REPOSITORY": sh_quote(info.repository or ""),
-        "LABEL": sh_quote(label_of(cp)),
+        "LABEL": sh_quote(printable(label_of(cp))),
         "COMPRESS": "gzip -c" if gzip else "zstd -q -c",
         "DECOMPRESS": "gzip -dc" if gzip else "zstd -q -dc",
         "META": sh_quote(META_DIR),
         "META_FILES": " ".join(META_FILES),
-        "TIMEOUT": _number(info.health.timeout),
-        "RETRIES": str(max(1, info.health.retries)),
-        "INTERVAL": str(math.ceil(info.health.interval)),
+        "TIMEOUT": sh_quote(_number(_seconds(info.health.timeout))),
+        "RETRIES": sh_quote(str(max(1, min(int(info.health.retries), MAX_RETRIES)))),
+        "INTERVAL": sh_quote(str(math.ceil(_seconds(info.health.interval)))),
         "HOOKS": _calls("run_hook", [[h] for h in info.hooks]),
         "CHECKS": _calls(
             "check_http",
@@ -76,6 +84,7 @@ def render_restore_script(info: ScriptInfo) -> bytes:
         text = text.replace(f"@{key}@", value)
     # A name holding a newline cannot be one line of the list: such a path is never removed.
     listing = "".join(f"{kind} {path}\n" for kind, path in info.removals if "\n" not in path)
+    _check_header(text)
     return text.replace("@LIST@", listing).encode("utf-8", "surrogateescape")
 
 
@@ -88,8 +97,25 @@ def _comment(value: str) -> str:
     return display(value)[1:-1]
 
 
+def _seconds(value: float) -> float:
+    """A duration the script can pass to curl and sleep: finite, 0 to a day."""
+    return min(max(value, 0.0), MAX_SECONDS) if math.isfinite(value) else MAX_SECONDS
+
+
 def _number(value: float) -> str:
-    return str(int(value)) if value == int(value) else str(value)
+    return str(int(value)) if value == int(value) else f"{value:.3f}".rstrip("0")
+
+
+def _check_header(text: str) -> None:
+    """The header is comment lines only, up to ``set -u``: a value that broke out of its
+    comment would be run by any invocation, even ``--help``. Never write such a script."""
+    head, found, _ = text.partition("\nset -u\n")
+    lines = head.split("\n")
+    if not found or any(not line.startswith("#") for line in lines if line):
+        raise OperationalError(
+            "refusing to write a restore script whose header is not only comments (a value "
+            "escaped its comment line); please report this"
+        )
 
 
 def _calls(function: str, calls: list[list[str]]) -> str:
@@ -99,8 +125,8 @@ def _calls(function: str, calls: list[list[str]]) -> str:
 
 SCRIPT = r"""#!/bin/sh
 # Restore script for the archive @ARCHIVE_C@,
-# written by safepoint @VERSION@: checkpoint '@LABEL_C@' (@CPID@),
-# created @CREATED@, of the site @ROOT_C@.
+# written by safepoint @VERSION@: checkpoint '@LABEL_C@' (@CPID_C@),
+# created @CREATED_C@, of the site @ROOT_C@.
 # It needs only sh, tar, @TOOL@ and sha256sum (curl for the health checks) besides the basic
 # POSIX utilities (ls, mkdir, mv, rm, rmdir, date); not safepoint.
 #
@@ -113,7 +139,8 @@ SCRIPT = r"""#!/bin/sh
 #  3. All of TARGET_DIR as it is now, excluded files included (but not safepoint's own
 #     repository, which nothing here touches), is saved to
 #     BACKUP_DIR/<target name>_before-restore_<YYYYmmdd_HHMMSS>.@EXT@ with a .sha256 beside
-#     it. BACKUP_DIR is --backup-dir (an existing folder), by default the folder that holds
+#     it, both readable by their owner only (mode 0600: they hold the site's secrets).
+#     BACKUP_DIR is --backup-dir (an existing folder), by default the folder that holds
 #     TARGET_DIR; it may not be inside TARGET_DIR. If the backup cannot be made, nothing is
 #     touched.
 #  4. The paths listed at the end of this script, and only those, are removed from
@@ -184,7 +211,8 @@ pipe() {
 }
 
 backup_read() { (cd "$target" && tar -cf - ${REPOSITORY:+"--exclude=./$REPOSITORY"} .); }
-backup_write() { compress >"$backup.partial"; }
+# The backup holds the site's secrets: created 0600, never through a file already there.
+backup_write() { (umask 077 && set -C && compress >"$backup.partial"); }
 extract_read() { decompress <"$archive_path"; }
 extract_write() { tar -xpf - -C "$target" $tar_quiet; }
 
@@ -348,6 +376,7 @@ main() {
         fi
         backup=$backup.@EXT@
         say "saving the current $target to $backup"
+        rm -f "$backup.partial"
         pipe backup_read backup_write
         # GNU tar exits 1 when a file changed while it was read (a live log): still a backup.
         if [ "$p1" -gt 1 ] || [ "$p2" != 0 ]; then
@@ -355,7 +384,8 @@ main() {
             die 1 "could not save $target to $backup; nothing was changed"
         fi
         mv -f "$backup.partial" "$backup" || die 1 "could not save $backup; nothing was changed"
-        (cd "$backup_dir" && sha256sum "${backup##*/}" >"${backup##*/}.sha256") ||
+        (cd "$backup_dir" && umask 077 && rm -f "${backup##*/}.sha256" &&
+            sha256sum "${backup##*/}" >"${backup##*/}.sha256") ||
             say "warning: could not write $backup.sha256"
     fi
 

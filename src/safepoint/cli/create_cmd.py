@@ -12,7 +12,6 @@ from safepoint.cli.output import human_size, printable
 from safepoint.cli.proof_output import proof_progress
 from safepoint.errors import ExitStatus, UsageError
 from safepoint.ops.create import create_checkpoint
-from safepoint.ops.refs import RESERVED
 
 
 def _read_note(note: str | None, note_file: str | None) -> str | None:
@@ -65,10 +64,6 @@ def create(
     """Make a checkpoint of the site."""
     out = output(ctx, json_mode)
     text = _read_note(note, note_file)
-    if label is not None and not label.strip():
-        raise UsageError("the label must not be empty")
-    if label in RESERVED:
-        raise UsageError(f"{label!r} is a reserved reference; choose another label")
     if (reload_app or deadline is not None) and not verify_health:
         raise UsageError("--reload and --deadline go with --verify-health")
     with site(root) as s, proof_progress(out, deadline=deadline) as proof_options:

@@ -1,8 +1,6 @@
-"""``safepoint export REF [-o FILE] [--format tar.gz|tar.zst]``."""
+"""``safepoint export REF [-o FILE|DIR/] [--format tar.gz|tar.zst]``."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import click
 
@@ -20,8 +18,9 @@ from safepoint.ops.refs import resolve
     "--output",
     "output_path",
     type=click.Path(),
-    help="Archive file, or a folder for the default name "
-    "(<site>_<label>_<YYYYmmdd_HHMMSS>.tar.gz in the working directory).",
+    help="Archive file, or a folder (an existing one, or a path ending in /) for the default "
+    "names (<site>_<label>_<YYYYmmdd_HHMMSS>.tar.gz, its .sha256 and restore_*.sh). Default: "
+    "the working directory when outside the site, else the folder holding the site root.",
 )
 @click.option(
     "--format",
@@ -46,7 +45,7 @@ def export(
         result = export_checkpoint(
             s,
             cp,
-            output=Path(output_path) if output_path is not None else None,
+            output=output_path,  # as typed: a trailing "/" names a folder
             fmt=fmt,
             progress=out.progress(),
         )

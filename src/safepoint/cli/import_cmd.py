@@ -1,4 +1,4 @@
-"""``safepoint import FILE``."""
+"""``safepoint import FILE [--label L] [--max-size SIZE] [--max-ratio N] [--max-entries N]``."""
 
 from __future__ import annotations
 
@@ -7,19 +7,50 @@ from pathlib import Path
 import click
 
 from safepoint.archive.importer import import_archive
+from safepoint.archive.limits import ImportLimits, parse_size
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import human_size
 
 
 @click.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--label", "-l", help="Label the checkpoint (instead of the archive's own).")
+@click.option("--max-size", help="Refuse a member larger than this (default 4G; e.g. 16G, 500M).")
+@click.option(
+    "--max-ratio",
+    type=click.FloatRange(min=0),
+    default=ImportLimits.max_ratio,
+    show_default=True,
+    help="Refuse an archive that expands more than this many times (0: no limit).",
+)
+@click.option(
+    "--max-entries",
+    type=click.IntRange(min=1),
+    default=ImportLimits.max_entries,
+    show_default=True,
+    help="Refuse an archive of more entries.",
+)
 @site_options
 @click.pass_context
-def import_(ctx: click.Context, file: str, root: str | None, json_mode: bool) -> None:
+def import_(
+    ctx: click.Context,
+    file: str,
+    label: str | None,
+    max_size: str | None,
+    max_ratio: float,
+    max_entries: int,
+    root: str | None,
+    json_mode: bool,
+) -> None:
     """Add an archive (a safepoint export or a plain tar of the site) as a checkpoint."""
     out = output(ctx, json_mode)
+    limits = ImportLimits(
+        parse_size(max_size) if max_size is not None else ImportLimits.max_member,
+        max_ratio,
+        max_entries,
+    )
     with site(root) as s:
-        result = import_archive(s, Path(file), progress=out.progress())
+        result = import_archive(s, Path(file), label=label, limits=limits, progress=out.progress())
     cp = result.checkpoint
     if not result.checksum_checked:
         out.warn(f"no {Path(file).name}.sha256 beside the archive: its checksum was not checked")

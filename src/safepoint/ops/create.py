@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from safepoint.config import CONFIG_NAME
 from safepoint.errors import PendingRecoveryError, UsageError
+from safepoint.ops.labels import check_label
 from safepoint.ops.prove import ProofOptions, check_proof_setup, mark_health, prove
 from safepoint.ops.site import Site
 from safepoint.ops.tree import Tree, read_tree
@@ -66,6 +67,8 @@ def create_checkpoint(
     change to a tracked file (else ``not_proven`` says why, and nothing is marked), or after
     ``reload`` has reloaded the app (and run the hooks) with them."""
     repo = site.repository
+    if label is not None:
+        check_label(label)
     if verify_health and not site.config.health.configured:
         raise UsageError(
             "--verify-health needs health checks: add [[health.http]] or "
