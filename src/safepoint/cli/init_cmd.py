@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from safepoint.cli.common import output, site_options
+from safepoint.cli.found import fold
 from safepoint.ops.init import init_site
 
 
@@ -25,6 +26,7 @@ def init(ctx: click.Context, root: str | None, json_mode: bool) -> None:
                 "repository": str(result.repository),
                 "venvs": list(result.venvs),
                 "django": result.django,
+                "not_in_checkpoints": [{"path": p, "what": w} for p, w in result.found],
             }
         )
         return
@@ -33,5 +35,7 @@ def init(ctx: click.Context, root: str | None, json_mode: bool) -> None:
     out.line(f"repository: {result.repository}")
     if result.venvs:
         out.line(f"virtual environment (excluded): {', '.join(result.venvs)}")
+    if result.found:
+        out.line(f"not in checkpoints: {fold(result.found)}")
     if result.django:
         out.line("Django project detected (manage.py); set the [health] checks in safepoint.toml")

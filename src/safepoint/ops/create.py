@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from safepoint.config import CONFIG_NAME
 from safepoint.errors import PendingRecoveryError, UsageError
 from safepoint.ops.site import Site
+from safepoint.ops.spare import found_runtime
 from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
 from safepoint.scan.entry import Entry
@@ -33,6 +34,11 @@ class CreateResult:
     @property
     def skipped(self) -> list[tuple[str, str]]:
         return self.tree.skipped
+
+    @property
+    def found(self) -> list[tuple[str, str]]:
+        """(path, what) of the databases and runtime files left out (ops/spare.py)."""
+        return found_runtime(self.tree)
 
     @property
     def hashed(self) -> int:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from safepoint.config import CONFIG_NAME, load_config
 from safepoint.errors import OperationalError, UsageError
+from safepoint.ops.spare import find_runtime
+from safepoint.scan.rules import Rules
 from safepoint.store.repository import Repository
 
 
@@ -18,6 +20,7 @@ class InitResult:
     repository: Path
     venvs: tuple[str, ...]
     django: bool
+    found: tuple[tuple[str, str], ...] = ()  # (path, what): databases, runtime files left out
 
 
 def init_site(root: Path) -> InitResult:
@@ -34,7 +37,8 @@ def init_site(root: Path) -> InitResult:
             raise OperationalError(f"cannot write {path}: {exc.strerror}") from None
     config = load_config(root)  # validates a hand-edited file on a second init
     Repository.init(config.repository).close()
-    return InitResult(root, written, config.repository, venvs, django)
+    found = tuple(find_runtime(root, Rules.for_site(config)))
+    return InitResult(root, written, config.repository, venvs, django, found)
 
 
 def config_template(venvs: tuple[str, ...], django: bool) -> str:
