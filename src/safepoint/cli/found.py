@@ -14,11 +14,11 @@ SHOWN = 8  # names on the line before "and N more"
 def fold(found: Sequence[tuple[str, str]], *, limit: int = SHOWN) -> str:
     """``bakerydemodb (SQLite database), gunicorn.pid (pid file), venv (virtual environment),
     media, __pycache__ (x12), and 3 more``: a name left out in many places is named once."""
-    names = Counter(path.rpartition("/")[2] for path, _ in found)
+    names = Counter(_name(path) for path, _ in found)
     items: list[tuple[int, str]] = []
     grouped: set[str] = set()
     for path, what in found:
-        name = path.rpartition("/")[2]
+        name = _name(path)  # a directory's ends with "/"
         rank = 0 if what in RUNTIME else 1 if what == VENV else 2
         if names[name] > 2 and what not in RUNTIME:
             if name not in grouped:
@@ -30,3 +30,7 @@ def fold(found: Sequence[tuple[str, str]], *, limit: int = SHOWN) -> str:
     text = ", ".join(text for _, text in items[:limit])
     more = len(items) - limit
     return f"{text}, and {more} more" if more > 0 else text
+
+
+def _name(path: str) -> str:
+    return path.rstrip("/").rpartition("/")[2] + ("/" if path.endswith("/") else "")

@@ -34,14 +34,13 @@ from safepoint.scan.runtime import (
     SOCKET,
     SQLITE_HEADER,
     VENV,
+    could_be_database,
     file_is_database,
     is_database,
     kind_by_name,
 )
 from safepoint.scan.walk import Pending, walk
 from safepoint.store.repository import Repository
-
-PAGE = 512  # a SQLite database is whole pages of at least 512 bytes
 
 
 def found_runtime(tree: Tree) -> list[tuple[str, str]]:
@@ -68,7 +67,7 @@ def find_runtime(root: str | os.PathLike[str], rules: Rules) -> list[tuple[str, 
             (e.path, DATABASE)
             for e in item.entries
             if e.kind == FILE
-            and _could_be_database(e)
+            and could_be_database(e.size)
             and file_is_database(os.path.join(base, e.path))
             and not rules.reincluded(e.path)
         ]
@@ -134,7 +133,7 @@ def _left_alone(root: str, rel: str, rules: Rules) -> str:
         return SOCKET
     if not S_ISREG(st.st_mode) or rules.reincluded(rel):
         return ""
-    if st.st_size >= PAGE and st.st_size % PAGE == 0 and file_is_database(path):
+    if could_be_database(st.st_size) and file_is_database(path):
         return DATABASE
     for suffix in DB_SIBLINGS:
         if name.endswith(suffix) and file_is_database(path[: -len(suffix)]):
@@ -151,14 +150,10 @@ def _excluded_now(e: Entry, rules: Rules) -> str:
     return ""
 
 
-def _could_be_database(e: Entry) -> bool:
-    return e.size >= PAGE and e.size % PAGE == 0
-
-
 def _stored_database(repo: Repository, e: Entry, rules: Rules) -> bool:
     """Whether the content ``e`` would be written from is a SQLite database (only the first
     bytes are looked at, and only when its size could be a database's)."""
-    if not e.blob or not _could_be_database(e) or rules.reincluded(e.path):
+    if not e.blob or not could_be_database(e.size) or rules.reincluded(e.path):
         return False
     loc = repo.index.lookup(bytes.fromhex(e.blob))
     if loc is None:

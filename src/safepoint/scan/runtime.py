@@ -55,6 +55,14 @@ def kind_by_name(name: str, is_dir: bool) -> str:
     return EXCLUDED
 
 
+PAGE = 512  # a SQLite database is whole pages of at least 512 bytes
+
+
+def could_be_database(size: int) -> bool:
+    """Whether a file of ``size`` bytes may be a SQLite database (its content was looked at)."""
+    return size >= PAGE and size % PAGE == 0
+
+
 def is_database(head: bytes) -> bool:
     """Whether content starting with ``head`` is a SQLite database."""
     return head.startswith(SQLITE_HEADER)

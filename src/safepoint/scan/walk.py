@@ -32,6 +32,7 @@ from safepoint.scan.runtime import (
     REPOSITORY,
     SOCKET,
     VENV,
+    could_be_database,
     kind_by_name,
     sibling_of,
 )
@@ -119,8 +120,12 @@ def walk(
             item: Block | Pending = old
         else:
             hashes, verdicts = ({}, {}) if old is None or cache is None else previous(old, cache)
+            if not reuse:
+                # Under other rules a file may have been kept by a rule since removed, and a
+                # database never looked at: what could be one is read again.
+                hashes = {n: h for n, h in hashes.items() if not could_be_database(h[0])}
+                verdicts = {}
             hashes.update(known.get(rel_dir, {}))
-            verdicts = verdicts if reuse else {}
             named = kept.get(rel_dir, set()) if reuse else set()
             item = read_dir(root, rel_dir, listing, rules, hashes, verdicts, listings, named)
         yield item
@@ -226,7 +231,7 @@ def read_dir(
         else:
             why = _left_out(root, rel, name, mode, rules, listed, name in named)
         if why:
-            excluded.append((name, why))
+            excluded.append((f"{name}/" if is_dir else name, why))
             continue
         if is_dir:
             entries.append(Entry(rel, DIR, S_IMODE(mode), uid, gid, 0, mtime_ns))
@@ -328,7 +333,7 @@ def previous(old: Block, cache: TreeCache) -> tuple[Known, Verdicts]:
     that hashed them), and the rules' verdict on each child."""
     racy_from = cache.racy_from if old.racy else None
     blobs = {e.path.rpartition("/")[2]: e.blob for e in block_entries([old])}
-    left_out = dict(old.excluded)
+    left_out = {name.rstrip("/"): why for name, why in old.excluded}
     hashes: Known = {}
     verdicts: Verdicts = {}
     for name, mode, _, _, ino, size, mtime_ns, ctime_ns in parse_listing(old.listing):
