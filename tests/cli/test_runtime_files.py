@@ -80,6 +80,7 @@ def test_rollback_to_a_checkpoint_that_holds_them_leaves_them_byte_identical(
     assert set(RUNTIME) <= held
     write(root / "safepoint.toml", CONFIG)  # the rule is removed
     db.execute("insert into users values ('signed-up-after-the-checkpoint')")
+    db.execute("pragma wal_checkpoint(full)")  # the new row reaches bakerydemodb itself
     write(root / "gunicorn.pid", "5151\n")  # gunicorn restarted since
     write(root / "bakerydemo" / "urls.py", "urlpatterns = [broken\n")
     before = contents(root)
