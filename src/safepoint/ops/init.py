@@ -65,8 +65,9 @@ path = ".safepoint"
 
 [files]
 # Gitignore-style patterns added to the defaults, which already leave out .git/, virtual
-# environments, node_modules/, __pycache__/, *.pyc, SQLite databases, media/, logs/ and *.log.
-# "!pattern" re-includes. A .safepointignore file beside this one is read too.
+# environments, node_modules/, __pycache__/, *.pyc, media/, logs/, *.log, and databases and
+# runtime state by what they are (any SQLite file whatever its name, pid files, sockets).
+# "!pattern" re-includes (also a database: "!mydata.db"). A .safepointignore file is read too.
 exclude = []
 
 [hooks]
