@@ -147,3 +147,23 @@ def test_a_long_list_is_folded(tmp_path: Path) -> None:
     line = next(x for x in init.stdout.splitlines() if x.startswith("not in checkpoints:"))
     assert line.endswith("and 22 more")
     assert len(sp_json("init", cwd=root)["not_in_checkpoints"]) == 30
+
+
+def test_a_database_reincluded_by_name_is_checkpointed_and_rolled_back(
+    bakery: tuple[Path, sqlite3.Connection],
+) -> None:
+    """``!bakerydemodb``: the user wants this database kept with the code (a read-only
+    catalogue, say); then a rollback does put it back."""
+    root, db = bakery
+    db.close()
+    sp("init", cwd=root, check=True)
+    write(root / "safepoint.toml", CONFIG + '[files]\nexclude = ["!bakerydemodb"]\n')
+    proc = sp("create", "--label", "catalogue", cwd=root, check=True)
+    assert "bakerydemodb" not in proc.stdout  # not named: it is in the checkpoint
+    at_checkpoint = (root / "bakerydemodb").read_bytes()
+    with sqlite3.connect(root / "bakerydemodb") as again:
+        again.execute("insert into users values ('later')")
+    again.close()
+    assert (root / "bakerydemodb").read_bytes() != at_checkpoint
+    sp("rollback", "catalogue", "--yes", cwd=root, check=True)
+    assert (root / "bakerydemodb").read_bytes() == at_checkpoint

@@ -18,6 +18,7 @@ import os
 from dataclasses import replace
 from stat import S_ISDIR, S_ISLNK, S_ISREG, S_ISSOCK
 
+from safepoint.errors import IntegrityError
 from safepoint.ops.site import Site
 from safepoint.ops.tree import Tree
 from safepoint.restore.plan import Plan
@@ -131,13 +132,15 @@ def _left_alone(root: str, rel: str, rules: Rules) -> str:
         return EXCLUDED if rules.excluded_name(rel, name, True) else ""
     if S_ISSOCK(st.st_mode):
         return SOCKET
-    if not S_ISREG(st.st_mode) or rules.reincluded(rel):
+    if not S_ISREG(st.st_mode):
         return ""
+    # A rule re-includes a database by name (asked last: the rules cost more than a look).
     if could_be_database(st.st_size) and file_is_database(path):
-        return DATABASE
+        return "" if rules.reincluded(rel) else DATABASE
     for suffix in DB_SIBLINGS:
-        if name.endswith(suffix) and file_is_database(path[: -len(suffix)]):
-            return DB_JOURNAL
+        db = rel[: -len(suffix)]
+        if name.endswith(suffix) and file_is_database(os.path.join(root, db)):
+            return "" if rules.reincluded(db) else DB_JOURNAL
     return ""
 
 
@@ -153,14 +156,18 @@ def _excluded_now(e: Entry, rules: Rules) -> str:
 def _stored_database(repo: Repository, e: Entry, rules: Rules) -> bool:
     """Whether the content ``e`` would be written from is a SQLite database (only the first
     bytes are looked at, and only when its size could be a database's)."""
-    if not e.blob or not could_be_database(e.size) or rules.reincluded(e.path):
+    if not e.blob or not could_be_database(e.size):
         return False
     loc = repo.index.lookup(bytes.fromhex(e.blob))
     if loc is None:
         return False  # staging reports the missing blob
-    content = repo.content(loc)
-    if isinstance(content, bytes):
-        return is_database(content)
-    head = next(content, b"")
-    content.close()  # type: ignore[attr-defined]
-    return is_database(head[: len(SQLITE_HEADER)])
+    try:
+        content = repo.content(loc)
+        if isinstance(content, bytes):
+            head = content[: len(SQLITE_HEADER)]
+        else:
+            head = next(content, b"")[: len(SQLITE_HEADER)]
+            content.close()  # type: ignore[attr-defined]
+    except IntegrityError:
+        return False  # damaged: staging refuses it, with the site untouched
+    return is_database(head) and not rules.reincluded(e.path)
