@@ -37,12 +37,12 @@ BY_CONTENT = frozenset({DATABASE})
 # "*.lock": yarn.lock, poetry.lock and Pipfile.lock are code.
 RUNTIME_EXCLUDES: tuple[str, ...] = ("*.pid", "*.sock", "celerybeat-schedule*")
 
-_BY_NAME = (
-    (re.compile(r".*\.sqlite3?(-.*)?\Z|.*\.db\Z", re.S), DATABASE),
+_BY_NAME = (  # the first match names it: celerybeat-schedule.db is the scheduler's
+    (re.compile(r"celerybeat-schedule.*\Z", re.S), SCHEDULE),
     (re.compile(r".*-(wal|shm|journal)\Z", re.S), DB_JOURNAL),
+    (re.compile(r".*\.sqlite3?(-.*)?\Z|.*\.db\Z", re.S), DATABASE),
     (re.compile(r".*\.pid\Z", re.S), PID_FILE),
     (re.compile(r".*\.sock\Z", re.S), SOCKET),
-    (re.compile(r"celerybeat-schedule.*\Z", re.S), SCHEDULE),
 )
 
 
