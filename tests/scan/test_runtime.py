@@ -16,7 +16,8 @@ from safepoint.ops.site import open_site
 from safepoint.ops.spare import find_runtime, found_runtime
 from safepoint.ops.tree import read_tree
 from safepoint.scan.runtime import DATABASE, DB_JOURNAL, PID_FILE, SCHEDULE, SOCKET
-from tests.helpers import sp, write
+from safepoint.store.pack import LARGE
+from tests.helpers import sp, sp_json, write
 
 
 def make_db(path: Path, rows: int = 1) -> None:
@@ -117,15 +118,17 @@ def test_a_rule_reincludes_a_database_by_name(bakery: Path) -> None:
     assert {"bakerydemodb", "gunicorn.pid"} <= kept
 
 
-def test_large_database_is_found_from_its_first_bytes(bakery: Path) -> None:
+def test_a_large_database_is_never_stored(bakery: Path) -> None:
+    """Past the size read in pieces: its first bytes tell, and nothing of it reaches a pack."""
     with sqlite3.connect(bakery / "big.data") as db:
         db.execute("create table blobs (b blob)")
-        db.executemany("insert into blobs values (?)", [(os.urandom(1 << 20),) for _ in range(9)])
+        db.executemany("insert into blobs values (?)", [(os.urandom(1 << 20),) for _ in range(34)])
     db.close()
-    assert (bakery / "big.data").stat().st_size > 8 << 20  # past LARGE: read in pieces
-    with open_site(bakery) as s:
-        tree = read_tree(s)
-    assert ("big.data", DATABASE) in tree.excluded
+    assert (bakery / "big.data").stat().st_size > LARGE
+    doc = sp_json("create", cwd=bakery)
+    assert {"path": "big.data", "what": DATABASE} in doc["not_in_checkpoints"]
+    packs = sum(p.stat().st_size for p in (bakery / ".safepoint").rglob("*") if p.is_file())
+    assert packs < 1 << 20
 
 
 def test_links_at_excluded_directory_paths_and_links_to_the_repository_are_left_out(

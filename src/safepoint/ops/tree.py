@@ -24,7 +24,7 @@ from safepoint.ops.site import Site
 from safepoint.parallel import map_batches
 from safepoint.progress import NullProgress, Progress
 from safepoint.scan.entry import FILE, Entry
-from safepoint.scan.runtime import DATABASE, file_is_database, is_database
+from safepoint.scan.runtime import DATABASE, could_be_database, file_is_database, is_database
 from safepoint.scan.treecache import (
     RACY_MARGIN_NS,
     Block,
@@ -265,11 +265,14 @@ def _read_file(
     """(entry, content); a large file is stored here, piece by piece, and its content is None.
     A database is read no further than it takes to know: (DATABASE, None)."""
     path = os.path.join(root, entry.path)
+    # A database that users write to changes between checkpoints and is read again each
+    # time: its first bytes are enough (and only a file of whole pages can be one).
+    peek = entry.size > LARGE or could_be_database(entry.size)
     for _ in range(READ_ATTEMPTS):
         try:
+            if peek and file_is_database(path) and not keep_db(entry.path):
+                return DATABASE, None
             if entry.size > LARGE:
-                if file_is_database(path) and not keep_db(entry.path):
-                    return DATABASE, None
                 st, blob = _hash_large(path, writer)
                 data = None
             else:
