@@ -86,6 +86,7 @@ class Config:
     source: Path | None
     repository: Path
     exclude: tuple[str, ...] = ()
+    repository_named: bool = False  # [repository] path is in the file (not the default)
     after_restore: tuple[str, ...] = ()
     health: HealthConfig = field(default_factory=HealthConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
@@ -164,6 +165,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
         root=root,
         source=source,
         repository=repo_path if repo_path.is_absolute() else root / repo_path,
+        repository_named="path" in data.get("repository", {}),
         exclude=files.strings("exclude"),
         after_restore=hooks.strings("after_restore"),
         health=HealthConfig(

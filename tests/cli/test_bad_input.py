@@ -119,6 +119,11 @@ def test_repository_missing(site: Path) -> None:
     shutil.rmtree(site / ".safepoint")
     proc = sp("list", cwd=site)
     assert_one_line_error(proc, 2)
+    # safepoint.toml names it: it was moved or unmounted, and init would start an empty one
+    assert "missing" in proc.stderr and "init" not in proc.stderr
+    (site / "safepoint.toml").write_text("[files]\nexclude = []\n")  # names none
+    proc = sp("list", cwd=site)
+    assert_one_line_error(proc, 2)
     assert "safepoint init" in proc.stderr
 
 

@@ -172,7 +172,7 @@ def test_a_cache_that_cannot_be_written_does_not_fail_the_checkpoint(site: Path)
 def test_the_header_names_the_directories_and_older_headers_still_load(tmp_path: Path) -> None:
     """The directories come first, so that their listing starts while the blocks load; a
     cache written before the header named them loads the same, only without that head start."""
-    from safepoint.scan.treecache import Block, load_cache, save_cache
+    from safepoint.scan.treecache import CACHE_VERSION, Block, load_cache, save_cache
 
     blocks = [Block(d, b"", (), 0, (), 0, 0, False, ()) for d in ["", "a", "a/b", "c"]]
     path = tmp_path / "treecache"
@@ -188,7 +188,7 @@ def test_the_header_names_the_directories_and_older_headers_still_load(tmp_path:
 
     import zstandard
 
-    records = [{"version": 3, "taken_ns": 7, "rules": "r"}, [tuple(b) for b in blocks]]
+    records = [{"version": CACHE_VERSION, "taken_ns": 7, "rules": "r"}, [tuple(b) for b in blocks]]
     raw = b"".join(struct.pack("<I", len(m)) + m for m in map(marshal.dumps, records))
     path.write_bytes(zstandard.ZstdCompressor().compress(raw + struct.pack("<I", 0)))
     seen.clear()

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from safepoint.cli.common import output, site, site_options
+from safepoint.cli.found import fold
 from safepoint.cli.health_cmd import DEADLINE_HELP
 from safepoint.cli.output import human_size, printable
 from safepoint.cli.proof_output import proof_progress
@@ -88,6 +89,7 @@ def create(
                 "short_id": cp.short_id,
                 "hashed": result.hashed,
                 "skipped": [p for p, _ in result.skipped],
+                "not_in_checkpoints": [{"path": p, "what": w} for p, w in result.found],
                 "health_report": result.health.to_json() if result.health else None,
                 "not_proven": result.not_proven or result.proof_error,
             }
@@ -98,6 +100,8 @@ def create(
             f"{cp.files} files, {human_size(cp.bytes)}, "
             f"{human_size(cp.new_bytes)} newly stored"
         )
+        if result.found:
+            out.line(f"not in checkpoints: {fold(result.found)}")
         if result.health is not None:
             from safepoint.cli.health_cmd import print_report
 

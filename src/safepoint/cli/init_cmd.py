@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from safepoint.cli.common import output, site_options
+from safepoint.cli.found import fold
 from safepoint.ops.init import init_site
 
 
@@ -28,6 +29,7 @@ def init(ctx: click.Context, force: bool, root: str | None, json_mode: bool) -> 
                 "django": result.django,
                 "gunicorn": result.gunicorn,
                 "health_url": result.health_url,
+                "not_in_checkpoints": [{"path": p, "what": w} for p, w in result.found],
             }
         )
         return
@@ -42,5 +44,7 @@ def init(ctx: click.Context, force: bool, root: str | None, json_mode: bool) -> 
             f"gunicorn master {result.gunicorn} found running in the site: [app] filled{proposed} "
             "(review both in safepoint.toml)"
         )
+    if result.found:
+        out.line(f"not in checkpoints: {fold(result.found)}")
     if result.django:
         out.line("Django project detected (manage.py); set the [health] checks in safepoint.toml")

@@ -6,6 +6,7 @@ import click
 
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.env import Environment
+from safepoint.cli.found import fold
 from safepoint.cli.health_cmd import DEADLINE_HELP
 from safepoint.cli.output import Output, human_duration, human_size, printable
 from safepoint.cli.proof_output import proof_progress
@@ -13,7 +14,6 @@ from safepoint.errors import ExitStatus, UsageError
 from safepoint.ops.prove import Proof
 from safepoint.ops.rollback import RollbackResult, RollbackUndone, recover_site, rollback
 from safepoint.ops.site import Site
-from safepoint.scan.rules import DEFAULT_EXCLUDES
 from safepoint.store.records import BAD
 
 
@@ -38,21 +38,18 @@ def _describe_plan(out: Output, result: RollbackResult) -> None:
     )
 
 
-def _not_restored(s: Site) -> str:
-    patterns = [*DEFAULT_EXCLUDES, *s.config.exclude]
-    excluded = [p for p in patterns if not p.startswith("!")]
-    kept = [p[1:] for p in patterns if p.startswith("!")]
-    line = f"not restored (excluded, left as they are): {', '.join(excluded)}"
-    if kept:
-        line += f"; re-included by your rules: {', '.join(kept)}"
-    ignore = s.root / ".safepointignore"
-    return line + (f"; and the rules in {ignore}" if ignore.is_file() else "")
+def _not_restored(out: Output, result: RollbackResult) -> None:
+    """The paths found in this site that the rollback leaves as they are."""
+    if result.not_restored:
+        out.line(f"not restored (excluded, left as they are): {fold(result.not_restored)}")
+    if result.plan.spared:
+        out.line(f"left alone although the checkpoint holds them: {fold(result.plan.spared)}")
 
 
 def _confirm(env: Environment, out: Output, s: Site):  # type: ignore[no-untyped-def]
     def ask(preview: RollbackResult) -> bool:
         _describe_plan(out, preview)
-        out.line(_not_restored(s))
+        _not_restored(out, preview)
         env.stdout.write(f"Roll back {printable(str(s.root))}? [y/N] ")
         env.stdout.flush()
         return env.stdin.readline().strip().lower() in ("y", "yes")
@@ -94,8 +91,6 @@ def rollback_cmd(
 
     with site(root) as s:
         confirm = None if (yes or dry_run) else _confirm(env, out, s)
-        if yes and not dry_run:
-            out.line(_not_restored(s))
         try:
             with proof_progress(out, deadline=deadline) as proof_options:
                 result = rollback(
@@ -114,7 +109,7 @@ def rollback_cmd(
             raise
         if dry_run and not json_mode:
             _describe_plan(out, result)
-            out.line(_not_restored(s))
+            _not_restored(out, result)
             out.line("dry run: nothing was changed")
             return int(ExitStatus.OK)
     _report(out, result)
@@ -132,6 +127,7 @@ def _report(out: Output, result: RollbackResult) -> None:
         f"{len(plan.write) + len(plan.link)} written, {len(plan.remove)} removed, "
         f"{plan.unchanged} unchanged in {human_duration(result.seconds)}"
     )
+    _not_restored(out, result)
     if result.proof is not None:
         _print_proof(out, result.proof, "after the rollback")
     if result.undone and result.undo_proof is not None:

@@ -14,6 +14,7 @@ from safepoint.errors import PendingRecoveryError, UsageError
 from safepoint.ops.labels import check_label
 from safepoint.ops.prove import ProofOptions, check_proof_setup, mark_health, prove
 from safepoint.ops.site import Site
+from safepoint.ops.spare import found_runtime
 from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
 from safepoint.scan.entry import DIR, Entry
@@ -40,6 +41,11 @@ class CreateResult:
     @property
     def skipped(self) -> list[tuple[str, str]]:
         return self.tree.skipped
+
+    @property
+    def found(self) -> list[tuple[str, str]]:
+        """(path, what) of the databases and runtime files left out (ops/spare.py)."""
+        return found_runtime(self.tree)
 
     @property
     def hashed(self) -> int:

@@ -10,6 +10,8 @@ from pathlib import Path
 from safepoint.config import CONFIG_NAME, load_config
 from safepoint.errors import OperationalError, UsageError
 from safepoint.ops.init_app import app_section, find_master
+from safepoint.ops.spare import find_runtime
+from safepoint.scan.rules import Rules
 from safepoint.store.repository import Repository
 
 
@@ -22,6 +24,7 @@ class InitResult:
     django: bool
     gunicorn: int | None = None  # the master found running in the site: [app] was filled
     health_url: str | None = None  # the check proposed (commented) on its bind address
+    found: tuple[tuple[str, str], ...] = ()  # (path, what): databases, runtime files left out
 
 
 def init_site(root: Path, *, force: bool = False) -> InitResult:
@@ -43,8 +46,16 @@ def init_site(root: Path, *, force: bool = False) -> InitResult:
             raise OperationalError(f"cannot write {path}: {exc.strerror}") from None
     config = load_config(root)  # validates a hand-edited file on a second init
     Repository.init(config.repository).close()
+    found = tuple(find_runtime(root, Rules.for_site(config)))
     return InitResult(
-        root, written, config.repository, venvs, django, master.pid if master else None, url
+        root,
+        written,
+        config.repository,
+        venvs,
+        django,
+        master.pid if master else None,
+        url,
+        found,
     )
 
 
@@ -91,8 +102,9 @@ path = ".safepoint"
 
 [files]
 # Gitignore-style patterns added to the defaults, which already leave out .git/, virtual
-# environments, node_modules/, __pycache__/, *.pyc, SQLite databases, media/, logs/ and *.log.
-# "!pattern" re-includes. A .safepointignore file beside this one is read too.
+# environments, node_modules/, __pycache__/, *.pyc, media/, logs/, *.log, and databases and
+# runtime state by what they are (any SQLite file whatever its name, pid files, sockets).
+# "!pattern" re-includes (also a database: "!mydata.db"). A .safepointignore file is read too.
 exclude = []
 
 [hooks]

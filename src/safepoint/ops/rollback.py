@@ -29,6 +29,7 @@ from safepoint.ops.marks import describe, describe_mark
 from safepoint.ops.prove import Proof, ProofOptions, check_proof_setup, mark_health, prove
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
+from safepoint.ops.spare import not_restored, spare
 from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
 from safepoint.restore.apply import discard_staged, remove_temp_files, stage_files, switch
@@ -54,6 +55,8 @@ class RollbackResult:
     proof: Proof | None = None  # hooks and health after the files changed
     undone: bool = False  # the target was unhealthy and the safety checkpoint put back
     undo_proof: Proof | None = None
+    # (path, what) left as it is: excluded, found in the site (ops/spare.py)
+    not_restored: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         return {
@@ -74,6 +77,8 @@ class RollbackResult:
                 "restamp": [e.path for e in self.plan.restamp],
             },
             "warnings": self.warnings,
+            "not_restored": [{"path": p, "what": w} for p, w in self.not_restored],
+            "spared": [{"path": p, "why": w} for p, w in self.plan.spared],
             "health": self.proof.to_json() if self.proof else None,
             "undone": self.undone,
             "undo_health": self.undo_proof.to_json() if self.undo_proof else None,
@@ -150,7 +155,11 @@ def rollback(
         if dry_run or confirm is not None:
             current = read_tree(site, progress=progress)
             preview = RollbackResult(
-                target, _plan(site, current, target), dry_run=dry_run, warnings=warnings
+                target,
+                _plan(site, current, target),
+                dry_run=dry_run,
+                warnings=warnings,
+                not_restored=not_restored(current),
             )
             if dry_run:
                 preview.seconds = time.monotonic() - started
@@ -174,7 +183,13 @@ def rollback(
         except _SwitchFailed as failure:
             undo_after_failure(site, journal, safety.checkpoint, failure, warn=note)
         repo.set_head(target)
-        result = RollbackResult(target, plan, safety.checkpoint, warnings=warnings)
+        result = RollbackResult(
+            target,
+            plan,
+            safety.checkpoint,
+            warnings=warnings,
+            not_restored=not_restored(safety.tree),
+        )
         result.proof = prove(
             site,
             run_health=check_health,
@@ -351,7 +366,7 @@ class _SwitchFailed(Exception):
 
 def _plan(site: Site, tree: Tree, target: Checkpoint) -> Plan:
     delta = tree_delta(site, tree, target)
-    return plan_rollback(
+    plan = plan_rollback(
         site.root,
         delta.current,
         delta.target,
@@ -359,6 +374,7 @@ def _plan(site: Site, tree: Tree, target: Checkpoint) -> Plan:
         shared=delta.shared,
         same_dir=tree.dir_entry,
     )
+    return spare(site, plan)  # what is on disk now, or stored as a database, is left alone
 
 
 def _update_cache(site: Site, tree: Tree, plan: Plan, target: Checkpoint) -> None:

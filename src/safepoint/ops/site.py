@@ -24,7 +24,8 @@ class Site:
     @property
     def repository(self) -> Repository:
         if self._repo is None:
-            self._repo = Repository.open(self.config.repository)
+            named = self.config.source if self.config.repository_named else None
+            self._repo = Repository.open(self.config.repository, named_in=named)
         return self._repo
 
     @property

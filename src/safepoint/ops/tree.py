@@ -4,7 +4,9 @@ is only hashed (status, diff, a dry-run).
 
 Files are read, hashed and compressed in a small thread pool (hashlib and zstandard release the
 GIL). A file that changes while it is read is read again; a blob always holds exactly the bytes
-its id was computed from.
+its id was computed from. A file read this way that turns out to be a SQLite database is left
+out (and never stored), unless a rule re-includes it by name: content is looked at only where it
+is read anyway, and the tree cache carries the verdict while the file is unchanged.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import BinaryIO
@@ -22,6 +24,7 @@ from safepoint.ops.site import Site
 from safepoint.parallel import map_batches
 from safepoint.progress import NullProgress, Progress
 from safepoint.scan.entry import FILE, Entry
+from safepoint.scan.runtime import DATABASE, could_be_database, file_is_database, is_database
 from safepoint.scan.treecache import (
     RACY_MARGIN_NS,
     Block,
@@ -35,6 +38,7 @@ from safepoint.scan.walk import (
     Pending,
     Prefetch,
     block_entries,
+    drop_siblings,
     walk,
 )
 from safepoint.store.manifest import chunk_pieces, encode_pieces, parent_of
@@ -59,6 +63,12 @@ class Tree:
     @property
     def skipped(self) -> list[tuple[str, str]]:
         return [(_join(b.path, name), SPECIAL) for b in self.blocks for name in b.skipped]
+
+    @property
+    def excluded(self) -> list[tuple[str, str]]:
+        """(path, why) of what the scan left out that is there (scan/runtime.py): databases,
+        runtime state, virtual environments, what the rules exclude."""
+        return [(_join(b.path, name), why) for b in self.blocks for name, why in b.excluded]
 
     @property
     def files(self) -> int:
@@ -179,11 +189,15 @@ def read_tree(
         "reading" if writer is None else "checkpoint", sum(p.entries[i].size for p, i in todo)
     )
 
-    def one(batch: list[tuple[Pending, int]]) -> list[Entry | None]:
-        return hash_files(root, [p.entries[i] for p, i in batch], writer, progress)
+    def one(batch: list[tuple[Pending, int]]) -> list[Entry | str | None]:
+        entries = [p.entries[i] for p, i in batch]
+        return hash_files(root, entries, writer, progress, keep_db=site.rules.reincluded)
 
     results = map_batches(one, todo, lambda pi: pi[0].entries[pi[1]].size)
     for (p, i), result in zip(todo, results, strict=True):
+        if isinstance(result, str):  # left out by its content
+            p.excluded.append((p.entries[i].path.rpartition("/")[2], result))
+            result = None
         p.entries[i] = result  # type: ignore[assignment]
     progress.finish()
     hashed, fresh, hashed_in = len(todo), {p.path for p in pending}, {p.path for p, _ in todo}
@@ -200,6 +214,9 @@ def read_tree(
 def _finish(p: Pending, taken_ns: int) -> Block:
     """The block of a directory read afresh (files that vanished while read are left out)."""
     entries = [e for e in p.entries if e is not None]
+    databases = {name for name, why in p.excluded if why == DATABASE}
+    if databases:
+        drop_siblings(entries, p.excluded, databases)
     files = [e for e in entries if e.kind == FILE]
     racy_from = taken_ns - RACY_MARGIN_NS
     return Block(
@@ -212,6 +229,7 @@ def _finish(p: Pending, taken_ns: int) -> Block:
         sum(e.size for e in files),
         any(e.mtime_ns >= racy_from for e in files),
         p.skipped,
+        tuple(sorted(p.excluded)),
     )
 
 
@@ -219,30 +237,48 @@ def _join(directory: str, name: str) -> str:
     return f"{directory}/{name}" if directory else name
 
 
+KeepDb = Callable[[str], bool]
+
+
 def hash_files(
-    root: str, batch: list[Entry], writer: BlobWriter | None, progress: Progress
-) -> list[Entry | None]:
+    root: str,
+    batch: list[Entry],
+    writer: BlobWriter | None,
+    progress: Progress,
+    *,
+    keep_db: KeepDb = lambda _: False,
+) -> list[Entry | str | None]:
     """Read, hash (and with a writer, store) a group of files. Each result is the file's entry
-    with its blob id and the stat it had while read; None if it vanished since the scan."""
-    read = [_read_file(root, entry, writer) for entry in batch]
+    with its blob id and the stat it had while read; None if it vanished since the scan; why
+    it is left out (a database, unless ``keep_db`` says its path is re-included)."""
+    read = [_read_file(root, entry, writer, keep_db) for entry in batch]
     if writer is not None:
-        writer.add_many([(bytes.fromhex(e.blob or ""), d) for e, d in read if e and d is not None])
+        stored = [(e, d) for e, d in read if isinstance(e, Entry) and d is not None]
+        writer.add_many([(bytes.fromhex(e.blob or ""), d) for e, d in stored])
     progress.advance(sum(entry.size for entry in batch))
     return [e for e, _ in read]
 
 
 def _read_file(
-    root: str, entry: Entry, writer: BlobWriter | None
-) -> tuple[Entry | None, bytes | None]:
-    """(entry, content); a large file is stored here, piece by piece, and its content is None."""
+    root: str, entry: Entry, writer: BlobWriter | None, keep_db: KeepDb
+) -> tuple[Entry | str | None, bytes | None]:
+    """(entry, content); a large file is stored here, piece by piece, and its content is None.
+    A database is read no further than it takes to know: (DATABASE, None)."""
     path = os.path.join(root, entry.path)
+    # A database that users write to changes between checkpoints and is read again each
+    # time: its first bytes are enough (and only a file of whole pages can be one).
+    peek = entry.size > LARGE or could_be_database(entry.size)
     for _ in range(READ_ATTEMPTS):
         try:
+            if peek and file_is_database(path) and not keep_db(entry.path):
+                return DATABASE, None
             if entry.size > LARGE:
                 st, blob = _hash_large(path, writer)
                 data = None
             else:
                 data, st = read_stable(path)
+                if is_database(data) and not keep_db(entry.path):
+                    return DATABASE, None
                 blob = hashlib.sha256(data).hexdigest() if st is not None else ""
         except FileNotFoundError:
             return None, None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from safepoint.errors import OperationalError
-from safepoint.scan.entry import DIR, FILE, Entry
+from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
 from safepoint.scan.rules import Rules
 from safepoint.store.manifest import order_key
 
@@ -102,6 +102,7 @@ class Plan:
     dir_meta: list[Entry]
     unchanged: int
     keep_dirs: list[str] = field(default_factory=list)  # removed dirs that hold excluded files
+    spared: list[tuple[str, str]] = field(default_factory=list)  # (path, why) left alone
 
     @property
     def empty(self) -> bool:
@@ -116,8 +117,9 @@ def filter_target(
     target: Sequence[Entry], rules: Rules, *, made_with: str | None = None
 ) -> list[Entry]:
     """The target's entries that the current rules still track: an excluded path is never
-    written, whatever an older checkpoint holds. ``made_with``: the fingerprint of the rules
-    the target was recorded under (nothing to filter when they are the current ones)."""
+    written, whatever an older checkpoint holds (a link is excluded as a directory too, as the
+    walk does). ``made_with``: the fingerprint of the rules the target was recorded under
+    (nothing to filter when they are the current ones)."""
     if made_with == rules.fingerprint:
         return list(target)
     out: list[Entry] = []
@@ -125,7 +127,9 @@ def filter_target(
     for e in target:
         if any(e.path.startswith(d + "/") for d in dropped):
             continue
-        if rules.excluded(e.path, is_dir=e.kind == DIR):
+        if rules.excluded(e.path, is_dir=e.kind == DIR) or (
+            e.kind == SYMLINK and rules.excluded(e.path, is_dir=True)
+        ):
             if e.kind == DIR:
                 dropped.append(e.path)
             continue

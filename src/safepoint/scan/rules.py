@@ -2,9 +2,12 @@
 the defaults, ``[files] exclude`` in ``safepoint.toml``, then ``.safepointignore``.
 
 A directory holding ``pyvenv.cfg`` is a virtual environment and is excluded wherever it is, unless
-a user rule re-includes it explicitly (``!venv/``). The repository, ``safepoint.toml`` and
-``.safepointignore`` are always excluded, whatever the rules say: a rollback must never rewrite
-the tool's own data or the rules it is applying.
+a user rule re-includes it explicitly (``!venv/``); so is a file that starts with the SQLite header
+(``scan/runtime.py``; ``!name`` re-includes it). A symlink is excluded when the rules exclude its
+path as a file or as a directory (``media/`` also covers a ``media`` link to another volume).
+The repository (by its configured path and resolved through links), any link to it,
+``safepoint.toml`` and ``.safepointignore`` are always excluded, whatever the rules say: a
+rollback must never rewrite the tool's own data or the rules it is applying.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from safepoint.config import CONFIG_NAME, IGNORE_NAME, Config
 from safepoint.errors import ConfigError
+from safepoint.scan.runtime import RUNTIME_EXCLUDES
 
 if TYPE_CHECKING:
     import pathspec
@@ -39,18 +43,28 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     "media/",
     "logs/",
     "*.log",
+    *RUNTIME_EXCLUDES,
 )
+# Part of the fingerprint: what is excluded by content or kind (SQLite header, links to the
+# repository) changed with it, so checkpoints recorded before are filtered again.
+DETECTION = "detect:sqlite,repo-links,symlink-dirs"
 
 # Temporary names that a rollback writes next to the files it replaces; never part of a tree.
 TEMP_PREFIX = ".safepoint-tmp-"
 
 
 class Rules:
-    def __init__(self, patterns: Sequence[str], *, always: Sequence[str] = ()) -> None:
+    def __init__(
+        self, patterns: Sequence[str], *, always: Sequence[str] = (), repository: str | None = None
+    ) -> None:
         self._patterns = list(patterns)
         self._always = frozenset(always)
+        self.repository = repository
+        """The repository's real path (links resolved): a link to it is never recorded."""
         self.fingerprint = hashlib.sha256(
-            "\0".join([*patterns, "\1", *sorted(always)]).encode("utf-8", "surrogateescape")
+            "\0".join([*patterns, "\1", *sorted(always), "\1", DETECTION]).encode(
+                "utf-8", "surrogateescape"
+            )
         ).hexdigest()[:16]
         """Identifies the rules: entries recorded under the same rules need no re-filtering."""
 
@@ -89,7 +103,11 @@ class Rules:
         repo = _relative_inside(config.repository, config.root)
         if repo is not None:
             always.append(repo)
-        return cls(patterns, always=always)
+        # The configured path itself, when it is a link (.safepoint -> /other/disk/sp).
+        named = os.path.relpath(os.path.abspath(config.repository), os.path.abspath(config.root))
+        if named != ".." and not named.startswith("../"):
+            always.append(named.replace(os.sep, "/"))
+        return cls(patterns, always=always, repository=os.path.realpath(config.repository))
 
     def excluded(self, rel: str, *, is_dir: bool) -> bool:
         """Whether ``rel`` is excluded; ask only about paths whose parent is not excluded."""
@@ -102,6 +120,22 @@ class Rules:
         if self._name_any is not None and not self._name_any.match(name + "/" if is_dir else name):
             return False
         return self._spec.match_file(rel + "/" if is_dir else rel)
+
+    def own(self, rel: str, name: str) -> bool:
+        """Whether ``rel`` is the tool's own (repository, configuration, temporary file)."""
+        return name.startswith(TEMP_PREFIX) or rel in self._always
+
+    def leads_to_repository(self, path: str) -> bool:
+        """Whether ``path``, resolved through links, is the repository or inside it."""
+        if self.repository is None:
+            return False
+        real = os.path.realpath(path)
+        return real == self.repository or real.startswith(self.repository + os.sep)
+
+    def reincluded(self, rel: str) -> bool:
+        """Whether a user rule re-includes ``rel`` by name (``!bakerydemodb``): then a file
+        that is a database by its content is kept all the same."""
+        return self._spec.check_file(rel).include is False
 
     def excludes_venv(self, rel: str) -> bool:
         """Whether a virtual environment at ``rel`` stays excluded (no ``!`` rule re-includes

@@ -13,7 +13,7 @@ as git does with racy index entries. Rebuilding a directory still reuses the has
 whose (size, mtime_ns, ctime_ns, inode) is unchanged.
 
 On disk: ``<repository>/treecache``, a zstd frame (with checksum) of records, each a 4-byte
-little-endian length and ``marshal`` data: the header ``{"version": 3, "taken_ns": N, "rules":
+little-endian length and ``marshal`` data: the header ``{"version": 4, "taken_ns": N, "rules":
 fingerprint}``, records of up to 256 blocks (lists of tuples of their fields), then a zero
 length; replaced atomically, read and written as a stream. The header also lists every block's
 directory (``"dirs"``), so that a reader can start listing them before the blocks are loaded.
@@ -40,7 +40,7 @@ import zstandard
 
 from safepoint.store.manifest import Piece
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 RACY_MARGIN_NS = 100_000_000  # generous: coarse filesystem timestamp granularity
 
 
@@ -53,7 +53,10 @@ class Block(NamedTuple):
     files: int
     size: int  # bytes in those files
     racy: bool
-    skipped: tuple[str, ...]  # special files (fifos, sockets, devices), by name
+    skipped: tuple[str, ...]  # special files (fifos, devices), by name
+    # The children left out and why (scan/runtime.py): a verdict by content (a database)
+    # stands while the child's stat in ``listing`` does.
+    excluded: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

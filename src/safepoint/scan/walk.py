@@ -17,12 +17,25 @@ import time
 from collections import ChainMap
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from stat import S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
+from stat import S_IMODE, S_ISDIR, S_ISLNK, S_ISREG, S_ISSOCK
 
 from safepoint.errors import OperationalError
 from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
 from safepoint.scan.listing import list_dir, list_dirs, parse_listing
 from safepoint.scan.rules import Rules
+from safepoint.scan.runtime import (
+    BY_CONTENT,
+    DATABASE,
+    DB_JOURNAL,
+    EXCLUDED,
+    OWN,
+    REPOSITORY,
+    SOCKET,
+    VENV,
+    could_be_database,
+    kind_by_name,
+    sibling_of,
+)
 from safepoint.scan.treecache import Block, TreeCache
 from safepoint.store.manifest import decode_rows
 
@@ -35,10 +48,11 @@ PROBE_ALONE = 16  # without a cache, the walk's own first listings tell
 WARM_THREADS = 2
 COLD_THREADS = 16
 COLD_NS_PER_DIR = 40_000  # measured: ~15 us per directory warm, ~95 us cold
-SPECIAL = "special file (fifo, socket or device)"
+SPECIAL = "special file (fifo or device)"
 VENV_MARK = b"pyvenv.cfg"  # a quick test before parsing a listing for the name
 Known = dict[str, tuple[int, int, int, int, str]]  # name -> (size, mtime, ctime, ino, sha256)
-Verdicts = dict[str, tuple[tuple[int, int, int] | None, bool]]  # name -> (identity, kept)
+# name -> (identity, why it was left out: "" when kept; see scan/runtime.py)
+Verdicts = dict[str, tuple[tuple[int, int, int] | None, str]]
 
 
 @dataclass
@@ -50,6 +64,7 @@ class Pending:
     entries: list[Entry]
     subdirs: tuple[str, ...]
     skipped: tuple[str, ...]
+    excluded: list[tuple[str, str]]  # (name, why) of the children left out
 
 
 @dataclass
@@ -105,8 +120,12 @@ def walk(
             item: Block | Pending = old
         else:
             hashes, verdicts = ({}, {}) if old is None or cache is None else previous(old, cache)
+            if not reuse:
+                # Under other rules a file may have been kept by a rule since removed, and a
+                # database never looked at: what could be one is read again.
+                hashes = {n: h for n, h in hashes.items() if not could_be_database(h[0])}
+                verdicts = {}
             hashes.update(known.get(rel_dir, {}))
-            verdicts = verdicts if reuse else {}
             named = kept.get(rel_dir, set()) if reuse else set()
             item = read_dir(root, rel_dir, listing, rules, hashes, verdicts, listings, named)
         yield item
@@ -202,17 +221,17 @@ def read_dir(
     entries: list[Entry] = []
     subdirs: list[str] = []
     skipped: list[str] = []
+    excluded: list[tuple[str, str]] = []
     for name, mode, uid, gid, ino, size, mtime_ns, ctime_ns in sorted(parse_listing(listing)):
         rel = prefix + name
         is_dir = S_ISDIR(mode)
         was = verdicts.get(name)
-        if was is not None and was[0] == _identity(is_dir, ino, mtime_ns, ctime_ns):
-            kept = was[1]
+        if was is not None and was[0] == _identity(mode, ino, mtime_ns, ctime_ns, was[1]):
+            why = was[1]
         else:
-            kept = (name in named or not rules.excluded_name(rel, name, is_dir)) and not (
-                is_dir and _holds_venv(root, rel, listed.get(rel)) and rules.excludes_venv(rel)
-            )
-        if not kept:
+            why = _left_out(root, rel, name, mode, rules, listed, name in named)
+        if why:
+            excluded.append((f"{name}/" if is_dir else name, why))
             continue
         if is_dir:
             entries.append(Entry(rel, DIR, S_IMODE(mode), uid, gid, 0, mtime_ns))
@@ -233,7 +252,51 @@ def read_dir(
             entries.append(Entry(rel, SYMLINK, S_IMODE(mode), uid, gid, 0, mtime_ns, target))
         else:
             skipped.append(name)
-    return Pending(rel_dir, listing, entries, tuple(subdirs), tuple(skipped))
+    databases = {name for name, why in excluded if why == DATABASE}
+    if databases:  # a database's WAL, SHM and journal go with it, whatever the rules say
+        drop_siblings(entries, excluded, databases)
+    return Pending(rel_dir, listing, entries, tuple(subdirs), tuple(skipped), excluded)
+
+
+def _left_out(
+    root: str,
+    rel: str,
+    name: str,
+    mode: int,
+    rules: Rules,
+    listed: Mapping[str, bytes],
+    named: bool,
+) -> str:
+    """Why the walk leaves out a child (a reason from scan/runtime.py), "" to keep it.
+    ``named``: the rules are known to keep its name. Whether a file is a database is known
+    only once it is read (``ops/tree.py``)."""
+    is_dir = S_ISDIR(mode)
+    if not named and rules.excluded_name(rel, name, is_dir):
+        return OWN if rules.own(rel, name) else kind_by_name(name, is_dir)
+    if is_dir:
+        if _holds_venv(root, rel, listed.get(rel)) and rules.excludes_venv(rel):
+            return VENV
+    elif S_ISLNK(mode):
+        if rules.excluded_name(rel, name, True):
+            return EXCLUDED  # media/ excludes a media link to another volume too
+        if rules.leads_to_repository(os.path.join(root, rel)):
+            return REPOSITORY
+    elif S_ISSOCK(mode):
+        return SOCKET
+    return ""
+
+
+def drop_siblings(
+    entries: list[Entry], excluded: list[tuple[str, str]], databases: set[str]
+) -> None:
+    """Move the WAL, SHM and journal files of ``databases`` from ``entries`` (one
+    directory's) to ``excluded``."""
+    for k in reversed(range(len(entries))):
+        e = entries[k]
+        name = e.path.rpartition("/")[2]
+        if e.kind == FILE and sibling_of(name, databases):
+            excluded.append((name, DB_JOURNAL))
+            del entries[k]
 
 
 def _holds_venv(root: str, rel: str, listing: bytes | None) -> bool:
@@ -252,11 +315,16 @@ def _dir_names(listing: bytes) -> list[str]:
     return [name for name, mode, *_ in parse_listing(listing) if S_ISDIR(mode)]
 
 
-def _identity(is_dir: bool, ino: int, mtime_ns: int, ctime_ns: int) -> tuple[int, int, int] | None:
-    """What a child must still match for the rules' verdict on it to stand: for anything but a
-    directory, its name (the rules ask nothing else); a directory may have become a virtual
-    environment, which changes its mtime and ctime."""
-    return (ino, mtime_ns, ctime_ns) if is_dir else None
+def _identity(
+    mode: int, ino: int, mtime_ns: int, ctime_ns: int, why: str
+) -> tuple[int, int, int] | None:
+    """What a child must still match for the verdict on it to stand: for a file, its name (the
+    rules ask nothing else), unless the verdict came from its content (a database, which may
+    have been replaced); a directory may have become a virtual environment, and a symlink may
+    lead elsewhere (to the repository): either changes its mtime and ctime."""
+    if S_ISDIR(mode) or S_ISLNK(mode) or why in BY_CONTENT:
+        return (ino, mtime_ns, ctime_ns)
+    return None
 
 
 def previous(old: Block, cache: TreeCache) -> tuple[Known, Verdicts]:
@@ -265,11 +333,12 @@ def previous(old: Block, cache: TreeCache) -> tuple[Known, Verdicts]:
     that hashed them), and the rules' verdict on each child."""
     racy_from = cache.racy_from if old.racy else None
     blobs = {e.path.rpartition("/")[2]: e.blob for e in block_entries([old])}
-    kept = blobs.keys() | set(old.skipped)
+    left_out = {name.rstrip("/"): why for name, why in old.excluded}
     hashes: Known = {}
     verdicts: Verdicts = {}
     for name, mode, _, _, ino, size, mtime_ns, ctime_ns in parse_listing(old.listing):
-        verdicts[name] = (_identity(S_ISDIR(mode), ino, mtime_ns, ctime_ns), name in kept)
+        why = left_out.get(name, "")
+        verdicts[name] = (_identity(mode, ino, mtime_ns, ctime_ns, why), why)
         blob = blobs.get(name)
         if blob and S_ISREG(mode) and (racy_from is None or mtime_ns < racy_from):
             hashes[name] = (size, mtime_ns, ctime_ns, ino, blob)
@@ -283,8 +352,9 @@ def block_entries(blocks: Iterable[Block]) -> list[Entry]:
 
 
 def scan_tree(root: str | os.PathLike[str], rules: Rules) -> ScanResult:
-    """All entries under ``root`` that the rules keep, in tree order, without hashes. Special
-    files (fifos, sockets, devices) are skipped and reported in ``skipped``."""
+    """All entries under ``root`` that the rules keep, in tree order, without hashes (so no
+    database is found by its content). Special files (fifos, devices) are skipped and reported
+    in ``skipped``."""
     entries: list[Entry] = []
     skipped: list[tuple[str, str]] = []
     for item in walk(os.fspath(root), rules):

@@ -99,11 +99,18 @@ class Repository:
         return cls.open(path)
 
     @classmethod
-    def open(cls, path: Path) -> Repository:
+    def open(cls, path: Path, *, named_in: Path | None = None) -> Repository:
+        """``named_in``: the configuration that names ``path``; a repository missing there was
+        moved or unmounted, and ``init`` would only start an empty one."""
         fmt = path / "format.json"
         try:
             doc = json.loads(fmt.read_bytes())
         except FileNotFoundError:
+            if named_in is not None:
+                raise FormatError(
+                    f"the repository {path} named in {named_in} is missing (moved, unmounted, "
+                    "or a broken link?); bring it back or correct [repository] path"
+                ) from None
             raise FormatError(f"no safepoint repository at {path}; run 'safepoint init'") from None
         except (OSError, ValueError) as exc:
             raise FormatError(f"{fmt}: unreadable repository format file: {exc}") from None
