@@ -37,4 +37,13 @@ def output(ctx: click.Context, json_mode: bool) -> Output:
 
 
 def site(root: str | None) -> Site:
-    return open_site(root)
+    s = open_site(root)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        stderr = env_of(ctx).stderr
+
+        def notify(line: str) -> None:
+            stderr.write(f"safepoint: {line}\n")
+
+        s.notify = notify
+    return s

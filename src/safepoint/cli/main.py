@@ -12,6 +12,7 @@ import click
 from safepoint import __version__
 from safepoint.cli.commands import COMMANDS
 from safepoint.cli.env import Environment
+from safepoint.diskspace import describe
 from safepoint.errors import ExitStatus, SafepointError
 
 
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         return 130
     except OSError as exc:
         # An unexpected I/O failure still gets one line, not a traceback.
-        env.stderr.write(f"safepoint: {exc.strerror or exc}: {exc.filename or ''}\n")
+        env.stderr.write(f"safepoint: {describe(exc)}\n")
         return int(ExitStatus.ERROR)
     return int(result) if isinstance(result, int) else int(ExitStatus.OK)
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from safepoint.cli.env import Environment
+from safepoint.diskspace import human_size as human_size  # re-exported for the commands
 from safepoint.progress import NullProgress
 from safepoint.progress import Progress as ProgressProtocol
 
@@ -112,11 +113,3 @@ class RichProgress:
         self._bar.start()
         self._task = self._bar.add_task(description, total=total)
 
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"

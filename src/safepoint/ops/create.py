@@ -13,6 +13,7 @@ from safepoint.errors import PendingRecoveryError, UsageError
 from safepoint.ops.site import Site
 from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
+from safepoint.restore.journal import pending_recovery
 from safepoint.scan.entry import Entry
 from safepoint.store.records import Checkpoint, now_iso
 
@@ -75,10 +76,9 @@ def create_checkpoint(
 
 
 def refuse_if_pending(site: Site) -> None:
-    if site.repository.journal_path.exists():
-        raise PendingRecoveryError(
-            "an interrupted rollback is pending; run 'safepoint recover' first"
-        )
+    pending = pending_recovery(site.repository.journal_path)
+    if pending is not None:
+        raise PendingRecoveryError(pending)
 
 
 def take_checkpoint(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from stat import S_ISREG
 from typing import NoReturn
 
+from safepoint.diskspace import describe
 from safepoint.errors import (
     BadReferenceError,
     IntegrityError,
@@ -25,6 +26,7 @@ from safepoint.errors import (
 )
 from safepoint.ops.create import refuse_if_pending, take_checkpoint
 from safepoint.ops.delta import tree_delta
+from safepoint.ops.protect import secure_replaced
 from safepoint.ops.prove import Proof, mark_health, prove
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
@@ -109,12 +111,15 @@ def rollback(
     warn: Warn | None = None,
     check_health: bool = True,
     hook_output: Callable[[str], None] | None = None,
+    on_switch: Callable[[], None] | None = None,
 ) -> RollbackResult:
     """Roll the site back to ``ref`` (default: the newest known-good checkpoint), run the
     hooks, and prove it healthy; if it is not, put the safety checkpoint back, run the hooks
     again and raise RollbackUndone (exit 4). Never more than one undo.
 
     ``confirm`` is shown the planned changes and may refuse (OperationalError "aborted").
+    ``on_switch`` is called when the first file of the site is about to change: an error
+    raised before that call left the site as it was.
     """
     repo = site.repository
     warnings: list[str] = []
@@ -149,7 +154,16 @@ def rollback(
         )
         journal = Journal.new(target=target.id, safety=safety.checkpoint.id)
         try:
-            plan = apply_entries(site, safety.tree, target, journal, progress=progress, warn=note)
+            plan = apply_entries(
+                site,
+                safety.tree,
+                target,
+                journal,
+                first_attempt=True,
+                progress=progress,
+                warn=note,
+                on_switch=on_switch,
+            )
         except _SwitchFailed as failure:
             undo_after_failure(site, journal, safety.checkpoint, failure, warn=note)
         repo.set_head(target)
@@ -198,37 +212,39 @@ def apply_entries(
     target: Checkpoint,
     journal: Journal,
     *,
+    first_attempt: bool = False,
     progress: Progress | None = None,
     warn: Warn | None = None,
+    on_switch: Callable[[], None] | None = None,
 ) -> Plan:
     """Bring the tracked tree from ``tree`` (as read just before) to the tracked entries of
     ``target`` under ``journal``.
 
-    Staging failures leave the site as it was (and remove the journal) and are re-raised;
-    a failure while switching leaves the journal and raises _SwitchFailed."""
+    Every file the plan overwrites or deletes is first made sure to be soundly stored (see
+    ops/protect.py). Staging failures change no file of the site and are re-raised; the
+    journal is removed only on a ``first_attempt`` (a rollback's first try, when the site is
+    wholly as it was before): an undo or a recover leaves the site part-way, so its journal
+    stays for the next ``recover``. A failure while switching leaves the journal and raises
+    _SwitchFailed."""
     repo = site.repository
     plan = _plan(site, tree, target)
     if plan.empty:
         tree.save_cache(site)
         remove_journal(repo.journal_path)
         return plan
+    secure_replaced(repo, site.root, plan.replaced)
     write_journal(repo.journal_path, journal)
     existing = set(tree.dirs) - {""}
     try:
         staged = stage_files(
             repo, site.root, plan, existing, nonce=journal.nonce, progress=progress
         )
-    except IntegrityError as exc:
-        remove_journal(repo.journal_path)
-        raise IntegrityError(f"{exc}; nothing in the site was changed") from None
-    except OSError as exc:
-        remove_journal(repo.journal_path)
-        raise OperationalError(
-            f"cannot write the site ({_describe(exc)}); nothing in it was changed"
-        ) from None
-    except BaseException:
-        remove_journal(repo.journal_path)
-        raise
+    except BaseException as exc:
+        if first_attempt:
+            remove_journal(repo.journal_path)  # the site is wholly as it was
+        _staging_failed(exc, plan, first_attempt=first_attempt)
+    if on_switch is not None:
+        on_switch()
     try:
         switch(site.root, plan, staged, nonce=journal.nonce, warn=warn or (lambda _: None))
     except OSError as exc:
@@ -241,6 +257,23 @@ def apply_entries(
     _update_cache(site, tree, plan, target)
     remove_journal(repo.journal_path)
     return plan
+
+
+def _staging_failed(exc: BaseException, plan: Plan, *, first_attempt: bool) -> NoReturn:
+    """Re-raise a staging failure with what it means for the site and what to do."""
+    after = (
+        "nothing in the site was changed"
+        if first_attempt
+        else "the site is still part-way through a rollback and the journal is kept; "
+        "fix that, then run 'safepoint recover'"
+    )
+    if isinstance(exc, IntegrityError):
+        raise IntegrityError(f"{exc}; {after}") from None
+    if isinstance(exc, OSError):
+        why = _describe(exc, need=plan.write_bytes)
+        after = "nothing in it was changed" if first_attempt else after
+        raise OperationalError(f"cannot write the site ({why}); {after}") from None
+    raise exc
 
 
 def undo_after_failure(
@@ -352,7 +385,7 @@ def _update_cache(site: Site, tree: Tree, plan: Plan, target: Checkpoint) -> Non
     tree.update_cache(site, sorted(dirs, key=order_key), known, kept)
 
 
-def _describe(exc: BaseException | None) -> str:
+def _describe(exc: BaseException | None, *, need: int | None = None) -> str:
     if isinstance(exc, OSError):
-        return f"{exc.strerror}: {os.fsdecode(exc.filename) if exc.filename else ''}".rstrip(": ")
+        return describe(exc, need=need)
     return str(exc)

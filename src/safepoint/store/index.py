@@ -72,8 +72,11 @@ class Index:
                 rows.extend(self._db.execute(f"{select} IN ({marks})", batch))
         return rows
 
-    def add(self, locations: Iterable[Location]) -> None:
-        """Record locations in one transaction (the first location of a blob wins)."""
+    def add(self, locations: Iterable[Location], *, replace: bool = False) -> None:
+        """Record locations in one transaction. The first location of a blob wins, unless
+        ``replace``: a writer stores a blob again only when its old copy is missing or damaged,
+        so the copy it wrote must win."""
+        verb = "REPLACE" if replace else "IGNORE"
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -88,7 +91,7 @@ class Index:
                         ).fetchone()[0]
                         pack_ids[loc.pack] = pid
                     db.execute(
-                        "INSERT OR IGNORE INTO blobs VALUES (?,?,?,?,?,?)",
+                        f"INSERT OR {verb} INTO blobs VALUES (?,?,?,?,?,?)",
                         (loc.blob_id, pid, loc.offset, loc.stored_size, loc.raw_size, loc.codec),
                     )
                 db.execute("COMMIT")
@@ -99,6 +102,26 @@ class Index:
     def known_packs(self) -> set[str]:
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT name FROM packs")}
+
+    def forget_packs(self, names: Iterable[str]) -> int:
+        """Drop the packs ``names`` (gone from disk) and every blob the index placed in them,
+        so that those blobs count as not stored and are stored again; returns how many blobs."""
+        forgotten = 0
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for name in names:
+                    row = db.execute("SELECT id FROM packs WHERE name=?", (name,)).fetchone()
+                    if row is None:
+                        continue
+                    forgotten += db.execute("DELETE FROM blobs WHERE pack=?", row).rowcount
+                    db.execute("DELETE FROM packs WHERE id=?", row)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return forgotten
 
     def sync(self, packs_dir: Path) -> int:
         """Index every pack on disk that the index does not know; returns how many."""

@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -49,6 +49,7 @@ from safepoint.store.pack import (
     read_record,
 )
 from safepoint.store.records import Checkpoint, Marks, load_record, save_marks, save_record
+from safepoint.store.upkeep import keep_up
 
 FORMAT_NAME = "safepoint-repository"
 FORMAT_VERSION = 1
@@ -72,6 +73,8 @@ class Repository:
         self._fds: dict[str, int] = {}
         self._fd_lock = threading.Lock()
         self._local = threading.local()
+        # Where the upkeep at lock time reports (removed leftovers, missing packs).
+        self.notify: Callable[[str], None] = lambda _: None
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -121,9 +124,13 @@ class Repository:
         if self._index is not None:
             self._index.close()
             self._index = None
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        self.close_packs()
+
+    def close_packs(self) -> None:
+        with self._fd_lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
 
     def __enter__(self) -> Repository:
         return self
@@ -144,14 +151,48 @@ class Repository:
                         f"repository {self.path} is locked by another safepoint process"
                     ) from None
                 raise
-            self.index.sync(self.packs_dir)
+            self._keep_up()
             yield
         finally:
             os.close(fd)
 
+    def _keep_up(self) -> None:
+        """On taking the lock: index, forget and sweep (see store/upkeep.py)."""
+        done = keep_up(self.path, self.packs_dir, self.index, self.cache_path)
+        if done.missing:
+            self.close_packs()
+        for line in done.notices():
+            self.notify(line)
+
     # -- blobs ----------------------------------------------------------------------------------
     def __contains__(self, blob_id: bytes) -> bool:
         return blob_id in self.index
+
+    def stored_soundly(self, loc: Location) -> bool:
+        """The pack at ``loc`` exists and its record header says what the index says: the cheap
+        check a writer makes before trusting a blob it would otherwise store again."""
+        try:
+            check_header(self._pack_fd(loc.pack), loc)
+        except (IntegrityError, OSError):
+            return False
+        return True
+
+    def blob_fault(self, blob_id: bytes) -> str | None:
+        """Why the repository cannot give ``blob_id`` back (missing, damaged), after reading it
+        whole and checking its hash; None when it can."""
+        loc = self.index.lookup(blob_id)
+        if loc is None:
+            return f"blob {blob_id.hex()} is missing from the repository"
+        try:
+            content = self.content(loc)
+            if not isinstance(content, bytes):
+                for _ in content:
+                    pass
+        except IntegrityError as exc:
+            return str(exc)
+        except OSError as exc:
+            return f"pack {loc.pack} is unreadable: {exc.strerror}"
+        return None
 
     def read_blob(self, blob_id: bytes) -> bytes:
         """The content of a blob, hash-checked."""
@@ -281,14 +322,19 @@ class BlobWriter:
         return self._packs.stored_bytes
 
     def known(self, blob_id: bytes) -> bool:
+        """Stored in this transaction, or in a pack that exists with a sound record header
+        (a blob whose pack is gone or damaged there is stored again: dedup never trusts the
+        index alone)."""
         with self._lock:
             if blob_id in self._pending:
                 return True
-        return blob_id in self._repo
+        loc = self._repo.index.lookup(blob_id)
+        return loc is not None and self._repo.stored_soundly(loc)
 
-    def add(self, blob_id: bytes, data: bytes) -> bool:
-        """Store ``data`` under ``blob_id`` unless already stored; True if it was new."""
-        if self.known(blob_id):
+    def add(self, blob_id: bytes, data: bytes, *, force: bool = False) -> bool:
+        """Store ``data`` under ``blob_id`` unless already stored (``force``: store it even
+        so, when the stored copy is known to be damaged); True if it was written."""
+        if not force and self.known(blob_id):
             return False
         return self._store(blob_id, data)
 
@@ -297,7 +343,8 @@ class BlobWriter:
         ids = {blob_id for blob_id, _ in blobs}
         with self._lock:
             ids -= self._pending
-        stored = self._repo.index.known(ids) if ids else set()
+        found = self._repo.index.lookup_many(ids) if ids else {}
+        stored = {b for b, loc in found.items() if self._repo.stored_soundly(loc)}
         for blob_id, data in blobs:
             if blob_id in ids and blob_id not in stored:
                 self._store(blob_id, data)
@@ -311,10 +358,13 @@ class BlobWriter:
         self._packs.add(blob_id, len(data), codec, stored)
         return True
 
-    def add_file(self, blob_id: bytes, raw_size: int, chunks: Iterable[bytes]) -> bool:
+    def add_file(
+        self, blob_id: bytes, raw_size: int, chunks: Iterable[bytes], *, force: bool = False
+    ) -> bool:
         """Store a large file from its ``chunks`` (read again from disk) unless the blob is
-        known; they must hash to ``blob_id`` (FileChangedError otherwise, nothing kept)."""
-        if self.known(blob_id):
+        known (see ``add`` for ``force``); they must hash to ``blob_id`` (FileChangedError
+        otherwise, nothing kept)."""
+        if not force and self.known(blob_id):
             return False
         with self._lock:
             if blob_id in self._pending:
@@ -348,7 +398,8 @@ class BlobWriter:
         return self.add_bytes(encode_top(ids, count))
 
     def commit(self) -> None:
-        self._repo.index.add(self._packs.commit())
+        # Replacing: a blob is written only when it was not soundly stored, so its new copy wins.
+        self._repo.index.add(self._packs.commit(), replace=True)
         self._pending.clear()
 
     def abort(self) -> None:
