@@ -47,10 +47,11 @@ def describe(exc: OSError, *, need: int | None = None) -> str:
     text = f"{reason}: {path}" if path else reason
     if exc.errno in (errno.ENOSPC, errno.EDQUOT) and path:
         free = free_space(path)
-        parts = [f"{human_size(free)} free there" if free is not None else ""]
         if need is not None:
-            parts.insert(0, f"needs about {human_size(need)}")
-        text += f" ({', '.join(p for p in parts if p)}; free space and try again)"
+            have = f", {human_size(free)} free there" if free is not None else ""
+            text += f" (needs about {human_size(need)}{have})"
+        elif free is not None:
+            text += f" (needs more than the {human_size(free)} free there)"
     return text
 
 

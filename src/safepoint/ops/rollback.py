@@ -189,7 +189,14 @@ def _undo_unhealthy(
     """The rollback's target is unhealthy: apply the safety checkpoint back, once."""
     assert result.proof is not None
     journal = Journal.new(target=safety.id, safety=safety.id, purpose="undo")
-    restore_from_disk(site, safety, journal, warn=warn)
+    try:
+        restore_from_disk(site, safety, journal, warn=warn)
+    except SafepointError as exc:
+        failed = IntegrityError if isinstance(exc, IntegrityError) else OperationalError
+        raise failed(
+            f"health checks failed after rolling back to {result.target.short_id} "
+            f"({result.proof.summary()}), and undoing it failed: {exc}"
+        ) from None
     site.repository.set_head(safety)
     result.undone = True
     result.undo_proof = prove(site, hook_output=hook_output)
@@ -261,12 +268,7 @@ def apply_entries(
 
 def _staging_failed(exc: BaseException, plan: Plan, *, first_attempt: bool) -> NoReturn:
     """Re-raise a staging failure with what it means for the site and what to do."""
-    after = (
-        "nothing in the site was changed"
-        if first_attempt
-        else "the site is still part-way through a rollback and the journal is kept; "
-        "fix that, then run 'safepoint recover'"
-    )
+    after = "nothing in the site was changed" if first_attempt else _PART_WAY
     if isinstance(exc, IntegrityError):
         raise IntegrityError(f"{exc}; {after}") from None
     if isinstance(exc, OSError):
@@ -286,8 +288,7 @@ def undo_after_failure(
         site.repository.set_head(safety)
     except (SafepointError, OSError) as exc:
         raise OperationalError(
-            f"rollback failed ({_describe(reason)}) and undoing it failed too ({_describe(exc)}); "
-            "run 'safepoint recover'"
+            f"rollback failed ({_describe(reason)}) and undoing it failed too: {_describe(exc)}"
         ) from None
     raise OperationalError(
         f"rollback failed ({_describe(reason)}); the site was put back as it was "
@@ -309,7 +310,9 @@ def restore_from_disk(
     try:
         return apply_entries(site, tree, cp, journal, progress=progress, warn=warn)
     except _SwitchFailed as failure:
-        raise OperationalError(f"cannot write the site: {_describe(failure.__cause__)}") from None
+        raise OperationalError(
+            f"cannot write the site ({_describe(failure.__cause__)}); {_PART_WAY}"
+        ) from None
 
 
 def recover_site(
@@ -339,6 +342,12 @@ def recover_site(
             "neither the rollback's target nor its safety checkpoint can be "
             "restored; the journal is kept"
         )
+
+
+_PART_WAY = (
+    "the site is still part-way through a rollback and the journal is kept; fix that, then run "
+    "'safepoint recover'"
+)
 
 
 class _SwitchFailed(Exception):
