@@ -1,8 +1,10 @@
 """The index: SQLite (WAL) mapping blob id -> pack, offset, sizes, codec.
 
-It is a cache of what the packs say: ``sync`` indexes any pack the index does not know yet (a
-crash between renaming a pack and committing its rows leaves exactly that), and ``rebuild``
-recreates it from the packs alone. Lookups are safe from several threads.
+It is a cache of what the packs say. When a writer takes the lock (store/upkeep.py), a pack the
+index does not know yet (a crash between renaming a pack and committing its rows leaves exactly
+that) is indexed, and a pack it knows that is gone from disk is forgotten with its blobs. When
+a blob is stored again because its old copy was damaged, the new location replaces the old.
+Lookups are safe from several threads.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from safepoint.store.pack import Location, scan_pack
+from safepoint.store.pack import Location
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS packs (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
@@ -122,11 +124,3 @@ class Index:
                 db.execute("ROLLBACK")
                 raise
         return forgotten
-
-    def sync(self, packs_dir: Path) -> int:
-        """Index every pack on disk that the index does not know; returns how many."""
-        known = self.known_packs()
-        new = [p for p in packs_dir.glob("*/*.pack") if p.name.removesuffix(".pack") not in known]
-        for path in new:
-            self.add(scan_pack(path))
-        return len(new)

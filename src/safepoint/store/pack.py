@@ -10,7 +10,7 @@ Layout of ``packs/<xx>/<name>.pack`` (all integers big-endian)::
 ``codec`` 0 stores the bytes as they are (already-compressed content such as images), 1 stores
 them zstd-compressed. ``blob_id`` is the SHA-256 of the raw content. A pack is written as
 ``<name>.pack.tmp`` and renamed once complete and fsynced; a ``.tmp`` left by a crash belongs to
-no checkpoint and is removed by ``gc``.
+no checkpoint and is removed by the next writer (store/upkeep.py).
 """
 
 from __future__ import annotations
