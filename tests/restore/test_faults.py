@@ -48,17 +48,25 @@ def fill(disk: Path, leave: int = 0) -> Path:
     return filler
 
 
-def blob_location(repo: Path, content: bytes) -> tuple[Path, int]:
-    """The pack holding ``content`` and its record's offset, from the index."""
+def blob_location(repo: Path, content: bytes, *, by_id: bool = False) -> tuple[Path, int]:
+    """The pack holding ``content`` (or, ``by_id``, the blob with that id) and its record's
+    offset, from the index."""
     db = sqlite3.connect(repo / "index.sqlite")
     try:
         name, offset = db.execute(
             "SELECT p.name, b.offset FROM blobs b JOIN packs p ON p.id=b.pack WHERE b.id=?",
-            (hashlib.sha256(content).digest(),),
+            (content if by_id else hashlib.sha256(content).digest(),),
         ).fetchone()
     finally:
         db.close()
     return repo / "packs" / name[:2] / f"{name}.pack", offset
+
+
+def blob_content(repo: Path, blob_id: bytes) -> bytes:
+    from safepoint.store.repository import Repository
+
+    with Repository.open(repo) as r:
+        return r.read_blob(blob_id)
 
 
 def flip(path: Path, offset: int) -> None:
@@ -115,6 +123,25 @@ def test_flipped_byte_then_rollback_stores_the_file_again_first(site: Path) -> N
     before = snapshot(site, skip=(".safepoint",))
     pack, offset = blob_location(site / ".safepoint", EXTRA)
     flip(pack, offset + 50 + 20)  # in the stored bytes: only reading the blob back shows it
+    proc = sp("rollback", "stable", "--yes", "--no-health", cwd=site)
+    assert proc.returncode == 0, proc.stderr
+    undo_gives_back_the_afternoon(site, before)
+
+
+def test_damaged_manifest_chunk_then_rollback_can_still_be_undone(site: Path) -> None:
+    """The manifest chunk that lists the afternoon's new file is damaged in its pack: the
+    safety checkpoint shares it, and undoing the rollback needs it to know what to put back."""
+    afternoon(site)
+    before = snapshot(site, skip=(".safepoint",))
+    repo = site / ".safepoint"
+    top = sp_json("show", "afternoon", cwd=site)["manifest"]
+    listing = blob_content(repo, bytes.fromhex(top))
+    chunk = next(
+        c for c in json.loads(listing)["chunks"]
+        if b"eventsite/extra.py" in blob_content(repo, bytes.fromhex(c))
+    )
+    pack, offset = blob_location(repo, bytes.fromhex(chunk), by_id=True)
+    flip(pack, offset + 50 + 12)
     proc = sp("rollback", "stable", "--yes", "--no-health", cwd=site)
     assert proc.returncode == 0, proc.stderr
     undo_gives_back_the_afternoon(site, before)

@@ -26,7 +26,7 @@ from safepoint.errors import (
 )
 from safepoint.ops.create import refuse_if_pending, take_checkpoint
 from safepoint.ops.delta import tree_delta
-from safepoint.ops.protect import secure_replaced
+from safepoint.ops.protect import secure_manifest, secure_replaced
 from safepoint.ops.prove import Proof, mark_health, prove
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
@@ -152,6 +152,7 @@ def rollback(
             progress=progress,
             keep_cache=False,  # the apply below writes the cache for the tree it leaves
         )
+        secure_manifest(repo, safety.tree, safety.checkpoint.manifest, target.manifest)
         journal = Journal.new(target=target.id, safety=safety.checkpoint.id)
         try:
             plan = apply_entries(

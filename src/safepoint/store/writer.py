@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from safepoint.store.repository import Repository
 
 COMPRESSION_LEVEL = 3
+CHUNK_GROUP = 64  # manifest chunks looked up together (they are held in memory until then)
 
 
 def blob_hash(data: bytes) -> bytes:
@@ -110,9 +111,16 @@ class BlobWriter:
         """Store a manifest from its encoded chunks and their entry counts; returns its id.
         Chunks already in the repository (most, after a small change) cost one hash each."""
         ids, count = [], 0
+        group: list[tuple[bytes, bytes]] = []
         for chunk, n in chunks:
-            ids.append(self.add_bytes(chunk))
+            blob_id = blob_hash(chunk)
+            ids.append(blob_id.hex())
             count += n
+            group.append((blob_id, chunk))
+            if len(group) == CHUNK_GROUP:  # one index query per group, not per chunk
+                self.add_many(group)
+                group = []
+        self.add_many(group)
         return self.add_bytes(encode_top(ids, count))
 
     def commit(self) -> None:
