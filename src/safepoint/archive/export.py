@@ -46,6 +46,7 @@ from safepoint.scan.walk import scan_tree
 from safepoint.store.atomic import fsync_dir, write_atomic
 from safepoint.store.records import Checkpoint, record_body
 from safepoint.store.repository import Repository
+from safepoint.store.upkeep import PARTIAL_EXPORT, Upkeep, remove_dead
 
 
 @dataclass(frozen=True)
@@ -104,12 +105,15 @@ def export_checkpoint(
         if e.kind == SYMLINK and (problem := link_problem(e.path, e.target or ""))
     ]
 
+    swept = Upkeep()  # what killed exports left beside the output
+    remove_dead(dest.parent, PARTIAL_EXPORT, swept)
+    warnings += swept.notices()
     tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+    sums = dest.with_name(checksum_name(dest.name))
     try:
         sha256, size = write_archive(repo, cp, entries, tmp, fmt, site=site, progress=progress)
         removals = removal_list(site, entries)
         script = script_path(dest, cp)
-        sums = dest.with_name(checksum_name(dest.name))
         write_atomic(sums, checksum_line(sha256, dest.name), mode=0o644)
         info = ScriptInfo(
             script_name=script.name,
@@ -128,6 +132,8 @@ def export_checkpoint(
         os.replace(tmp, dest)
         fsync_dir(dest.parent)
     except OSError as exc:
+        if not dest.exists():  # no archive: its checksum file would be an orphan
+            sums.unlink(missing_ok=True)
         raise OperationalError(f"cannot write {dest}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)

@@ -28,7 +28,8 @@ from safepoint.errors import IntegrityError
 from safepoint.store.index import Index
 from safepoint.store.pack import scan_pack
 
-_ATOMIC_TMP = re.compile(r"^\..+\.tmp-(\d+)$")
+ATOMIC_TMP = re.compile(r"^\..+\.tmp-(\d+)$")  # store/atomic.py, the tree cache
+PARTIAL_EXPORT = re.compile(r"^\..+\.partial-(\d+)$")  # an archive being exported
 
 
 @dataclass
@@ -82,11 +83,17 @@ def keep_up(path: Path, packs_dir: Path, index: Index, cache_path: Path) -> Upke
         result.forgotten = index.forget_packs(result.missing)
         cache_path.unlink(missing_ok=True)
     for folder in (path, path / "checkpoints", path / "marks"):
-        for name in _listdir(folder):
-            match = _ATOMIC_TMP.match(name)
-            if match and not _alive(int(match.group(1))):
-                _remove(folder / name, result)
+        remove_dead(folder, ATOMIC_TMP, result)
     return result
+
+
+def remove_dead(folder: Path, pattern: re.Pattern[str], result: Upkeep) -> None:
+    """Remove the files of ``folder`` whose name matches ``pattern`` (group 1: the pid of the
+    process writing it) when that process is gone."""
+    for name in _listdir(folder):
+        match = pattern.match(name)
+        if match and not _alive(int(match.group(1))):
+            _remove(folder / name, result)
 
 
 def _listdir(path: Path) -> list[str]:
