@@ -269,12 +269,12 @@ def apply_entries(
 
 def _staging_failed(exc: BaseException, plan: Plan, *, first_attempt: bool) -> NoReturn:
     """Re-raise a staging failure with what it means for the site and what to do."""
-    after = "nothing in the site was changed" if first_attempt else _PART_WAY
     if isinstance(exc, IntegrityError):
+        after = "nothing in the site was changed" if first_attempt else _PART_WAY
         raise IntegrityError(f"{exc}; {after}") from None
     if isinstance(exc, OSError):
         why = _describe(exc, need=plan.write_bytes)
-        after = "nothing in it was changed" if first_attempt else after
+        after = "nothing in it was changed" if first_attempt else _PART_WAY
         raise OperationalError(f"cannot write the site ({why}); {after}") from None
     raise exc
 

@@ -54,15 +54,13 @@ def read_journal(path: Path) -> Journal | None:
         raise _damaged(path, f"it holds a JSON {type(doc).__name__}, not an object")
     if doc.get("version") != JOURNAL_VERSION:
         raise _damaged(path, f"unknown version {doc.get('version')!r}")
+    body = {k: v for k, v in doc.items() if k != "version"}
     names = {f.name for f in fields(Journal)}
-    fields_ = {k: v for k, v in doc.items() if k != "version"}
-    wrong = sorted(
-        k for k in names - {"purpose"} if not isinstance(fields_.get(k), str) or not fields_[k]
-    )
-    if wrong or not isinstance(fields_.get("purpose", "rollback"), str) or fields_.keys() - names:
-        bad = wrong or sorted(fields_.keys() - names) or ["purpose"]
-        raise _damaged(path, f"missing or wrong: {', '.join(bad)}")
-    return Journal(**fields_)
+    bad = [k for k in sorted(body) if k not in names or not (isinstance(body[k], str) and body[k])]
+    bad += sorted(names - {"purpose"} - body.keys())  # purpose: absent in older journals
+    if bad:
+        raise _damaged(path, f"missing, empty or unknown: {', '.join(bad)}")
+    return Journal(**body)
 
 
 def pending_recovery(path: Path) -> str | None:
