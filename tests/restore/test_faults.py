@@ -278,6 +278,43 @@ def test_undo_on_a_full_disk_keeps_the_journal_until_recover(tmp_path: Path) -> 
         assert snapshot(site) == before  # back where it was before the unhealthy rollback
 
 
+def test_undo_stopped_by_an_immutable_folder_keeps_the_journal(tmp_path: Path) -> None:
+    """The target is unhealthy, and while the app restarted a folder the undo must write into
+    became immutable (chattr +i, as a deploy tool or an admin may do)."""
+    site = tmp_path / "site"
+    locked = site / "app"
+    write(site / "app" / "views.py", "v1\n")
+    write(site / "static" / "main.css", "v1\n")
+    configure(
+        site,
+        tmp_path / "repo",
+        f'[hooks]\nafter_restore = ["chattr +i {locked}"]\n'
+        '[health]\nretries = 1\ntimeout = 2\n[[health.command]]\nrun = "false"\n',
+    )
+    if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here (needs root on ext4/tmpfs-like filesystems)")
+    subprocess.run(["chattr", "-i", str(locked)], check=True)
+    sp("create", "--label", "A", cwd=site, check=True)
+    write(site / "app" / "views.py", "v2\n")
+    write(site / "static" / "main.css", "v2\n")
+    before = snapshot(site)
+    journal = tmp_path / "repo" / "journal.json"
+    try:
+        proc = sp("rollback", "A", "--yes", cwd=site)
+        assert_one_line_error(proc, 1)
+        assert "undoing it failed" in proc.stderr
+        assert f"Operation not permitted: {locked}/" in proc.stderr
+        assert journal.exists()
+        assert "RECOVERY PENDING" in sp("status", cwd=site).stdout
+        assert "safepoint recover" in sp("create", cwd=site).stderr
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
+    done = sp("recover", cwd=site)
+    assert done.returncode == 0, done.stderr
+    assert not journal.exists()
+    assert snapshot(site) == before
+
+
 # -- item 13: a full disk names the path and the space ----------------------------------------
 
 

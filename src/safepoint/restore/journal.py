@@ -81,9 +81,10 @@ def pending_recovery(path: Path) -> str | None:
 
 def _damaged(path: Path, why: str) -> IntegrityError:
     return IntegrityError(
-        f"rollback journal {path} is damaged ({why}); it is kept. The site may be part-way "
-        "between two checkpoints: compare it with 'safepoint status' and 'safepoint list', "
-        "then move the journal away and roll back to the checkpoint you want"
+        f"rollback journal {path} is damaged ({why}); it is kept, and 'safepoint recover' "
+        "cannot use it. The site may be part-way between two checkpoints: compare it with "
+        "'safepoint status' and 'safepoint list', then move the journal away and roll back to "
+        "the checkpoint you want"
     )
 
 
