@@ -1,6 +1,7 @@
 """Creating a checkpoint: read the tree (storing new content), write the manifest and the
 record. An interruption before the record is written leaves no checkpoint and at most
-unreferenced pack data, which ``gc`` removes."""
+unreferenced pack data: a partial pack, removed by the next writer, or a complete one, which
+the next writer indexes and the next checkpoint reuses."""
 
 from __future__ import annotations
 
