@@ -4,6 +4,8 @@ known-good checkpoint differs from them."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.helpers import sp, sp_json, write
@@ -70,3 +72,42 @@ def test_guard_without_checks_is_a_usage_error(tmp_path: Path) -> None:
     sp("init", cwd=root, check=True)
     proc = sp("guard", "--once", cwd=root)
     assert proc.returncode == 2 and "no health checks configured" in proc.stderr
+
+
+def test_a_rollback_that_could_not_run_is_tried_again_at_the_next_poll(tmp_path: Path) -> None:
+    """Another safepoint process holds the repository lock when the guard decides to roll
+    back: nothing happened, so the guard stays armed and rolls back at the next poll."""
+    root, _ = make_site(tmp_path)
+    (root / "safepoint.toml").write_text(
+        '[health]\nretries = 1\ntimeout = 2\n[[health.command]]\nrun = "grep -q v1 app.py"\n'
+    )
+    sp("create", "--label", "v1", "--verify-health", cwd=root, check=True)
+    write(root / "app.py", "print('v2')\n")  # the change that breaks the site
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(60)\n",
+            str(root / ".safepoint" / "lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert "unhealthy (1/2)" in poll(root)
+        out = poll(root)
+        assert "could not roll back, will try again at the next poll" in out, out
+        assert "locked by another" in out
+        assert (root / "app.py").read_text() == "print('v2')\n"
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    out = poll(root)
+    assert "rolling back to known-good checkpoint" in out, out
+    assert "rolled back to" in out and "already rolled back" not in out
+    assert (root / "app.py").read_text() == "print('v1')\n"

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from safepoint.cli.env import Environment
-from safepoint.cli.output import Output
+from safepoint.cli.output import Output, printable
 from safepoint.ops.site import Site, open_site
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,14 +50,22 @@ def output(ctx: click.Context, json_mode: bool) -> Output:
 
 @contextmanager
 def site(root: str | None) -> Iterator[Site]:
-    """The site, opened; once the command is done with it, one warning line per checkpoint
-    record that had to be skipped (damaged, or a stray file in checkpoints/)."""
+    """The site, opened, with the repository's notices (leftovers swept, packs missing) as
+    lines on stderr; once the command is done with it, one warning line per checkpoint record
+    that had to be skipped (damaged, or a stray file in checkpoints/)."""
     with open_site(root) as s:
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:
+            stderr = env_of(ctx).stderr
+
+            def notify(line: str) -> None:
+                stderr.write(f"safepoint: {printable(line)}\n")
+
+            s.notify = notify
         try:
             yield s
         finally:
             repo = s.opened_repository
-            ctx = click.get_current_context(silent=True)
             if repo is not None and ctx is not None:
                 for path, problem in sorted(repo.skipped_records.items()):
                     env_of(ctx).stderr.write(f"safepoint: warning: skipped {path}: {problem}\n")

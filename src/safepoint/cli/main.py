@@ -15,6 +15,7 @@ from safepoint import __version__
 from safepoint.cli.commands import COMMANDS
 from safepoint.cli.env import Environment
 from safepoint.cli.output import printable
+from safepoint.diskspace import describe
 from safepoint.errors import ExitStatus, SafepointError
 
 
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         return _fail(env, "interrupted", INTERRUPTED, "interrupted")
     except OSError as exc:
         # An unexpected I/O failure still gets one line, not a traceback.
-        return _fail(env, f"{exc.strerror or exc}: {exc.filename or ''}", ExitStatus.ERROR, "io")
+        return _fail(env, describe(exc), ExitStatus.ERROR, "io")
     return int(result) if isinstance(result, int) else int(ExitStatus.OK)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from safepoint.cli.env import Environment
 from safepoint.cli.table import Column, Section, render
+from safepoint.diskspace import human_size as human_size  # re-exported for the commands
 from safepoint.progress import NullProgress
 from safepoint.progress import Progress as ProgressProtocol
 
@@ -147,15 +148,6 @@ class RichProgress:
         )
         self._bar.start()
         self._task = self._bar.add_task(description, total=total)
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def human_duration(seconds: float) -> str:

@@ -6,11 +6,13 @@ import click
 
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import Output
-from safepoint.ops.status import Side, diff_sides
+from safepoint.ops.status import Side, diff_sides, pending
 from safepoint.restore.plan import Changes
 
 
-def _report(out: Output, left: Side, right: Side, changes: Changes) -> None:
+def _report(
+    out: Output, left: Side, right: Side, changes: Changes, recovery: str | None = None
+) -> None:
     if out.json_mode:
         out.json(
             {
@@ -18,9 +20,12 @@ def _report(out: Output, left: Side, right: Side, changes: Changes) -> None:
                 "to": right.checkpoint.id if right.checkpoint else None,
                 "clean": changes.empty,
                 **changes.to_json(),
+                "pending_recovery": recovery,
             }
         )
         return
+    if recovery is not None:
+        out.line(f"RECOVERY PENDING: {recovery}")
     out.line(f"{left.name} -> {right.name}")
     if changes.empty:
         out.line("no changes")
@@ -44,7 +49,7 @@ def status(ctx: click.Context, root: str | None, json_mode: bool) -> None:
     """The working tree against the checkpoint it last matched."""
     out = output(ctx, json_mode)
     with site(root) as s:
-        _report(out, *diff_sides(s, None, None))
+        _report(out, *diff_sides(s, None, None), recovery=pending(s))
 
 
 @click.command()
@@ -58,4 +63,4 @@ def diff(
     """Between checkpoints A and B, or checkpoint A and the working tree."""
     out = output(ctx, json_mode)
     with site(root) as s:
-        _report(out, *diff_sides(s, a, b))
+        _report(out, *diff_sides(s, a, b), recovery=pending(s))

@@ -1,6 +1,7 @@
 """Creating a checkpoint: read the tree (storing new content), write the manifest and the
 record. An interruption before the record is written leaves no checkpoint and at most
-unreferenced pack data, which ``gc`` removes."""
+unreferenced pack data: a partial pack, removed by the next writer, or a complete one, which
+the next writer indexes and the next checkpoint reuses."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from safepoint.ops.site import Site
 from safepoint.ops.spare import found_runtime
 from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
+from safepoint.restore.journal import pending_recovery
 from safepoint.scan.entry import DIR, Entry
 from safepoint.store.records import BY_CREATE, Checkpoint, now_iso
 
@@ -120,10 +122,9 @@ def _changes(site: Site, entries: list[Entry]) -> list[tuple[int, str]]:
 
 
 def refuse_if_pending(site: Site) -> None:
-    if site.repository.journal_path.exists():
-        raise PendingRecoveryError(
-            "an interrupted rollback is pending; run 'safepoint recover' first"
-        )
+    pending = pending_recovery(site.repository.journal_path)
+    if pending is not None:
+        raise PendingRecoveryError(pending)
 
 
 def take_checkpoint(

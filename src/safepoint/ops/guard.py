@@ -111,16 +111,30 @@ def _maybe_roll_back(
         f"rolling back to known-good checkpoint {target.short_id}"
         f"{f' ({target.label})' if target.label else ''}"
     )
-    state.armed = False
-    state.last_rollback = now
+    switched = False
+
+    def on_switch() -> None:
+        nonlocal switched
+        switched = True
+
     try:
-        result = rollback(site, target.id, proof_options=_logged_proof(log))
+        result = rollback(
+            site, target.id, proof_options=_logged_proof(log), on_switch=on_switch
+        )
     except RollbackUndone as exc:
+        _ran(state, now)
         log(f"rollback undone: {exc}")
         return
     except SafepointError as exc:
+        if not switched:
+            # It did not happen (the repository locked by another process, a file it could
+            # not stage...): the site is as it was, so try again at the next poll.
+            log(f"could not roll back, will try again at the next poll: {exc}")
+            return
+        _ran(state, now)
         log(f"rollback failed: {exc}")
         return
+    _ran(state, now)
     assert result.proof is not None
     log(
         f"rolled back to {target.short_id} in {result.seconds:.1f}s: "
@@ -135,6 +149,12 @@ def _logged_proof(log: Log) -> ProofOptions:
         on_attempt=lambda attempt: log(f"health: {attempt.describe()}"),
         on_step=lambda text: log(f"app: {text}"),
     )
+
+
+def _ran(state: GuardState, now: float) -> None:
+    """A rollback ran (done, undone or failed half-way): never again for this failure."""
+    state.armed = False
+    state.last_rollback = now
 
 
 def rollback_target(site: Site) -> Checkpoint | None:

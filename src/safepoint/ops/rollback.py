@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from stat import S_ISREG
 from typing import NoReturn
 
+from safepoint.diskspace import describe as describe_os_error
 from safepoint.errors import (
     BadReferenceError,
     IntegrityError,
@@ -26,6 +27,7 @@ from safepoint.errors import (
 from safepoint.ops.create import refuse_if_pending, take_checkpoint
 from safepoint.ops.delta import tree_delta
 from safepoint.ops.marks import describe, describe_mark
+from safepoint.ops.protect import secure_manifest, secure_replaced
 from safepoint.ops.prove import Proof, ProofOptions, check_proof_setup, mark_health, prove
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
@@ -131,12 +133,15 @@ def rollback(
     check_health: bool = True,
     hook_output: Callable[[str], None] | None = None,
     proof_options: ProofOptions | None = None,
+    on_switch: Callable[[], None] | None = None,
 ) -> RollbackResult:
     """Roll the site back to ``ref`` (default: the newest known-good checkpoint), reload the
     app, run the hooks, and prove it healthy; if it is not, put the safety checkpoint back,
     reload and run the hooks again and raise RollbackUndone (exit 4). Never more than one undo.
 
     ``confirm`` is shown the planned changes and may refuse (OperationalError "aborted").
+    ``on_switch`` is called when the first file of the site is about to change: an error
+    raised before that call left the site as it was.
     """
     repo = site.repository
     warnings: list[str] = []
@@ -177,9 +182,19 @@ def rollback(
             progress=progress,
             keep_cache=False,  # the apply below writes the cache for the tree it leaves
         )
+        secure_manifest(repo, safety.tree, safety.checkpoint.manifest, target.manifest)
         journal = Journal.new(target=target.id, safety=safety.checkpoint.id)
         try:
-            plan = apply_entries(site, safety.tree, target, journal, progress=progress, warn=note)
+            plan = apply_entries(
+                site,
+                safety.tree,
+                target,
+                journal,
+                first_attempt=True,
+                progress=progress,
+                warn=note,
+                on_switch=on_switch,
+            )
         except _SwitchFailed as failure:
             undo_after_failure(site, journal, safety.checkpoint, failure, warn=note)
         repo.set_head(target)
@@ -227,7 +242,14 @@ def _undo_unhealthy(
     checkpoint back, once, and reload the app with it (starting it if it died)."""
     assert result.proof is not None
     journal = Journal.new(target=safety.id, safety=safety.id, purpose="undo")
-    restore_from_disk(site, safety, journal, warn=warn)
+    try:
+        restore_from_disk(site, safety, journal, warn=warn)
+    except SafepointError as exc:
+        failed = IntegrityError if isinstance(exc, IntegrityError) else OperationalError
+        raise failed(
+            f"health checks failed after rolling back to {result.target.short_id} "
+            f"({result.proof.summary()}), and undoing it failed: {exc}"
+        ) from None
     site.repository.set_head(safety)
     result.undone = True
     result.undo_proof = prove(site, hook_output=hook_output, options=options)
@@ -250,37 +272,39 @@ def apply_entries(
     target: Checkpoint,
     journal: Journal,
     *,
+    first_attempt: bool = False,
     progress: Progress | None = None,
     warn: Warn | None = None,
+    on_switch: Callable[[], None] | None = None,
 ) -> Plan:
     """Bring the tracked tree from ``tree`` (as read just before) to the tracked entries of
     ``target`` under ``journal``.
 
-    Staging failures leave the site as it was (and remove the journal) and are re-raised;
-    a failure while switching leaves the journal and raises _SwitchFailed."""
+    Every file the plan overwrites or deletes is first made sure to be soundly stored (see
+    ops/protect.py). Staging failures change no file of the site and are re-raised; the
+    journal is removed only on a ``first_attempt`` (a rollback's first try, when the site is
+    wholly as it was before): an undo or a recover leaves the site part-way, so its journal
+    stays for the next ``recover``. A failure while switching leaves the journal and raises
+    _SwitchFailed."""
     repo = site.repository
     plan = _plan(site, tree, target)
     if plan.empty:
         tree.save_cache(site)
         remove_journal(repo.journal_path)
         return plan
+    secure_replaced(repo, site.root, plan.replaced)
     write_journal(repo.journal_path, journal)
     existing = set(tree.dirs) - {""}
     try:
         staged = stage_files(
             repo, site.root, plan, existing, nonce=journal.nonce, progress=progress
         )
-    except IntegrityError as exc:
-        remove_journal(repo.journal_path)
-        raise IntegrityError(f"{exc}; nothing in the site was changed") from None
-    except OSError as exc:
-        remove_journal(repo.journal_path)
-        raise OperationalError(
-            f"cannot write the site ({_describe(exc)}); nothing in it was changed"
-        ) from None
-    except BaseException:
-        remove_journal(repo.journal_path)
-        raise
+    except BaseException as exc:
+        if first_attempt:
+            remove_journal(repo.journal_path)  # the site is wholly as it was
+        _staging_failed(exc, plan, first_attempt=first_attempt)
+    if on_switch is not None:
+        on_switch()
     try:
         switch(site.root, plan, staged, nonce=journal.nonce, warn=warn or (lambda _: None))
     except OSError as exc:
@@ -295,6 +319,18 @@ def apply_entries(
     return plan
 
 
+def _staging_failed(exc: BaseException, plan: Plan, *, first_attempt: bool) -> NoReturn:
+    """Re-raise a staging failure with what it means for the site and what to do."""
+    if isinstance(exc, IntegrityError):
+        after = "nothing in the site was changed" if first_attempt else _PART_WAY
+        raise IntegrityError(f"{exc}; {after}") from None
+    if isinstance(exc, OSError):
+        why = _describe(exc, need=plan.write_bytes)
+        after = "nothing in it was changed" if first_attempt else _PART_WAY
+        raise OperationalError(f"cannot write the site ({why}); {after}") from None
+    raise exc
+
+
 def undo_after_failure(
     site: Site, journal: Journal, safety: Checkpoint, failure: Exception, *, warn: Warn
 ) -> NoReturn:
@@ -305,8 +341,7 @@ def undo_after_failure(
         site.repository.set_head(safety)
     except (SafepointError, OSError) as exc:
         raise OperationalError(
-            f"rollback failed ({_describe(reason)}) and undoing it failed too ({_describe(exc)}); "
-            "run 'safepoint recover'"
+            f"rollback failed ({_describe(reason)}) and undoing it failed too: {_describe(exc)}"
         ) from None
     raise OperationalError(
         f"rollback failed ({_describe(reason)}); the site was put back as it was "
@@ -328,7 +363,9 @@ def restore_from_disk(
     try:
         return apply_entries(site, tree, cp, journal, progress=progress, warn=warn)
     except _SwitchFailed as failure:
-        raise OperationalError(f"cannot write the site: {_describe(failure.__cause__)}") from None
+        raise OperationalError(
+            f"cannot write the site ({_describe(failure.__cause__)}); {_PART_WAY}"
+        ) from None
 
 
 def recover_site(
@@ -358,6 +395,12 @@ def recover_site(
             "neither the rollback's target nor its safety checkpoint can be "
             "restored; the journal is kept"
         )
+
+
+_PART_WAY = (
+    "the site is still part-way through a rollback and the journal is kept; fix that, then run "
+    "'safepoint recover'"
+)
 
 
 class _SwitchFailed(Exception):
@@ -405,7 +448,7 @@ def _update_cache(site: Site, tree: Tree, plan: Plan, target: Checkpoint) -> Non
     tree.update_cache(site, sorted(dirs, key=order_key), known, kept)
 
 
-def _describe(exc: BaseException | None) -> str:
+def _describe(exc: BaseException | None, *, need: int | None = None) -> str:
     if isinstance(exc, OSError):
-        return f"{exc.strerror}: {os.fsdecode(exc.filename) if exc.filename else ''}".rstrip(": ")
+        return describe_os_error(exc, need=need)
     return str(exc)

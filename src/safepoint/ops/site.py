@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,8 @@ class Site:
     config: Config
     rules: Rules
     _repo: Repository | None = field(default=None, repr=False)
+    # Where the repository reports what its upkeep did when a writer took the lock.
+    notify: Callable[[str], None] = field(default=lambda _: None, repr=False)
 
     @property
     def root(self) -> Path:
@@ -26,6 +29,7 @@ class Site:
         if self._repo is None:
             named = self.config.source if self.config.repository_named else None
             self._repo = Repository.open(self.config.repository, named_in=named)
+            self._repo.notify = self.notify
         return self._repo
 
     @property

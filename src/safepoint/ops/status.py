@@ -10,6 +10,7 @@ from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
 from safepoint.ops.tree import read_tree
 from safepoint.restore.files import IS_ROOT
+from safepoint.restore.journal import pending_recovery
 from safepoint.restore.plan import Changes, compare
 from safepoint.store.records import Checkpoint
 
@@ -35,6 +36,12 @@ def base_checkpoint(site: Site) -> Checkpoint:
         raise BadReferenceError("the repository has no checkpoints yet; run 'safepoint create'")
     head = site.repository.head()
     return next((c for c in checkpoints if c.id == head), checkpoints[0])
+
+
+def pending(site: Site) -> str | None:
+    """Why the site may be part-way between two checkpoints (a rollback journal is pending),
+    or None."""
+    return pending_recovery(site.repository.journal_path)
 
 
 def diff_sides(site: Site, a: str | None, b: str | None) -> tuple[Side, Side, Changes]:

@@ -316,11 +316,12 @@ def _hash_large(path: str, writer: BlobWriter | None) -> tuple[os.stat_result | 
     if _signature(before) != _signature(after):
         return None, ""
     if writer is not None:
-        writer.add_file(digest.digest(), after.st_size, _pieces(path))
+        writer.add_file(digest.digest(), after.st_size, file_pieces(path))
     return after, digest.hexdigest()
 
 
-def _pieces(path: str) -> Iterator[bytes]:
+def file_pieces(path: str) -> Iterator[bytes]:
+    """A file's content in ``CHUNK`` pieces, for large files (never held whole)."""
     with _open(path) as f:
         while chunk := f.read(CHUNK):
             yield chunk

@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from safepoint.diskspace import with_path
 from safepoint.errors import IntegrityError
 from safepoint.parallel import map_each
 from safepoint.progress import NullProgress, Progress
@@ -60,6 +61,8 @@ def stage_files(
             write_file(tmp, repo.content(locations[_blob(entry.blob)]), entry, fsync=True)
         except IntegrityError as exc:
             raise IntegrityError(f"{entry.path}: {exc}") from None
+        except OSError as exc:
+            raise with_path(exc, tmp) from None  # os.write names no file (a full disk)
         progress.advance(entry.size)
 
     try:

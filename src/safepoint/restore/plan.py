@@ -103,6 +103,8 @@ class Plan:
     unchanged: int
     keep_dirs: list[str] = field(default_factory=list)  # removed dirs that hold excluded files
     spared: list[tuple[str, str]] = field(default_factory=list)  # (path, why) left alone
+    # The current files whose content the plan overwrites or deletes: what an undo needs back.
+    replaced: list[Entry] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -199,6 +201,8 @@ def plan_rollback(
         dir_meta=dir_meta,
         unchanged=ch.unchanged + shared,
         keep_dirs=sorted(keep),
+        replaced=[a for a, _ in ch.modified if a.kind == FILE]
+        + [e for e in ch.deleted if e.kind == FILE],
     )
 
 

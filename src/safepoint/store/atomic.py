@@ -34,7 +34,9 @@ def atomic_file(path: Path, *, mode: int = 0o600) -> Iterator[BinaryIO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not exc.filename:  # a full disk: name the file
+            raise type(exc)(exc.errno, exc.strerror, os.fspath(path)) from None
         raise
     fsync_dir(path.parent)

@@ -1,10 +1,12 @@
 """The index: SQLite (WAL) mapping blob id -> pack, offset, sizes, codec.
 
-It is a cache of what the packs say: ``sync`` indexes any pack the index does not know yet (a
-crash between renaming a pack and committing its rows leaves exactly that), and
-``rebuild_index`` recreates it from the packs alone (``safepoint repair index``). Lookups are
-safe from several threads. A damaged database file (SQLite's "database disk image is
-malformed", "file is not a database") is reported as ``IndexDamagedError``, never as a raw
+It is a cache of what the packs say. When a writer takes the lock (store/upkeep.py), a pack the
+index does not know yet (a crash between renaming a pack and committing its rows leaves exactly
+that) is indexed, and a pack it knows that is gone from disk is forgotten with its blobs. When
+a blob is stored again because its old copy was damaged, the new location replaces the old.
+``rebuild_index`` recreates the index from the packs alone (``safepoint repair index``).
+Lookups are safe from several threads. A damaged database file (SQLite's "database disk image
+is malformed", "file is not a database") is reported as ``IndexDamagedError``, never as a raw
 sqlite3 error, wherever the index is used.
 """
 
@@ -117,8 +119,11 @@ class Index:
                 rows.extend(self._db.execute(f"{select} IN ({marks})", batch))
         return rows
 
-    def add(self, locations: Iterable[Location]) -> None:
-        """Record locations in one transaction (the first location of a blob wins)."""
+    def add(self, locations: Iterable[Location], *, replace: bool = False) -> None:
+        """Record locations in one transaction. The first location of a blob wins, unless
+        ``replace``: a writer stores a blob again only when its old copy is missing or damaged,
+        so the copy it wrote must win."""
+        verb = "REPLACE" if replace else "IGNORE"
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -133,7 +138,7 @@ class Index:
                         ).fetchone()[0]
                         pack_ids[loc.pack] = pid
                     db.execute(
-                        "INSERT OR IGNORE INTO blobs VALUES (?,?,?,?,?,?)",
+                        f"INSERT OR {verb} INTO blobs VALUES (?,?,?,?,?,?)",
                         (loc.blob_id, pid, loc.offset, loc.stored_size, loc.raw_size, loc.codec),
                     )
                 db.execute("COMMIT")
@@ -144,6 +149,26 @@ class Index:
     def known_packs(self) -> set[str]:
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT name FROM packs")}
+
+    def forget_packs(self, names: Iterable[str]) -> int:
+        """Drop the packs ``names`` (gone from disk) and every blob the index placed in them,
+        so that those blobs count as not stored and are stored again; returns how many blobs."""
+        forgotten = 0
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for name in names:
+                    row = db.execute("SELECT id FROM packs WHERE name=?", (name,)).fetchone()
+                    if row is None:
+                        continue
+                    forgotten += db.execute("DELETE FROM blobs WHERE pack=?", row).rowcount
+                    db.execute("DELETE FROM packs WHERE id=?", row)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return forgotten
 
     def sync(self, packs_dir: Path) -> int:
         """Index every pack on disk that the index does not know; returns how many."""

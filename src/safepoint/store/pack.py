@@ -10,7 +10,7 @@ Layout of ``packs/<xx>/<name>.pack`` (all integers big-endian)::
 ``codec`` 0 stores the bytes as they are (already-compressed content such as images), 1 stores
 them zstd-compressed. ``blob_id`` is the SHA-256 of the raw content. A pack is written as
 ``<name>.pack.tmp`` and renamed once complete and fsynced; a ``.tmp`` left by a crash belongs to
-no checkpoint and is removed by ``gc``.
+no checkpoint and is removed by the next writer (store/upkeep.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from safepoint.diskspace import with_path
 from safepoint.errors import IntegrityError
 from safepoint.store.atomic import fsync_dir
 
@@ -68,8 +69,11 @@ class PackWriter:
         record = RECORD.pack(b"B", blob_id, codec, raw_size, len(data))
         with self._lock:
             name, fd, size = self._current()
-            _write_all(fd, record)
-            _write_all(fd, data)
+            try:
+                _write_all(fd, record)
+                _write_all(fd, data)
+            except OSError as exc:
+                raise with_path(exc, self._tmp(name)) from None
             self._locations.append(Location(blob_id, name, size, len(data), raw_size, codec))
             size += RECORD_SIZE + len(data)
             self.stored_bytes += RECORD_SIZE + len(data)
@@ -84,16 +88,18 @@ class PackWriter:
         they raise, the pack is cut back to where the record began and the error re-raised."""
         with self._lock:
             name, fd, start = self._current()
-            _write_all(fd, RECORD.pack(b"B", blob_id, codec, raw_size, 0))
             stored = 0
             try:
+                _write_all(fd, RECORD.pack(b"B", blob_id, codec, raw_size, 0))
                 for chunk in chunks:
                     _write_all(fd, chunk)
                     stored += len(chunk)
                 os.pwrite(fd, RECORD.pack(b"B", blob_id, codec, raw_size, stored), start)
-            except BaseException:
+            except BaseException as exc:
                 os.ftruncate(fd, start)
                 os.lseek(fd, start, os.SEEK_SET)
+                if isinstance(exc, OSError):
+                    raise with_path(exc, self._tmp(name)) from None
                 raise
             self._locations.append(Location(blob_id, name, start, stored, raw_size, codec))
             size = start + RECORD_SIZE + stored
@@ -124,26 +130,34 @@ class PackWriter:
                 tmp.unlink(missing_ok=True)
             self._done, self._locations = [], []
 
+    def _tmp(self, name: str) -> Path:
+        return pack_path(self._dir, name).with_suffix(".pack.tmp")
+
     def _current(self) -> tuple[str, int, int]:
         if self._file is None:
             name = secrets.token_hex(16)
-            path = pack_path(self._dir, name).with_suffix(".pack.tmp")
+            path = self._tmp(name)
             path.parent.mkdir(mode=0o700, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            os.write(fd, FILE_HEADER)
             self._file = (name, fd, len(FILE_HEADER))
+            try:
+                _write_all(fd, FILE_HEADER)
+            except OSError as exc:
+                raise with_path(exc, path) from None
         return self._file
 
     def _close_current(self) -> None:
         if self._file is None:
             return
         name, fd, _ = self._file
+        self._file = None
+        self._done.append(name)  # so that abort removes it if the fsync fails
         try:
             os.fsync(fd)
+        except OSError as exc:
+            raise with_path(exc, self._tmp(name)) from None
         finally:
             os.close(fd)
-        self._done.append(name)
-        self._file = None
 
 
 def _write_all(fd: int, data: bytes) -> None:

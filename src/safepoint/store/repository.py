@@ -12,8 +12,9 @@
 
 Blobs are content-addressed by the SHA-256 of their plain content; every read is hash-checked,
 so corruption is reported (IntegrityError), never returned. A crash leaves at worst an orphan
-``.tmp`` pack or unindexed pack, which ``sync``/``gc`` clean up; a checkpoint exists once its
-record is renamed into place, and by then everything it refers to is durable.
+``.tmp`` pack or unindexed pack, which the next writer removes or indexes (upkeep.py); a
+checkpoint exists once its record is renamed into place, and by then everything it refers to
+is durable.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -37,7 +38,7 @@ from safepoint.scan.entry import Entry
 from safepoint.store import lockinfo
 from safepoint.store.atomic import write_atomic
 from safepoint.store.index import Index, rebuild_index
-from safepoint.store.manifest import decode_manifest, encode_chunks, encode_top, order_key
+from safepoint.store.manifest import decode_manifest
 from safepoint.store.pack import (
     CHUNK,
     LARGE,
@@ -45,20 +46,21 @@ from safepoint.store.pack import (
     RECORD_SIZE,
     ZSTD,
     Location,
-    PackWriter,
     check_header,
     pack_path,
     read_record,
 )
 from safepoint.store.records import Checkpoint, Marks, load_record, save_marks, save_record
+from safepoint.store.upkeep import keep_up
+from safepoint.store.writer import (
+    COMPRESSION_LEVEL,
+    BlobWriter,
+    FileChangedError,  # noqa: F401  (imported from here by the scan)
+    blob_hash,
+)
 
 FORMAT_NAME = "safepoint-repository"
 FORMAT_VERSION = 1
-COMPRESSION_LEVEL = 3
-
-
-def blob_hash(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
 
 
 class Repository:
@@ -75,6 +77,8 @@ class Repository:
         self._fd_lock = threading.Lock()
         self._local = threading.local()
         self.skipped_records: dict[Path, str] = {}  # see checkpoints()
+        # Where the upkeep at lock time reports (removed leftovers, missing packs).
+        self.notify: Callable[[str], None] = lambda _: None
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -141,9 +145,13 @@ class Repository:
         if self._index is not None:
             self._index.close()
             self._index = None
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        self.close_packs()
+
+    def close_packs(self) -> None:
+        with self._fd_lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
 
     def __enter__(self) -> Repository:
         return self
@@ -166,16 +174,50 @@ class Repository:
             lockinfo.claim(fd)
             try:
                 if sync_index:
-                    self.index.sync(self.packs_dir)
+                    self._keep_up()
                 yield
             finally:
                 lockinfo.release(fd)
         finally:
             os.close(fd)
 
+    def _keep_up(self) -> None:
+        """On taking the lock: index, forget and sweep (see store/upkeep.py)."""
+        done = keep_up(self.path, self.packs_dir, self.index, self.cache_path)
+        if done.missing:
+            self.close_packs()
+        for line in done.notices():
+            self.notify(line)
+
     # -- blobs ----------------------------------------------------------------------------------
     def __contains__(self, blob_id: bytes) -> bool:
         return blob_id in self.index
+
+    def stored_soundly(self, loc: Location) -> bool:
+        """The pack at ``loc`` exists and its record header says what the index says: the cheap
+        check a writer makes before trusting a blob it would otherwise store again."""
+        try:
+            check_header(self._pack_fd(loc.pack), loc)
+        except (IntegrityError, OSError):
+            return False
+        return True
+
+    def blob_fault(self, blob_id: bytes) -> str | None:
+        """Why the repository cannot give ``blob_id`` back (missing, damaged), after reading it
+        whole and checking its hash; None when it can."""
+        loc = self.index.lookup(blob_id)
+        if loc is None:
+            return f"blob {blob_id.hex()} is missing from the repository"
+        try:
+            content = self.content(loc)
+            if not isinstance(content, bytes):
+                for _ in content:
+                    pass
+        except IntegrityError as exc:
+            return str(exc)
+        except OSError as exc:
+            return f"pack {loc.pack} is unreadable: {exc.strerror}"
+        return None
 
     def read_blob(self, blob_id: bytes) -> bytes:
         """The content of a blob, hash-checked."""
@@ -327,122 +369,6 @@ def _unborn(path: Path) -> bool:
         c.name in ("packs", "checkpoints", "marks") and c.is_dir() and not any(c.iterdir())
         for c in children
     )
-
-
-class BlobWriter:
-    """A write transaction: ``add`` blobs (deduplicated), then ``commit`` (packs durable, index
-    updated) or ``abort``. Thread-safe."""
-
-    def __init__(self, repo: Repository) -> None:
-        self._repo = repo
-        self._packs = PackWriter(repo.packs_dir)
-        self._pending: set[bytes] = set()
-        self._lock = threading.Lock()
-
-    @property
-    def stored_bytes(self) -> int:
-        return self._packs.stored_bytes
-
-    def known(self, blob_id: bytes) -> bool:
-        with self._lock:
-            if blob_id in self._pending:
-                return True
-        return blob_id in self._repo
-
-    def add(self, blob_id: bytes, data: bytes) -> bool:
-        """Store ``data`` under ``blob_id`` unless already stored; True if it was new."""
-        if self.known(blob_id):
-            return False
-        return self._store(blob_id, data)
-
-    def add_many(self, blobs: list[tuple[bytes, bytes]]) -> None:
-        """``add`` for a group: one index query for all of them."""
-        ids = {blob_id for blob_id, _ in blobs}
-        with self._lock:
-            ids -= self._pending
-        stored = self._repo.index.known(ids) if ids else set()
-        for blob_id, data in blobs:
-            if blob_id in ids and blob_id not in stored:
-                self._store(blob_id, data)
-
-    def _store(self, blob_id: bytes, data: bytes) -> bool:
-        codec, stored = self._repo.compress(data)
-        with self._lock:
-            if blob_id in self._pending:
-                return False
-            self._pending.add(blob_id)
-        self._packs.add(blob_id, len(data), codec, stored)
-        return True
-
-    def add_file(self, blob_id: bytes, raw_size: int, chunks: Iterable[bytes]) -> bool:
-        """Store a large file from its ``chunks`` (read again from disk) unless the blob is
-        known; they must hash to ``blob_id`` (FileChangedError otherwise, nothing kept)."""
-        if self.known(blob_id):
-            return False
-        with self._lock:
-            if blob_id in self._pending:
-                return False
-            self._pending.add(blob_id)
-        try:
-            self._packs.add_stream(blob_id, raw_size, ZSTD, _compressed(blob_id, raw_size, chunks))
-        except BaseException:
-            with self._lock:
-                self._pending.discard(blob_id)
-            raise
-        return True
-
-    def add_bytes(self, data: bytes) -> str:
-        blob_id = blob_hash(data)
-        self.add(blob_id, data)
-        return blob_id.hex()
-
-    def add_manifest(self, entries: Sequence[Entry]) -> str:
-        """Store the manifest of ``entries`` (put in tree order); returns its id."""
-        entries = sorted(entries, key=lambda e: order_key(e.path))
-        return self.add_chunks(encode_chunks(entries))
-
-    def add_chunks(self, chunks: Iterable[tuple[bytes, int]]) -> str:
-        """Store a manifest from its encoded chunks and their entry counts; returns its id.
-        Chunks already in the repository (most, after a small change) cost one hash each."""
-        ids, count = [], 0
-        for chunk, n in chunks:
-            ids.append(self.add_bytes(chunk))
-            count += n
-        return self.add_bytes(encode_top(ids, count))
-
-    def commit(self) -> None:
-        self._repo.index.add(self._packs.commit())
-        self._pending.clear()
-
-    def abort(self) -> None:
-        self._packs.abort()
-        self._pending.clear()
-
-    def __enter__(self) -> BlobWriter:
-        return self
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        if exc_type is not None:
-            self.abort()
-
-
-class FileChangedError(OperationalError):
-    """A file's content changed between hashing it and storing it."""
-
-
-def _compressed(blob_id: bytes, raw_size: int, chunks: Iterable[bytes]) -> Iterator[bytes]:
-    compress = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compressobj(size=raw_size)
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in chunks:
-        digest.update(chunk)
-        size += len(chunk)
-        out = compress.compress(chunk)
-        if out:
-            yield out
-    if size != raw_size or digest.digest() != blob_id:
-        raise FileChangedError("the file changed while it was being stored")
-    yield compress.flush()
 
 
 class _Region:
