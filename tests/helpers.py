@@ -45,9 +45,13 @@ def sp_json(*args: str | os.PathLike[str], cwd: Path | None = None) -> Any:
     return json.loads(proc.stdout)
 
 
+PROGRESS = ("safepoint: health: ", "safepoint: app: ")
+"""Lines a health proof prints per attempt and reload step when stderr is not a terminal."""
+
+
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int) -> None:
     assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
+    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith(PROGRESS)]
     assert len(lines) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert lines[0].startswith("safepoint: ")

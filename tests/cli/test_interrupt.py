@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.helpers import SAFEPOINT, snapshot, sp, sp_json, write
+from tests.helpers import PROGRESS, SAFEPOINT, snapshot, sp, sp_json, write
 
 
 def _start(site: Path, *args: str) -> subprocess.Popen[str]:
@@ -50,8 +50,7 @@ def _assert_interrupted(proc: subprocess.Popen[str], err: str) -> None:
     assert "Traceback" not in err
     lines = [line for line in err.strip().splitlines() if line.strip()]
     # Progress lines of the health proof may come first (one per attempt, without a TTY).
-    progress = ("safepoint: health: ", "safepoint: app: ")
-    assert [line for line in lines if not line.startswith(progress)] == [
+    assert [line for line in lines if not line.startswith(PROGRESS)] == [
         "safepoint: interrupted"
     ], err
     assert lines[-1] == "safepoint: interrupted", err

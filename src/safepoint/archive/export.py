@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from safepoint.archive.layout import (
     created_seconds,
     script_name,
 )
-from safepoint.archive.outputs import destination, refuse_inside_root, staged, sweep_partials
+from safepoint.archive.outputs import destination, refuse_inside_root, staged
 from safepoint.archive.paths import display, link_problem
 from safepoint.archive.script import SCRIPT_HEAD, ScriptInfo, render_restore_script, sh_quote
 from safepoint.archive.select import Tracker
@@ -43,6 +44,7 @@ from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
 from safepoint.scan.walk import scan_tree
 from safepoint.store.records import Checkpoint, record_body
 from safepoint.store.repository import Repository
+from safepoint.store.upkeep import Upkeep, remove_dead
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,9 @@ def export_checkpoint(
             raise OperationalError(f"cannot create {dest.parent}: {exc.strerror}") from None
     elif not dest.parent.is_dir():
         raise UsageError(f"cannot write {dest}: folder {dest.parent} does not exist")
-    sweep_partials(dest.parent, [dest.name, sums.name, script.name])
+    swept = Upkeep()  # what killed exports of this site left beside the output
+    remove_dead(dest.parent, _partials_of(site, [dest.name, sums.name, script.name]), swept)
+    warnings += swept.notices()
     with staged([script, sums, dest]) as (script_tmp, sums_tmp, tmp):
         sha256, size = write_archive(repo, cp, entries, tmp, fmt, site=site, progress=progress)
         removals = removal_list(site, entries)
@@ -321,3 +325,11 @@ def removal_list(site: Site, entries: list[Entry]) -> list[tuple[str, str]]:
     out = [(kind, path) for path, kind in tracked.items() if path not in keep]
     out.sort(key=lambda kp: kp[1], reverse=True)
     return out
+
+
+def _partials_of(site: Site, names: list[str]) -> re.Pattern[str]:
+    """The temporary names (``.NAME.partial-PID``, group 1 the pid) of this export's files and
+    of any archive of this site (named ``<site>_...``): what a killed export of it left. Other
+    files in the folder, whoever wrote them, are not ours to remove."""
+    ours = "|".join([re.escape(f"{site.root.name}_") + ".+", *map(re.escape, names)])
+    return re.compile(rf"^\.(?:{ours})\.partial-(\d+)$")

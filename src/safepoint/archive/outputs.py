@@ -16,9 +16,8 @@ is gone) are removed by the next export to the same folder.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +28,6 @@ from safepoint.errors import OperationalError, UsageError
 from safepoint.ops.site import Site
 from safepoint.store.atomic import fsync_dir
 from safepoint.store.records import Checkpoint
-
-_PARTIAL = re.compile(r"\.(.+)\.partial-(\d+)")
 
 
 @dataclass(frozen=True)
@@ -97,30 +94,6 @@ def _relative(path: Path, root: Path) -> str | None:
 
 def partial(path: Path) -> Path:
     return path.with_name(f".{path.name}.partial-{os.getpid()}")
-
-
-def sweep_partials(folder: Path, names: list[str]) -> None:
-    """Remove the temporary files of killed exports of ``names`` in ``folder``."""
-    try:
-        listing = os.listdir(folder)
-    except OSError:
-        return
-    for entry in listing:
-        m = _PARTIAL.fullmatch(entry)
-        if m is None or m.group(1) not in names or _alive(int(m.group(2))):
-            continue
-        with suppress(OSError):  # not ours to remove: left alone
-            os.unlink(folder / entry)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
 
 
 @contextmanager

@@ -29,7 +29,6 @@ from safepoint.store.index import Index
 from safepoint.store.pack import scan_pack
 
 ATOMIC_TMP = re.compile(r"^\..+\.tmp-(\d+)$")  # store/atomic.py, the tree cache
-PARTIAL_EXPORT = re.compile(r"^\..+\.partial-(\d+)$")  # an archive being exported
 
 
 @dataclass
