@@ -116,6 +116,9 @@ def test_ctrl_c_while_a_hook_runs(site: Path, tmp_path: Path) -> None:
     proc = _start(site, "rollback", first, "--yes", "--json")
     _wait_until(lambda: pidfile.exists() and pidfile.read_text().strip() != "", proc)
     hook = int(pidfile.read_text())
+    # While the hook runs, not while it is being started: a signal inside subprocess.Popen
+    # (between the fork and its return, a window of microseconds) loses the child's handle.
+    time.sleep(0.3)
     try:
         out, err, _ = _interrupt(proc)
     finally:
