@@ -62,6 +62,7 @@ def test_output_folder_with_a_slash_is_created_and_holds_all_three(
     assert Path(doc["archive"]) == tmp_path / "mine.tgz"
 
 
+@pytest.mark.slow  # many exports: ~5 s
 def test_a_destination_inside_the_site_is_refused_unless_excluded(
     site: Path, tmp_path: Path
 ) -> None:

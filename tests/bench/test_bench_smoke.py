@@ -12,6 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs restic, borg, tar and rsync besides safepoint
+
 RUNNER = Path(__file__).resolve().parents[2] / "bench" / "run.py"
 PEER_ROWS = {
     "restic": ("restic backup", ("restic",)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -56,19 +57,30 @@ def test_unknown_reference(site: Path) -> None:
 
 
 def test_ambiguous_prefix(site: Path) -> None:
-    ids = [sp_json("create", cwd=site)["id"]]
-    for i in range(40):  # enough checkpoints that two share a 4-character prefix is likely
-        write(site / "f.txt", str(i))
-        ids.append(sp_json("create", cwd=site)["id"])
-        prefixes = [x[:4] for x in ids]
-        dup = next((p for p in prefixes if prefixes.count(p) > 1), None)
-        if dup:
-            proc = sp("show", dup, cwd=site)
-            assert_one_line_error(proc, 2)
-            assert "ambiguous" in proc.stderr
-            return
-    # no collision among 41 ids: a prefix of length 4 still resolves uniquely
-    assert sp_json("show", ids[0][:4], cwd=site)["id"] == ids[0]
+    """Two checkpoints whose ids share their first 4 digits, every time: the twin is the first
+    record with another note, tried until its id (the SHA-256 of its bytes) starts the same
+    (about 65,000 hashes). Creating checkpoints until two ids collide met the ambiguity in
+    about 1 run of 100."""
+    first = sp_json("create", cwd=site)["id"]
+    records = site / ".safepoint" / "checkpoints"
+    doc = json.loads((records / f"{first}.json").read_bytes())
+    doc["note"] = "twin \0"
+    head, tail = (
+        json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=True).encode() + b"\n"
+    ).split(b"\\u0000")
+    for n in range(10**7):  # bounded; fails to find one with probability about e**-150
+        body = head + str(n).encode() + tail
+        twin = hashlib.sha256(body).hexdigest()
+        if twin[:4] == first[:4]:
+            break
+    assert twin[:4] == first[:4]
+    (records / f"{twin}.json").write_bytes(body)
+    proc = sp("show", first[:4], cwd=site)
+    assert_one_line_error(proc, 2)
+    assert f"'{first[:4]}' is ambiguous (2 checkpoints" in proc.stderr
+    differ = next(i for i in range(64) if first[i] != twin[i]) + 1  # the shortest unique
+    assert sp_json("show", first[:differ], cwd=site)["id"] == first
+    assert sp_json("show", twin[:differ], cwd=site)["note"] == f"twin {n}"
 
 
 def test_unknown_repository_version(site: Path) -> None:

@@ -42,6 +42,7 @@ def test_read_stable_reports_changes_or_returns_a_consistent_stat(tmp_path: Path
     assert changed + consistent == 300
 
 
+@pytest.mark.slow  # checkpoints while a writer runs: ~9 s
 def test_checkpoints_of_a_busy_tree_are_complete_or_refused(site: Path) -> None:
     busy = write(site / "eventsite" / "busy.log.txt", b"start")
     stop = threading.Event()

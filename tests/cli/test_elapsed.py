@@ -8,6 +8,8 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from safepoint.cli.output import human_duration
 from tests.helpers import sp, sp_json, write
 
@@ -25,6 +27,7 @@ def _seconds(text: str) -> float:
     return float(match.group(1))
 
 
+@pytest.mark.slow  # waits out a real settle window: ~9 s
 def test_an_undone_rollback_reports_its_real_time(site: Path) -> None:
     first = _two_checkpoints(site)
     write(

@@ -56,6 +56,7 @@ def test_following_the_no_known_good_advice_never_lands_on_the_broken_tree(site:
         assert (site / "app.py").read_text() == "v1\n"
 
 
+@pytest.mark.slow  # a chain of rollbacks: ~6 s
 def test_safety_labels_are_flat(site: Path) -> None:
     v1 = sp_json("create", "--label", "day2-stable", cwd=site)
     write(site / "app.py", "v2\n")

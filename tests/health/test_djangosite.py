@@ -14,6 +14,8 @@ from safepoint.config import CommandCheck, HealthConfig, HttpCheck
 from safepoint.health import HookError, run_checks, run_hooks
 from tests.djangosite import DjangoSite
 
+pytestmark = pytest.mark.slow  # every test starts a real gunicorn master (Django boots per worker)
+
 
 def health_config(site: DjangoSite) -> HealthConfig:
     return HealthConfig(

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import sp, sp_json, write
 
 
@@ -26,6 +28,7 @@ def poll(root: Path, *extra: str) -> str:
     return sp("guard", "--once", "--failures", "2", *extra, cwd=root).stdout
 
 
+@pytest.mark.slow  # several guard polls, each with its rollback: 5-6 s
 def test_rolls_back_once_per_failure_and_rearms_when_healthy(tmp_path: Path) -> None:
     root, flag = make_site(tmp_path)
     sp("create", "--label", "v1", "--verify-health", cwd=root, check=True)
@@ -74,6 +77,7 @@ def test_guard_without_checks_is_a_usage_error(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no health checks configured" in proc.stderr
 
 
+@pytest.mark.slow  # several guard polls, each with its rollback: 5-6 s
 def test_a_rollback_that_could_not_run_is_tried_again_at_the_next_poll(tmp_path: Path) -> None:
     """Another safepoint process holds the repository lock when the guard decides to roll
     back: nothing happened, so the guard stays armed and rolls back at the next poll."""

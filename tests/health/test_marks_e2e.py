@@ -120,6 +120,7 @@ def mark_good_the_old_way(root: Path, ref: str) -> None:
         )
 
 
+@pytest.mark.slow  # rollbacks, undos and health proofs: 5-8 s
 def test_an_undone_rollback_marks_its_target_bad_and_bare_rollback_skips_it(site: Site) -> None:
     site.create("v1", "--verify-health")
     assert site.marks("v1")["health_by"] == "create --verify-health"
@@ -144,6 +145,7 @@ def test_an_undone_rollback_marks_its_target_bad_and_bare_rollback_skips_it(site
     assert site.marks("v1")["health_by"] == "rollback"  # proven again, by this rollback
 
 
+@pytest.mark.slow  # rollbacks, undos and health proofs: 5-8 s
 def test_a_rollback_undone_because_the_reload_failed_marks_bad_too(site: Site) -> None:
     site.create("v1", "--verify-health")
     site.write_version("ok", reload_works=False)  # the app works; this version cannot reload
@@ -160,6 +162,7 @@ def test_a_rollback_undone_because_the_reload_failed_marks_bad_too(site: Site) -
     assert "(v1)" in proc.stdout and site.served() == "ok"
 
 
+@pytest.mark.slow  # rollbacks, undos and health proofs: 5-8 s
 def test_explicit_rollback_to_a_bad_checkpoint_warns_and_goes(site: Site) -> None:
     site.create("v1", "--verify-health")
     site.write_version("broken-v2")
@@ -175,6 +178,7 @@ def test_explicit_rollback_to_a_bad_checkpoint_warns_and_goes(site: Site) -> Non
     assert site.served() == "ok"
 
 
+@pytest.mark.slow  # rollbacks, undos and health proofs: 5-8 s
 def test_guard_never_chooses_a_checkpoint_marked_bad(site: Site) -> None:
     site.create("v1", "--verify-health")
     site.write_version("ok-v2")

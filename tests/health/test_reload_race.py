@@ -22,6 +22,8 @@ import pytest
 
 from tests.helpers import sp, sp_json, write
 
+pytestmark = pytest.mark.slow  # each rollback waits out slow boots and settle windows: ~10 s
+
 BOOT = 1.5  # seconds between the reload and the new code answering
 
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.djangosite import PROJECT, DjangoSite
 from tests.helpers import sp, sp_json
+
+pytestmark = pytest.mark.slow  # real gunicorn, reloaded and restarted by each rollback
 
 
 def configure(site: DjangoSite) -> Path:

@@ -11,7 +11,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import SAFEPOINT, snapshot, sp, write
+
+pytestmark = pytest.mark.slow  # 30 kill -9 rollbacks of a 3,000-file tree: about a minute
 
 KILLS = 30
 DIRS, FILES_PER_DIR = 60, 50  # 3,000 files

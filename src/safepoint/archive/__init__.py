@@ -13,7 +13,7 @@ Interruptions: an export writes its three files as ``.NAME.partial-PID`` and ren
 the end, the archive last, so there is never a partial archive (or a companion without its
 archive) under a final name, and the next export to that folder removes a killed one's
 temporaries; an import writes no record until everything is stored, so an interrupted one
-leaves at most unreferenced pack data for ``gc``.
+leaves at most unreferenced pack data (kept until a future ``gc``, planned, removes it).
 
 Nothing is imported here, so that the restore side can use ``paths`` without loading the rest.
 """

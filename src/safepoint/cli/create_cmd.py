@@ -34,7 +34,11 @@ def _read_note(note: str | None, note_file: str | None) -> str | None:
     type=click.Path(dir_okay=False),
     help="Keep this file's content (e.g. CHECKPOINT.md) as the note.",
 )
-@click.option("--pin", is_flag=True, help="Keep this checkpoint whatever prune says.")
+@click.option(
+    "--pin",
+    is_flag=True,
+    help="Mark this checkpoint pinned (list shows it; the planned prune will keep it).",
+)
 @click.option(
     "--verify-health",
     is_flag=True,

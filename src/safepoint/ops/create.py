@@ -69,6 +69,9 @@ def create_checkpoint(
 ) -> CreateResult:
     """Make a checkpoint of the site's current tree (takes the repository lock).
 
+    ``pin`` marks it pinned: shown by ``list``; nothing deletes checkpoints yet, and the
+    planned prune will keep pinned ones.
+
     With ``verify_health`` the health checks run after it is written: it is marked known-good
     when they pass and bad when they fail (it is kept either way). Known-good means proven on
     these files: with ``[app]``, the checks run only when every worker started after the last

@@ -14,9 +14,9 @@ whose (size, mtime_ns, ctime_ns, inode) is unchanged.
 
 On disk: ``<repository>/treecache``, a zstd frame (with checksum) of records, each a 4-byte
 little-endian length and ``marshal`` data: the header ``{"version": 4, "taken_ns": N, "rules":
-fingerprint}``, records of up to 256 blocks (lists of tuples of their fields), then a zero
-length; replaced atomically, read and written as a stream. The header also lists every block's
-directory (``"dirs"``), so that a reader can start listing them before the blocks are loaded.
+fingerprint, "dirs": [...]}``, records of up to 256 blocks (lists of tuples of their fields),
+then a zero length; replaced atomically, read and written as a stream. ``dirs`` lists every
+block's directory, so that a reader can start listing them before the blocks are loaded.
 Every hash in it names a blob in the repository: ``status``, which hashes without storing,
 leaves out the directories it hashed files in.
 
@@ -82,7 +82,9 @@ def load_cache(path: Path, *, on_dirs: Callable[[list[str]], object] | None = No
             if not isinstance(header, dict) or header.get("version") != CACHE_VERSION:
                 return TreeCache()
             dirs = header.get("dirs")
-            if on_dirs is not None and isinstance(dirs, list):  # older writers left it out
+            if not isinstance(dirs, list):  # not a header this version writes
+                return TreeCache()
+            if on_dirs is not None:
                 on_dirs(dirs)
             while (batch := _read(reader)) is not None:
                 for block in batch:
@@ -120,8 +122,6 @@ def save_cache(path: Path, blocks: Iterable[Block], *, taken_ns: int, rules: str
                 _write(out, batch)
             out.write(_LENGTH.pack(0))
         os.replace(tmp, path)
-        # What versions before the tree cache kept instead: of no use now.
-        path.with_name("statcache").unlink(missing_ok=True)
     except OSError:
         tmp.unlink(missing_ok=True)  # the checkpoint it would speed up is made already
     except BaseException:

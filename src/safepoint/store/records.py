@@ -21,6 +21,8 @@ from safepoint.errors import IntegrityError
 from safepoint.scan.entry import FILE, Entry
 from safepoint.store.atomic import write_atomic
 
+# The kinds a record may name: ``manual`` (create), ``safety`` (taken by a rollback), ``imported``
+# (import). ``auto`` is reserved for automatic checkpoints (planned): no command makes one yet.
 KINDS = ("manual", "safety", "imported", "auto")
 SAFETY = "safety"
 GOOD, BAD = "good", "bad"
