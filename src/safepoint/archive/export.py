@@ -37,9 +37,9 @@ from safepoint.archive.paths import display, link_problem
 from safepoint.archive.script import SCRIPT_HEAD, ScriptInfo, render_restore_script, sh_quote
 from safepoint.archive.select import Tracker
 from safepoint.errors import IntegrityError, OperationalError, UsageError
+from safepoint.model.entry import DIR, FILE, SYMLINK, Entry
 from safepoint.ops.site import Site
 from safepoint.progress import NullProgress, Progress
-from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
 from safepoint.scan.walk import scan_tree
 from safepoint.store.records import Checkpoint, record_body
 from safepoint.store.repository import Repository

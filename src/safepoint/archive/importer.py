@@ -26,12 +26,12 @@ from safepoint.archive.limits import ImportLimits
 from safepoint.archive.reader import ArchiveContents, Member, read_archive, read_contents
 from safepoint.archive.select import Tracker
 from safepoint.errors import OperationalError, UsageError
+from safepoint.model.entry import DIR, FILE, order_key
 from safepoint.ops.create import refuse_if_pending
 from safepoint.ops.labels import LabelError, check_label
 from safepoint.ops.site import Site
 from safepoint.progress import NullProgress, Progress
-from safepoint.scan.entry import DIR, FILE
-from safepoint.store.manifest import manifest_id, order_key
+from safepoint.store.manifest import manifest_id
 from safepoint.store.pack import CHUNK
 from safepoint.store.records import Checkpoint, new_checkpoint
 

@@ -24,6 +24,7 @@ from safepoint.errors import (
     SafepointError,
     UnhealthyError,
 )
+from safepoint.model.entry import FILE, order_key, parent_of
 from safepoint.ops.create import refuse_if_pending, take_checkpoint
 from safepoint.ops.delta import tree_delta
 from safepoint.ops.marks import describe, describe_mark
@@ -38,9 +39,7 @@ from safepoint.restore.apply import discard_staged, remove_temp_files, stage_fil
 from safepoint.restore.files import IS_ROOT
 from safepoint.restore.journal import Journal, read_journal, remove_journal, write_journal
 from safepoint.restore.plan import Plan, plan_rollback
-from safepoint.scan.entry import FILE
 from safepoint.scan.walk import Known
-from safepoint.store.manifest import order_key, parent_of
 from safepoint.store.records import BAD, BY_ROLLBACK, SAFETY, Checkpoint
 
 Warn = Callable[[str], None]

@@ -6,7 +6,7 @@ import os
 import secrets
 from collections.abc import Iterable
 
-from safepoint.scan.entry import Entry
+from safepoint.model.entry import Entry
 from safepoint.scan.rules import TEMP_PREFIX
 
 IS_ROOT = os.geteuid() == 0

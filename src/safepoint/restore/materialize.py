@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from safepoint.errors import IntegrityError, OperationalError, UsageError
+from safepoint.model.entry import DIR, FILE, SYMLINK, Entry
 from safepoint.parallel import map_each
 from safepoint.progress import NullProgress, Progress
 from safepoint.restore.files import make_symlink, set_meta, write_file
-from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
 from safepoint.store.pack import Location
 from safepoint.store.repository import Repository
 
