@@ -19,8 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from safepoint.lazy import lazy_exports
-
-__version__ = "0.1.0"
+from safepoint.version import __version__ as __version__
 
 # Names are imported on first use (PEP 562): the command line imports this package too, and a
 # quick "safepoint status" should not load every operation.

@@ -9,9 +9,13 @@ reuse a directory's encoded rows unchanged (``model/rows.py``, ``scan/treecache.
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 FILE, DIR, SYMLINK = "f", "d", "l"
+# Owners count as part of a tree's state only for root: no one else can restore them, so an
+# unprivileged comparison that saw them would report changes a rollback can never undo.
+IS_ROOT = os.geteuid() == 0
 
 
 class Entry(NamedTuple):

@@ -19,13 +19,13 @@ from pathlib import Path
 
 from safepoint.errors import SafepointError
 from safepoint.health import probe
+from safepoint.model.entry import IS_ROOT
 from safepoint.ops.delta import tree_delta
 from safepoint.ops.prove import ProofOptions
 from safepoint.ops.refs import known_good
 from safepoint.ops.rollback import RollbackUndone, rollback
 from safepoint.ops.site import Site
 from safepoint.ops.tree import read_tree
-from safepoint.restore.files import IS_ROOT
 from safepoint.restore.plan import compare
 from safepoint.store.atomic import write_atomic
 from safepoint.store.records import Checkpoint

@@ -24,7 +24,7 @@ from safepoint.errors import (
     SafepointError,
     UnhealthyError,
 )
-from safepoint.model.entry import FILE, order_key, parent_of
+from safepoint.model.entry import FILE, IS_ROOT, order_key, parent_of
 from safepoint.ops.create import refuse_if_pending, take_checkpoint
 from safepoint.ops.delta import tree_delta
 from safepoint.ops.marks import describe, describe_mark
@@ -36,7 +36,6 @@ from safepoint.ops.spare import not_restored, spare
 from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
 from safepoint.restore.apply import discard_staged, remove_temp_files, stage_files, switch
-from safepoint.restore.files import IS_ROOT
 from safepoint.restore.journal import Journal, read_journal, remove_journal, write_journal
 from safepoint.restore.plan import Plan, plan_rollback
 from safepoint.scan.walk import Known
