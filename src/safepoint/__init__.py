@@ -10,8 +10,12 @@ checkpoint without shelling out (a deploy script, an assistant about to edit cod
         for c in safepoint.list_checkpoints(site):
             print(c.short_id, c.label, c.created)
         safepoint.restore_checkpoint(site, "before-upgrade", "/tmp/clean")
+        result = safepoint.rollback(site, "before-upgrade")  # reload, hooks, health checks
+        if result.undone:  # unhealthy: the safety checkpoint was put back (the CLI exits 4)
+            print(result.undo_summary())
 
-Errors are ``safepoint.SafepointError`` subclasses carrying the CLI's exit code.
+Errors are ``safepoint.SafepointError`` subclasses carrying the CLI's exit code; an unhealthy
+rollback that was undone is not an error but a result (``RollbackResult.undone``).
 """
 
 from __future__ import annotations
@@ -19,8 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from safepoint.lazy import lazy_exports
-
-__version__ = "0.1.0"
+from safepoint.version import __version__ as __version__
 
 # Names are imported on first use (PEP 562): the command line imports this package too, and a
 # quick "safepoint status" should not load every operation.

@@ -13,8 +13,8 @@ import pytest
 import zstandard
 
 from safepoint import open_site
-from safepoint.archive.importer import import_archive
 from safepoint.errors import IntegrityError
+from safepoint.ops.import_ import import_archive
 from tests.archive.conftest import Member, make_tar, member, repo_state
 from tests.helpers import assert_one_line_error, snapshot, sp
 

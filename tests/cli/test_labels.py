@@ -82,7 +82,7 @@ def test_good_labels_are_accepted(small_site: Path) -> None:
 def test_import_checks_labels_the_same_way(
     small_site: Path, tmp_path: Path, label: str, reason: str
 ) -> None:
-    from safepoint.archive.importer import import_archive
+    from safepoint.ops.import_ import import_archive
     from tests.archive.conftest import make_tar, member
 
     archive = make_tar(tmp_path / "plain.tar.gz", [member("app.py", b"x = 1\n")])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from safepoint.config import Config
+from safepoint.model.entry import DIR, FILE, SYMLINK, Entry
 from safepoint.restore.plan import filter_target
-from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
 from safepoint.scan.rules import DEFAULT_EXCLUDES, Rules
 
 

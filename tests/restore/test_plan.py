@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from safepoint.errors import OperationalError
+from safepoint.model.entry import DIR, FILE, SYMLINK, Entry, order_key
 from safepoint.restore.plan import compare, pair_up, plan_rollback
-from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
-from safepoint.store.manifest import order_key
 
 
 def f(path: str, content: str = "a", *, mode: int = 0o644, mtime: int = 1, uid: int = 0) -> Entry:

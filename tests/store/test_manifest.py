@@ -7,7 +7,7 @@ from pathlib import Path
 import zstandard
 
 import safepoint
-from safepoint.store.manifest import encode_chunks
+from safepoint.model.rows import encode_chunks
 from tests.helpers import package_tree, sp, sp_json, write
 
 

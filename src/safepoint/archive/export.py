@@ -1,12 +1,9 @@
-"""``export``: one checkpoint as a standard tar archive, with its ``.sha256`` and restore script.
+"""Writing one checkpoint as a standard tar archive (``ops/export.py`` writes it with its
+``.sha256`` and restore script, for a site).
 
 Entries are streamed one at a time from the repository (every blob hash-checked as it is
 read) into tar, the compressor and a SHA-256, so memory does not grow with the checkpoint.
-All three outputs are written under temporary names and renamed into place at the end, the
-archive last (``outputs.staged``): a failed export removes them, and one that was killed
-leaves at most ``.NAME.partial-PID`` files, which the next export to that folder removes;
-never a partial archive, or a companion without its archive, under a final name. Exporting
-the same checkpoint again gives the same bytes.
+Exporting the same checkpoint again gives the same bytes.
 """
 
 from __future__ import annotations
@@ -14,14 +11,10 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import tarfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from safepoint import __version__
-from safepoint.archive.checksum import checksum_line
 from safepoint.archive.compress import HashingWriter, compressed_writer
 from safepoint.archive.layout import (
     ARCHIVE_FORMAT,
@@ -33,95 +26,29 @@ from safepoint.archive.layout import (
     created_seconds,
     script_name,
 )
-from safepoint.archive.outputs import destination, refuse_inside_root, staged
 from safepoint.archive.paths import display, link_problem
-from safepoint.archive.script import SCRIPT_HEAD, ScriptInfo, render_restore_script, sh_quote
-from safepoint.archive.select import Tracker
-from safepoint.errors import IntegrityError, OperationalError, UsageError
-from safepoint.ops.site import Site
-from safepoint.progress import NullProgress, Progress
-from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
-from safepoint.scan.walk import scan_tree
+from safepoint.archive.script import SCRIPT_HEAD, sh_quote
+from safepoint.errors import IntegrityError, UsageError
+from safepoint.model.entry import DIR, FILE, SYMLINK, Entry
+from safepoint.progress import Progress
 from safepoint.store.records import Checkpoint, record_body
 from safepoint.store.repository import Repository
-from safepoint.store.upkeep import Upkeep, remove_dead
 
 
-@dataclass(frozen=True)
-class ExportResult:
-    checkpoint: Checkpoint
-    archive: Path
-    checksum_file: Path
-    restore_script: Path
-    sha256: str
-    size: int  # bytes of the archive
-    format: str
-    entries: int
-    removals: int  # paths the restore script may remove
-    warnings: list[str] = field(default_factory=list)
-
-
-def export_checkpoint(
-    site: Site,
-    cp: Checkpoint,
-    *,
-    output: str | os.PathLike[str] | None = None,
-    fmt: str | None = None,
-    progress: Progress | None = None,
-) -> ExportResult:
-    """Write ``cp`` as an archive, its ``.sha256`` and restore script (where: see
-    ``outputs.destination``)."""
-    progress = progress or NullProgress()
-    repo = site.repository
-    where = destination(site, cp, output, fmt)
-    dest, fmt = where.archive, where.fmt
-    script = script_path(dest, cp)
-    sums = where.checksum
-    refuse_inside_root(site, [dest, sums, script])
-    entries = repo.load_manifest(cp)
+def check_entries(cp: Checkpoint, entries: list[Entry]) -> list[str]:
+    """UsageError when ``entries`` hold the archive's reserved folder; the warnings for
+    symlinks that ``import`` would refuse."""
     reserved = [e.path for e in entries if e.path.split("/")[0] == META_DIR]
     if reserved:
         raise UsageError(
             f"checkpoint {cp.short_id} holds {display(reserved[0])}, a name reserved for the "
             "archive's own data; rename it in the site and make a new checkpoint"
         )
-    warnings = [
+    return [
         f"symlink {display(e.path)}: {problem}; 'safepoint import' refuses such an archive"
         for e in entries
         if e.kind == SYMLINK and (problem := link_problem(e.path, e.target or ""))
     ]
-
-    if where.make_folder:
-        try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OperationalError(f"cannot create {dest.parent}: {exc.strerror}") from None
-    elif not dest.parent.is_dir():
-        raise UsageError(f"cannot write {dest}: folder {dest.parent} does not exist")
-    swept = Upkeep()  # what killed exports of this site left beside the output
-    remove_dead(dest.parent, _partials_of(site, [dest.name, sums.name, script.name]), swept)
-    warnings += swept.notices()
-    with staged([script, sums, dest]) as (script_tmp, sums_tmp, tmp):
-        sha256, size = write_archive(repo, cp, entries, tmp, fmt, site=site, progress=progress)
-        removals = removal_list(site, entries)
-        write_new(sums_tmp, checksum_line(sha256, dest.name), mode=0o644)
-        info = ScriptInfo(
-            script_name=script.name,
-            archive_name=dest.name,
-            sha256=sha256,
-            fmt=fmt,
-            site_root=os.fspath(site.root),
-            repository=repository_inside(site),
-            checkpoint=cp,
-            health=site.config.health,
-            hooks=site.config.after_restore,
-            removals=removals,
-        )
-        write_new(script_tmp, render_restore_script(info), mode=0o755)
-        os.chmod(script_tmp, 0o755)  # whatever the umask: the operator runs it
-    return ExportResult(
-        cp, dest, sums, script, sha256, size, fmt, len(entries), len(removals), warnings
-    )
 
 
 def write_new(path: Path, data: bytes, *, mode: int) -> None:
@@ -140,11 +67,13 @@ def write_archive(
     path: Path,
     fmt: str,
     *,
-    site: Site,
+    root: Path,
+    version: str,
     progress: Progress,
 ) -> tuple[str, int]:
     """Stream the archive into ``path`` (created, mode 0600: it holds the site's secrets) and
-    fsync it; its SHA-256 (hex) and size."""
+    fsync it; its SHA-256 (hex) and size. ``root`` and ``version`` (of safepoint) go into
+    ``archive.json``."""
     created_s = created_seconds(cp)
     progress.start("export", cp.bytes)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -160,7 +89,7 @@ def write_archive(
                 errors="surrogateescape",
             ) as tar,
         ):
-            for member, data in metadata_members(cp, entries, site=site):
+            for member, data in metadata_members(cp, entries, root=root, version=version):
                 tar.addfile(member, io.BytesIO(data))
             for entry in entries:
                 add_entry(tar, repo, entry)
@@ -172,19 +101,19 @@ def write_archive(
 
 
 def metadata_members(
-    cp: Checkpoint, entries: list[Entry], *, site: Site
+    cp: Checkpoint, entries: list[Entry], *, root: Path, version: str
 ) -> Iterable[tuple[tarfile.TarInfo, bytes]]:
     """The reserved folder: archive.json, the record (byte for byte), the note."""
     info = {
         "format": ARCHIVE_FORMAT,
         "version": ARCHIVE_VERSION,
         "checkpoint": cp.id,
-        "site": site.root.name,
-        "root": os.fspath(site.root),
+        "site": root.name,
+        "root": os.fspath(root),
         "entries": len(entries),
         "files": cp.files,
         "bytes": cp.bytes,
-        "safepoint": __version__,
+        "safepoint": version,
     }
     seconds = created_seconds(cp)
     folder = tarfile.TarInfo(META_DIR)
@@ -293,43 +222,9 @@ def pax_time(ns: int) -> tuple[int, str | None]:
     return seconds, f"{sign}{s}.{f:09d}".rstrip("0")
 
 
-def repository_inside(site: Site) -> str | None:
+def repository_inside(root: Path, repository: Path) -> str | None:
     """The repository's path relative to the site root, when it lies inside it."""
-    root = os.path.realpath(site.root)
-    repo = os.path.realpath(site.config.repository)
-    rel = os.path.relpath(repo, root)
+    rel = os.path.relpath(os.path.realpath(repository), os.path.realpath(root))
     if rel in (".", "..") or rel.startswith("../"):
         return None
     return rel
-
-
-def removal_list(site: Site, entries: list[Entry]) -> list[tuple[str, str]]:
-    """The paths a restore script may remove: those the site tracks now, on disk or in its
-    newest checkpoint, that ``entries`` do not hold; (kind, path), deepest first. Only paths
-    the site's current rules track, so never an excluded one."""
-    tracked: dict[str, str] = {}
-    root = site.root
-    if root.is_dir():
-        for e in scan_tree(root, site.rules).entries:
-            tracked[e.path] = e.kind
-    checkpoints = site.repository.checkpoints()
-    if checkpoints:
-        tracker = Tracker(
-            site.rules,
-            is_venv=lambda d: os.path.lexists(os.path.join(root, d, "pyvenv.cfg")),
-        )
-        for e in site.repository.load_manifest(checkpoints[0]):
-            if e.path not in tracked and tracker.tracks(e.path, is_dir=e.kind == DIR):
-                tracked[e.path] = e.kind
-    keep = {e.path for e in entries}
-    out = [(kind, path) for path, kind in tracked.items() if path not in keep]
-    out.sort(key=lambda kp: kp[1], reverse=True)
-    return out
-
-
-def _partials_of(site: Site, names: list[str]) -> re.Pattern[str]:
-    """The temporary names (``.NAME.partial-PID``, group 1 the pid) of this export's files and
-    of any archive of this site (named ``<site>_...``): what a killed export of it left. Other
-    files in the folder, whoever wrote them, are not ours to remove."""
-    ours = "|".join([re.escape(f"{site.root.name}_") + ".+", *map(re.escape, names)])
-    return re.compile(rf"^\.(?:{ours})\.partial-(\d+)$")

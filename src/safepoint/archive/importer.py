@@ -1,141 +1,62 @@
-"""``import``: an archive (a safepoint export, or a plain ``tar czf`` of a site) added to the
-repository as a checkpoint of kind ``imported``.
-
-Order: the ``.sha256`` beside the archive is checked; under the repository lock, the whole
-archive is read and validated (``reader.read_archive``, within ``limits.ImportLimits``); the
-label is checked as ``create`` checks it; the site's exclude rules are applied,
-so the checkpoint holds what ``create`` would have taken of that tree; if a checkpoint with
-the same content, label and creation time already exists it is reported instead of adding
-another; otherwise only content the repository lacks is read again and stored (a member over
+"""Reading an archive (a safepoint export, or a plain ``tar czf`` of a site) for ``import``
+(``ops/import_.py``, which adds it to the repository as a checkpoint of kind ``imported``):
+which members a site's rules keep (``select``), what the archive says of itself (``describe``),
+and storing the content the repository lacks (``store_members``: a member over
 ``STREAM_ABOVE`` bytes in pieces, as a scan stores a large file, so memory stays bounded
-whatever the archive holds), then the manifest and the record are written. Any failure
-before the record is written aborts the pack data, so the repository is as it was.
+whatever the archive holds).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from safepoint.archive.checksum import check_beside
 from safepoint.archive.layout import META_DIR, label_from_filename
 from safepoint.archive.limits import ImportLimits
-from safepoint.archive.reader import ArchiveContents, Member, read_archive, read_contents
+from safepoint.archive.reader import ArchiveContents, Member, read_contents
 from safepoint.archive.select import Tracker
-from safepoint.errors import OperationalError, UsageError
-from safepoint.ops.create import refuse_if_pending
-from safepoint.ops.labels import LabelError, check_label
-from safepoint.ops.site import Site
-from safepoint.progress import NullProgress, Progress
-from safepoint.scan.entry import DIR, FILE
-from safepoint.store.manifest import manifest_id, order_key
+from safepoint.errors import OperationalError
+from safepoint.model.entry import DIR
+from safepoint.progress import Progress
+from safepoint.scan.rules import Rules
 from safepoint.store.pack import CHUNK
-from safepoint.store.records import Checkpoint, new_checkpoint
+from safepoint.store.writer import BlobWriter
 
 # Members larger than this are stored in pieces (BlobWriter.add_file), never held whole: a
 # smaller one is held once, plus its compressed copy.
 STREAM_ABOVE = CHUNK
 
 
-@dataclass(frozen=True)
-class ImportResult:
-    checkpoint: Checkpoint
-    existing: bool  # the repository already held this checkpoint; nothing was added
-    source: str  # "safepoint" (an export) or "tar" (a plain archive)
-    checksum_checked: bool
-    stripped: str | None = None  # the top folder removed from every path
-    skipped: list[str] = field(default_factory=list)  # paths the site's rules exclude
-
-
-def import_archive(
-    site: Site,
+def store_members(
+    writer: BlobWriter,
     archive: Path,
+    members: list[Member],
     *,
-    label: str | None = None,
-    limits: ImportLimits | None = None,
-    progress: Progress | None = None,
-) -> ImportResult:
-    """Add ``archive`` as a checkpoint (takes the repository lock); see the module docstring.
-    ``label`` replaces the one the archive's record or file name gives."""
-    progress = progress or NullProgress()
-    limits = limits or ImportLimits()
-    archive = archive.absolute()
-    if label is not None:
-        check_label(label)
-    if not archive.is_file():
-        raise UsageError(f"{archive} is not a file")
-    checked = check_beside(archive) is not None
-    size = archive.stat().st_size
-    repo = site.repository
-    with repo.lock():
-        refuse_if_pending(site)
-        progress.start("check archive", size)
-        contents = read_archive(
-            archive,
-            select=lambda members: select(site, members),
-            advance=progress.advance,
-            limits=limits,
-        )
-        progress.finish()
-        kept, skipped = contents.members, contents.skipped
-        entries = sorted((m.entry() for m in kept), key=lambda e: order_key(e.path))
-        given, note, created, extra = describe(archive, contents)
-        if label is None and given is not None:
-            try:
-                label = check_label(given)
-            except LabelError as exc:
-                raise LabelError(f"{archive.name}: {exc} (--label gives another)") from None
-        manifest = manifest_id(entries)
-        source = "safepoint" if contents.meta is not None else "tar"
-        for cp in repo.checkpoints():
-            if (cp.manifest, cp.label, cp.created) == (manifest, label, created):
-                return ImportResult(cp, True, source, checked, contents.stripped, skipped)
-
-        wanted: dict[str, Member] = {}  # content the repository lacks -> a member holding it
-        for m in kept:
-            if m.kind == FILE and m.blob not in wanted and bytes.fromhex(m.blob or "") not in repo:
-                wanted[m.blob or ""] = m
-        with repo.writer() as writer:
-            if wanted:
-                progress.start("import", sum(m.size for m in wanted.values()))
-                for member, pieces in read_contents(archive, list(wanted.values()), limits=limits):
-                    blob = bytes.fromhex(member.blob or "")
-                    if member.size > STREAM_ABOVE:
-                        writer.add_file(blob, member.size, pieces)
-                    else:
-                        writer.add(blob, b"".join(pieces))
-                    progress.advance(member.size)
-                progress.finish()
-            stored = writer.add_manifest(entries)
-            writer.commit()
-            new_bytes = writer.stored_bytes
-        assert stored == manifest
-        record = contents.meta.record if contents.meta is not None else {}
-        cp = repo.save_checkpoint(
-            new_checkpoint(
-                entries,
-                created=created,
-                kind="imported",
-                manifest=manifest,
-                new_bytes=new_bytes,
-                label=label,
-                note=note,
-                host=record.get("host"),
-                user=record.get("user"),
-                extra=extra,
-            )
-        )
-    return ImportResult(cp, False, source, checked, contents.stripped, skipped)
+    limits: ImportLimits,
+    progress: Progress,
+) -> None:
+    """Read ``members`` from ``archive`` again (checked against what the first pass found)
+    and add their content to ``writer``."""
+    if not members:
+        return
+    progress.start("import", sum(m.size for m in members))
+    for member, pieces in read_contents(archive, members, limits=limits):
+        blob = bytes.fromhex(member.blob or "")
+        if member.size > STREAM_ABOVE:
+            writer.add_file(blob, member.size, pieces)
+        else:
+            writer.add(blob, b"".join(pieces))
+        progress.advance(member.size)
+    progress.finish()
 
 
-def select(site: Site, members: list[Member]) -> tuple[list[Member], list[str]]:
-    """The members the site's rules track, and the paths of those they exclude (a folder
+def select(rules: Rules, members: list[Member]) -> tuple[list[Member], list[str]]:
+    """The members a site's rules track, and the paths of those they exclude (a folder
     stands for everything under it). The reserved folder is never site content."""
     names = {m.path for m in members}
-    tracker = Tracker(site.rules, is_venv=lambda d: f"{d}/pyvenv.cfg" in names)
+    tracker = Tracker(rules, is_venv=lambda d: f"{d}/pyvenv.cfg" in names)
     kept: list[Member] = []
     skipped: list[str] = []
     skipped_dirs: set[str] = set()

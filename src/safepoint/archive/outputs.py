@@ -25,7 +25,7 @@ from safepoint.archive.layout import FORMATS, GZIP, archive_name, checksum_name,
 from safepoint.archive.paths import display
 from safepoint.archive.select import Tracker
 from safepoint.errors import OperationalError, UsageError
-from safepoint.ops.site import Site
+from safepoint.scan.rules import Rules
 from safepoint.store.atomic import fsync_dir
 from safepoint.store.records import Checkpoint
 
@@ -42,7 +42,7 @@ class Destination:
 
 
 def destination(
-    site: Site, cp: Checkpoint, output: str | os.PathLike[str] | None, fmt: str | None
+    root: Path, cp: Checkpoint, output: str | os.PathLike[str] | None, fmt: str | None
 ) -> Destination:
     """Where the archive goes and in which format: ``fmt``, else the output's suffix, else
     tar.gz (see the module docstring for the folder)."""
@@ -53,25 +53,25 @@ def destination(
         path = Path(text).absolute()
         return Destination(path, fmt or format_of(path.name) or GZIP, False)
     fmt = fmt or GZIP
-    folder = Path(text).absolute() if text is not None else default_folder(site)
-    name = archive_name(site.root.name, cp, fmt)
+    folder = Path(text).absolute() if text is not None else default_folder(root)
+    name = archive_name(root.name, cp, fmt)
     return Destination(folder / name, fmt, not folder.is_dir())
 
 
-def default_folder(site: Site) -> Path:
+def default_folder(root: Path) -> Path:
     """The working directory if it is outside the site root, else the root's parent."""
     cwd = Path.cwd()
-    return site.root.absolute().parent if _relative(cwd, site.root) is not None else cwd
+    return root.absolute().parent if _relative(cwd, root) is not None else cwd
 
 
-def refuse_inside_root(site: Site, paths: list[Path]) -> None:
+def refuse_inside_root(root: Path, rules: Rules, paths: list[Path]) -> None:
     """UsageError when one of ``paths`` lies where the site's rules track it: the next
     checkpoint would hold the archive (and a rollback remove it)."""
     tracker = Tracker(
-        site.rules, is_venv=lambda d: os.path.lexists(os.path.join(site.root, d, "pyvenv.cfg"))
+        rules, is_venv=lambda d: os.path.lexists(os.path.join(root, d, "pyvenv.cfg"))
     )
     for path in paths:
-        rel = _relative(path.parent, site.root)
+        rel = _relative(path.parent, root)
         if rel is None:
             continue
         rel = f"{rel}/{path.name}" if rel else path.name

@@ -54,7 +54,7 @@ from safepoint.archive.paths import (
     validate_path,
 )
 from safepoint.errors import IntegrityError, OperationalError, UsageError
-from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
+from safepoint.model.entry import DIR, FILE, SYMLINK, Entry
 
 META_LIMIT = 16 * 1024 * 1024  # the reserved files are small; refuse to hold more in memory
 SPECIAL = "s"  # a device, fifo or unknown member: never stored

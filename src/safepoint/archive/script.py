@@ -17,7 +17,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from safepoint import __version__
 from safepoint.archive.layout import GZIP, META_DIR, META_FILES, label_of
 from safepoint.archive.paths import display, printable
 from safepoint.config import HealthConfig
@@ -42,13 +41,14 @@ class ScriptInfo:
     health: HealthConfig
     hooks: tuple[str, ...]
     removals: Sequence[tuple[str, str]]  # (kind "f"/"d"/"l", path), deepest first
+    version: str  # of the safepoint that writes the script
 
 
 def render_restore_script(info: ScriptInfo) -> bytes:
     cp = info.checkpoint
     gzip = info.fmt == GZIP
     values = {
-        "VERSION": __version__,
+        "VERSION": info.version,
         "SCRIPT_C": _comment(info.script_name),
         "ARCHIVE_C": _comment(info.archive_name),
         "LABEL_C": _comment(label_of(cp)),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from safepoint.archive.export import export_checkpoint
 from safepoint.archive.layout import FORMATS
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import human_size
+from safepoint.ops.export import export_checkpoint
 from safepoint.ops.refs import resolve
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from safepoint.archive.importer import import_archive
 from safepoint.archive.limits import ImportLimits, parse_size
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import human_size
+from safepoint.ops.import_ import import_archive
 
 
 @click.command("import")

@@ -9,9 +9,9 @@ import click
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import human_size
 from safepoint.cli.table import Column, Section
+from safepoint.model.entry import DIR, FILE
 from safepoint.ops.marks import HOW_SHORT, describe_mark, marked_at
 from safepoint.ops.refs import resolve
-from safepoint.scan.entry import DIR, FILE
 from safepoint.store.records import SAFETY, Checkpoint, Marks
 
 

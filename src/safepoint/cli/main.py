@@ -11,12 +11,12 @@ from collections.abc import Sequence
 
 import click
 
-from safepoint import __version__
 from safepoint.cli.commands import COMMANDS
 from safepoint.cli.env import Environment
 from safepoint.cli.output import printable
 from safepoint.diskspace import describe
 from safepoint.errors import ExitStatus, SafepointError
+from safepoint.version import __version__
 
 
 class LazyGroup(click.Group):

@@ -10,9 +10,9 @@ from safepoint.cli.found import fold
 from safepoint.cli.health_cmd import DEADLINE_HELP
 from safepoint.cli.output import Output, human_duration, human_size, printable
 from safepoint.cli.proof_output import proof_progress
-from safepoint.errors import ExitStatus, UsageError
+from safepoint.errors import ExitStatus, UnhealthyError, UsageError
 from safepoint.ops.prove import Proof
-from safepoint.ops.rollback import RollbackResult, RollbackUndone, recover_site, rollback
+from safepoint.ops.rollback import RollbackResult, recover_site, rollback
 from safepoint.ops.site import Site
 from safepoint.store.records import BAD
 
@@ -91,28 +91,26 @@ def rollback_cmd(
 
     with site(root) as s:
         confirm = None if (yes or dry_run) else _confirm(env, out, s)
-        try:
-            with proof_progress(out, deadline=deadline) as proof_options:
-                result = rollback(
-                    s,
-                    ref,
-                    dry_run=dry_run,
-                    confirm=confirm,
-                    progress=out.progress(),
-                    warn=out.warn,
-                    check_health=not no_health,
-                    hook_output=hook_output,
-                    proof_options=proof_options,
-                )
-        except RollbackUndone as undone:
-            _report(out, undone.result)
-            raise
+        with proof_progress(out, deadline=deadline) as proof_options:
+            result = rollback(
+                s,
+                ref,
+                dry_run=dry_run,
+                confirm=confirm,
+                progress=out.progress(),
+                warn=out.warn,
+                check_health=not no_health,
+                hook_output=hook_output,
+                proof_options=proof_options,
+            )
         if dry_run and not json_mode:
             _describe_plan(out, result)
             _not_restored(out, result)
             out.line("dry run: nothing was changed")
             return int(ExitStatus.OK)
     _report(out, result)
+    if result.undone:
+        raise UnhealthyError(result.undo_summary())  # exit 4, after the report
     return int(ExitStatus.OK)
 
 

@@ -1,5 +1,6 @@
 """The operations the command line and the Python API call: one module each (``create``,
-``rollback``, ``status``, ``verify``, ``guard``, ``init``), each taking an open ``Site`` and
+``rollback``, ``status``, ``verify``, ``guard``, ``init``, ``export``, ``import_``), each taking
+an open ``Site`` and
 returning a result object; ``tree`` reads the working tree with hashes, ``prove`` runs hooks
 and health checks, ``refs`` resolves checkpoint references.
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from safepoint.config import CONFIG_NAME
 from safepoint.errors import PendingRecoveryError, UsageError
+from safepoint.model.entry import DIR, Entry
 from safepoint.ops.labels import check_label
 from safepoint.ops.prove import ProofOptions, check_proof_setup, mark_health, prove
 from safepoint.ops.site import Site
@@ -19,7 +20,6 @@ from safepoint.ops.spare import found_runtime
 from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
 from safepoint.restore.journal import pending_recovery
-from safepoint.scan.entry import DIR, Entry
 from safepoint.store.records import BY_CREATE, Checkpoint, now_iso
 
 if TYPE_CHECKING:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from safepoint.model.entry import Entry
 from safepoint.ops.site import Site
 from safepoint.ops.tree import Tree
 from safepoint.restore.plan import filter_target
-from safepoint.scan.entry import Entry
 from safepoint.store.manifest import chunk_ids, decode_chunk
 from safepoint.store.records import Checkpoint
 

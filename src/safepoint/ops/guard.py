@@ -19,13 +19,13 @@ from pathlib import Path
 
 from safepoint.errors import SafepointError
 from safepoint.health import probe
+from safepoint.model.entry import IS_ROOT
 from safepoint.ops.delta import tree_delta
 from safepoint.ops.prove import ProofOptions
 from safepoint.ops.refs import known_good
-from safepoint.ops.rollback import RollbackUndone, rollback
+from safepoint.ops.rollback import rollback
 from safepoint.ops.site import Site
 from safepoint.ops.tree import read_tree
-from safepoint.restore.files import IS_ROOT
 from safepoint.restore.plan import compare
 from safepoint.store.atomic import write_atomic
 from safepoint.store.records import Checkpoint
@@ -118,13 +118,7 @@ def _maybe_roll_back(
         switched = True
 
     try:
-        result = rollback(
-            site, target.id, proof_options=_logged_proof(log), on_switch=on_switch
-        )
-    except RollbackUndone as exc:
-        _ran(state, now)
-        log(f"rollback undone: {exc}")
-        return
+        result = rollback(site, target.id, proof_options=_logged_proof(log), on_switch=on_switch)
     except SafepointError as exc:
         if not switched:
             # It did not happen (the repository locked by another process, a file it could
@@ -135,6 +129,9 @@ def _maybe_roll_back(
         log(f"rollback failed: {exc}")
         return
     _ran(state, now)
+    if result.undone:
+        log(f"rollback undone: {result.undo_summary()}")
+        return
     assert result.proof is not None
     log(
         f"rolled back to {target.short_id} in {result.seconds:.1f}s: "

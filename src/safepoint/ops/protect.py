@@ -18,9 +18,9 @@ import os
 from pathlib import Path
 
 from safepoint.errors import IntegrityError
+from safepoint.model.entry import FILE, Entry
 from safepoint.ops.tree import Tree, file_pieces, read_stable
 from safepoint.parallel import map_each
-from safepoint.scan.entry import FILE, Entry
 from safepoint.store.manifest import chunk_ids, encode_top
 from safepoint.store.pack import LARGE
 from safepoint.store.repository import Repository

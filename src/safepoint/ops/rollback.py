@@ -22,8 +22,8 @@ from safepoint.errors import (
     OperationalError,
     PendingRecoveryError,
     SafepointError,
-    UnhealthyError,
 )
+from safepoint.model.entry import FILE, IS_ROOT, order_key, parent_of
 from safepoint.ops.create import refuse_if_pending, take_checkpoint
 from safepoint.ops.delta import tree_delta
 from safepoint.ops.marks import describe, describe_mark
@@ -35,12 +35,9 @@ from safepoint.ops.spare import not_restored, spare
 from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
 from safepoint.restore.apply import discard_staged, remove_temp_files, stage_files, switch
-from safepoint.restore.files import IS_ROOT
 from safepoint.restore.journal import Journal, read_journal, remove_journal, write_journal
 from safepoint.restore.plan import Plan, plan_rollback
-from safepoint.scan.entry import FILE
 from safepoint.scan.walk import Known
-from safepoint.store.manifest import order_key, parent_of
 from safepoint.store.records import BAD, BY_ROLLBACK, SAFETY, Checkpoint
 
 Warn = Callable[[str], None]
@@ -86,13 +83,16 @@ class RollbackResult:
             "undo_health": self.undo_proof.to_json() if self.undo_proof else None,
         }
 
-
-class RollbackUndone(UnhealthyError):
-    """The target failed its health checks; the rollback was undone (``result`` says how)."""
-
-    def __init__(self, message: str, result: RollbackResult) -> None:
-        super().__init__(message)
-        self.result = result
+    def undo_summary(self) -> str:
+        """Why and how the rollback was undone (call only when ``undone``)."""
+        assert self.proof is not None and self.undo_proof is not None and self.safety
+        proof = self.undo_proof
+        now = "healthy again" if proof.ok else f"still failing: {proof.summary()}"
+        return (
+            f"health checks failed after rolling back to {self.target.short_id} "
+            f"({self.proof.summary()}); the rollback was undone and the site is back where it "
+            f"was (safety checkpoint {self.safety.short_id}), {now}"
+        )
 
 
 def default_target(
@@ -137,7 +137,8 @@ def rollback(
 ) -> RollbackResult:
     """Roll the site back to ``ref`` (default: the newest known-good checkpoint), reload the
     app, run the hooks, and prove it healthy; if it is not, put the safety checkpoint back,
-    reload and run the hooks again and raise RollbackUndone (exit 4). Never more than one undo.
+    reload and run the hooks again and return with ``undone`` set (the command line exits 4:
+    ``undo_summary`` says why). Never more than one undo.
 
     ``confirm`` is shown the planned changes and may refuse (OperationalError "aborted").
     ``on_switch`` is called when the first file of the site is about to change: an error
@@ -237,7 +238,7 @@ def _undo_unhealthy(
     hook_output: Callable[[str], None] | None,
     warn: Warn,
     options: ProofOptions | None = None,
-) -> NoReturn:
+) -> None:
     """The rollback's target is unhealthy (or its app would not reload): apply the safety
     checkpoint back, once, and reload the app with it (starting it if it died)."""
     assert result.proof is not None
@@ -253,17 +254,6 @@ def _undo_unhealthy(
     site.repository.set_head(safety)
     result.undone = True
     result.undo_proof = prove(site, hook_output=hook_output, options=options)
-    now = (
-        "healthy again"
-        if result.undo_proof.ok
-        else (f"still failing: {result.undo_proof.summary()}")
-    )
-    raise RollbackUndone(
-        f"health checks failed after rolling back to {result.target.short_id} "
-        f"({result.proof.summary()}); the rollback was undone and the site is back where it "
-        f"was (safety checkpoint {safety.short_id}), {now}",
-        result,
-    )
 
 
 def apply_entries(

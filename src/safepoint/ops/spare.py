@@ -19,10 +19,10 @@ from dataclasses import replace
 from stat import S_ISDIR, S_ISLNK, S_ISREG, S_ISSOCK
 
 from safepoint.errors import IntegrityError
+from safepoint.model.entry import DIR, FILE, Entry
 from safepoint.ops.site import Site
 from safepoint.ops.tree import Tree
 from safepoint.restore.plan import Plan
-from safepoint.scan.entry import DIR, FILE, Entry
 from safepoint.scan.rules import Rules
 from safepoint.scan.runtime import (
     DATABASE,

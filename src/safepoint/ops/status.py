@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from safepoint.errors import BadReferenceError
+from safepoint.model.entry import IS_ROOT
 from safepoint.ops.delta import checkpoint_delta, tree_delta
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
 from safepoint.ops.tree import read_tree
-from safepoint.restore.files import IS_ROOT
 from safepoint.restore.journal import pending_recovery
 from safepoint.restore.plan import Changes, compare
 from safepoint.store.records import Checkpoint

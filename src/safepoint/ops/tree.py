@@ -20,10 +20,11 @@ from functools import cached_property
 from typing import BinaryIO
 
 from safepoint.errors import OperationalError
+from safepoint.model.entry import FILE, Entry, parent_of
+from safepoint.model.rows import chunk_pieces, encode_pieces
 from safepoint.ops.site import Site
 from safepoint.parallel import map_batches
 from safepoint.progress import NullProgress, Progress
-from safepoint.scan.entry import FILE, Entry
 from safepoint.scan.runtime import DATABASE, could_be_database, file_is_database, is_database
 from safepoint.scan.treecache import (
     RACY_MARGIN_NS,
@@ -41,7 +42,6 @@ from safepoint.scan.walk import (
     drop_siblings,
     walk,
 )
-from safepoint.store.manifest import chunk_pieces, encode_pieces, parent_of
 from safepoint.store.pack import CHUNK, LARGE
 from safepoint.store.repository import BlobWriter, FileChangedError
 

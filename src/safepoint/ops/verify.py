@@ -6,12 +6,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from safepoint.errors import IntegrityError
+from safepoint.model.entry import FILE
 from safepoint.parallel import map_each
 from safepoint.progress import NullProgress, Progress
-from safepoint.restore.materialize import pack_order
-from safepoint.scan.entry import FILE
 from safepoint.store.index import IndexDamagedError
-from safepoint.store.pack import Location
+from safepoint.store.pack import Location, pack_order
 from safepoint.store.records import Checkpoint
 from safepoint.store.repository import Repository
 

@@ -21,14 +21,15 @@ from pathlib import Path
 
 from safepoint.diskspace import with_path
 from safepoint.errors import IntegrityError
+from safepoint.model.entry import DIR, FILE, SYMLINK
 from safepoint.parallel import map_each
 from safepoint.progress import NullProgress, Progress
 from safepoint.restore.files import make_symlink, set_link_meta, set_meta, temp_name, write_file
-from safepoint.restore.materialize import locate_blobs, pack_order
+from safepoint.restore.materialize import locate_blobs
 from safepoint.restore.plan import Plan
-from safepoint.scan.entry import DIR, FILE, SYMLINK
 from safepoint.scan.rules import TEMP_PREFIX
 from safepoint.store.atomic import fsync_dir
+from safepoint.store.pack import pack_order
 from safepoint.store.repository import Repository
 
 

@@ -6,10 +6,9 @@ import os
 import secrets
 from collections.abc import Iterable
 
-from safepoint.scan.entry import Entry
+from safepoint.model.entry import IS_ROOT, Entry
 from safepoint.scan.rules import TEMP_PREFIX
 
-IS_ROOT = os.geteuid() == 0
 OWNER = (os.geteuid(), os.getegid())
 
 

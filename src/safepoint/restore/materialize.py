@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from safepoint.errors import IntegrityError, OperationalError, UsageError
+from safepoint.model.entry import DIR, FILE, SYMLINK, Entry
 from safepoint.parallel import map_each
 from safepoint.progress import NullProgress, Progress
 from safepoint.restore.files import make_symlink, set_meta, write_file
-from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
-from safepoint.store.pack import Location
+from safepoint.store.pack import Location, pack_order
 from safepoint.store.repository import Repository
 
 
@@ -79,10 +79,6 @@ def _write_tree(
     for d in reversed(dirs):  # children before parents: setting a child's mtime touches the parent
         set_meta(os.path.join(root, d.path), d)
     progress.finish()
-
-
-def pack_order(loc: Location) -> tuple[str, int]:
-    return loc.pack, loc.offset
 
 
 def _prepare_target(target: Path) -> bool:

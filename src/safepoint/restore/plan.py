@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from safepoint.errors import OperationalError
-from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
+from safepoint.model.entry import DIR, FILE, SYMLINK, Entry, order_key
 from safepoint.scan.rules import Rules
-from safepoint.store.manifest import order_key
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class Changes:
 def pair_up(a: Sequence[Entry], b: Sequence[Entry]) -> Iterator[tuple[Entry | None, Entry | None]]:
     """The entries of two trees in tree order side by side, (a's, b's), None where a path is
     only in one: a merge, so comparing two 200,000-entry trees needs no dictionary. Scans and
-    manifests are in tree order (``store/manifest.py`` ``order_key``)."""
+    manifests are in tree order (``model/entry.py`` ``order_key``)."""
     i = j = 0
     while i < len(a) and j < len(b):
         x, y = a[i], b[j]

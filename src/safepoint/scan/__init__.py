@@ -13,10 +13,6 @@ from safepoint.lazy import lazy_exports
 
 _EXPORTS = {
     "DEFAULT_EXCLUDES": "safepoint.scan.rules",
-    "DIR": "safepoint.scan.entry",
-    "FILE": "safepoint.scan.entry",
-    "SYMLINK": "safepoint.scan.entry",
-    "Entry": "safepoint.scan.entry",
     "Rules": "safepoint.scan.rules",
     "ScanResult": "safepoint.scan.walk",
     "scan_tree": "safepoint.scan.walk",

@@ -38,7 +38,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import zstandard
 
-from safepoint.store.manifest import Piece
+from safepoint.model.rows import Piece
 
 CACHE_VERSION = 4
 RACY_MARGIN_NS = 100_000_000  # generous: coarse filesystem timestamp granularity
@@ -47,7 +47,7 @@ RACY_MARGIN_NS = 100_000_000  # generous: coarse filesystem timestamp granularit
 class Block(NamedTuple):
     path: str  # the directory, relative to the root ("" for the root)
     listing: bytes  # scan/listing.py's packed listing when the block was built
-    pieces: tuple[Piece, ...]  # the kept children's manifest rows (store/manifest.py)
+    pieces: tuple[Piece, ...]  # the kept children's manifest rows (model/rows.py)
     rows: int  # how many
     subdirs: tuple[str, ...]  # kept child directories, by name, in tree order
     files: int

@@ -2,7 +2,7 @@
 following symlinks), pruning excluded directories so that an excluded virtual environment costs
 one ``stat``, not thousands.
 
-``walk`` yields one item per kept directory in tree order (``store/manifest.py``): the cached
+``walk`` yields one item per kept directory in tree order (``model/entry.py``): the cached
 ``Block`` when the directory lists exactly as the cache saw it, else a ``Pending`` with the
 directory's kept children as entries, each file with its hash when the cache vouches for it.
 """
@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from stat import S_IMODE, S_ISDIR, S_ISLNK, S_ISREG, S_ISSOCK
 
 from safepoint.errors import OperationalError
-from safepoint.scan.entry import DIR, FILE, SYMLINK, Entry
+from safepoint.model.entry import DIR, FILE, SYMLINK, Entry
+from safepoint.model.rows import decode_rows
 from safepoint.scan.listing import list_dir, list_dirs, parse_listing
 from safepoint.scan.rules import Rules
 from safepoint.scan.runtime import (
@@ -37,7 +38,6 @@ from safepoint.scan.runtime import (
     sibling_of,
 )
 from safepoint.scan.treecache import Block, TreeCache
-from safepoint.store.manifest import decode_rows
 
 # Listing threads. Warm, a listing is CPU work and two threads on two cores are best (more
 # only fight over the GIL); cold, it waits on the disk, and more requests in flight pay: on the

@@ -48,6 +48,11 @@ class Location:
     codec: int
 
 
+def pack_order(loc: Location) -> tuple[str, int]:
+    """Reading blobs in this order reads each pack once, front to back."""
+    return loc.pack, loc.offset
+
+
 def pack_path(packs_dir: Path, name: str) -> Path:
     return packs_dir / name[:2] / f"{name}.pack"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from safepoint.errors import IntegrityError
-from safepoint.scan.entry import FILE, Entry
+from safepoint.model.entry import FILE, Entry
 from safepoint.store.atomic import write_atomic
 
 # The kinds a record may name: ``manual`` (create), ``safety`` (taken by a rollback), ``imported``

@@ -34,7 +34,7 @@ from pathlib import Path
 import zstandard
 
 from safepoint.errors import FormatError, IntegrityError, LockedError, OperationalError
-from safepoint.scan.entry import Entry
+from safepoint.model.entry import Entry
 from safepoint.store import lockinfo
 from safepoint.store.atomic import write_atomic
 from safepoint.store.index import Index, rebuild_index

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import zstandard
 
 from safepoint.errors import OperationalError
-from safepoint.scan.entry import Entry
-from safepoint.store.manifest import encode_chunks, encode_top, order_key
+from safepoint.model.entry import Entry, order_key
+from safepoint.model.rows import encode_chunks
+from safepoint.store.manifest import encode_top
 from safepoint.store.pack import ZSTD, PackWriter
 
 if TYPE_CHECKING:

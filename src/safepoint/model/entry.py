@@ -1,10 +1,21 @@
-"""The entry: one path of a tree as a checkpoint records it."""
+"""The entry: one path of a tree as a checkpoint records it, and tree order.
+
+Tree order (``order_key``) groups a directory's children together, by name, and puts the groups
+in depth-first order: ``a``, ``b``, ``a/x``, ``a/y``, ``a/x/...`` sort as
+``("", "a") < ("", "b") < ("a", "x") < ("a", "y") < ("a\\0x", ...)``. Every directory comes
+before what it holds, and one directory's entries are one contiguous run, so a checkpoint can
+reuse a directory's encoded rows unchanged (``model/rows.py``, ``scan/treecache.py``).
+"""
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 FILE, DIR, SYMLINK = "f", "d", "l"
+# Owners count as part of a tree's state only for root: no one else can restore them, so an
+# unprivileged comparison that saw them would report changes a rollback can never undo.
+IS_ROOT = os.geteuid() == 0
 
 
 class Entry(NamedTuple):
@@ -48,3 +59,14 @@ class Entry(NamedTuple):
             return False
         # Directory mtimes change whenever a child does; only files and links are compared.
         return self.kind == DIR or self.mtime_ns == other.mtime_ns
+
+
+def order_key(path: str) -> tuple[str, str]:
+    """Tree order: (parent with NUL for '/', name). NUL sorts before every character a name can
+    hold, so a directory's subdirectories follow it directly (depth first)."""
+    parent, _, name = path.rpartition("/")
+    return parent.replace("/", "\0"), name
+
+
+def parent_of(path: str) -> str:
+    return path.rpartition("/")[0]
