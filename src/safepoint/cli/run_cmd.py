@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
 from safepoint.cli.common import output, site, site_options
@@ -57,7 +59,8 @@ def run(
         env.stderr.write(f"  | {printable(line)}\n")
 
     def started(cp: Checkpoint) -> None:
-        out.line(f"checkpoint {cp.display_name}; running: {' '.join(command)}")
+        shown = command[0] if len(command) == 1 else shlex.join(command)
+        out.line(f"checkpoint {cp.display_name}; running: {shown}")
         env.stdout.flush()
 
     with site(root) as s, proof_progress(out, deadline=deadline) as proof_options:

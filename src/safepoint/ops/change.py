@@ -272,7 +272,7 @@ def run_change(
     except OSError as exc:
         failure = f"the command could not be started: {exc}"
     if done is not None and not done.ok:
-        failure = f"the command {done.describe()}"
+        failure = f"the command failed: {done.describe()}"
     return finish_change(
         site,
         change,
