@@ -68,6 +68,19 @@ def _cut(text: str | None) -> str | None:
 
 
 _FIELDS = frozenset(f.name for f in fields(RollbackRecord))
+# What each key must hold for a record to be shown (others are skipped as unreadable).
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "time": str,
+    "to": str,
+    "safety": (str, type(None)),
+    "outcome": str,
+    "health": (str, type(None)),
+    "undo_health": (str, type(None)),
+    "written": int,
+    "removed": int,
+    "seconds": (int, float),
+    "host": (str, type(None)),
+}
 
 
 def read_rollback_records(repo_path: Path) -> list[RollbackRecord]:
@@ -76,7 +89,9 @@ def read_rollback_records(repo_path: Path) -> list[RollbackRecord]:
     for path in sorted((repo_path / ROLLBACKS_DIR).glob("*.json")):
         try:
             doc = json.loads(path.read_bytes())
-            out.append(RollbackRecord(**{k: v for k, v in doc.items() if k in _FIELDS}))
+            record = RollbackRecord(**{k: v for k, v in doc.items() if k in _FIELDS})
         except (OSError, ValueError, TypeError, AttributeError):
             continue
+        if all(isinstance(getattr(record, k), _TYPES[k]) for k in _TYPES):
+            out.append(record)
     return out
