@@ -78,7 +78,15 @@ def test_failing_command_is_rolled_back_without_waiting_for_health(
 
 def test_good_change_is_checkpointed_known_good(gsite: GuardedSite) -> None:
     proc = sp(
-        "run", "--label", "add page", "--note", "why", "--", "sh", "-c", "echo hi > page.txt",
+        "run",
+        "--label",
+        "add page",
+        "--note",
+        "why",
+        "--",
+        "sh",
+        "-c",
+        "echo hi > page.txt",
         cwd=gsite.root,
     )
     assert proc.returncode == 0, proc.stderr

@@ -320,9 +320,7 @@ def change(
             hook_output=hook_output,
         )
         raise
-    finish_change(
-        site, guarded, roll_back=roll_back, options=options, hook_output=hook_output
-    )
+    finish_change(site, guarded, roll_back=roll_back, options=options, hook_output=hook_output)
 
 
 def _shell_join(words: list[str]) -> str:

@@ -77,7 +77,7 @@ def render_page(history: History) -> str:
     times = [p.checkpoint.created for p in points] + [r.time for r in rollbacks]
     span = f"from {_local(min(times))} to {_local(max(times))}" if times else "nothing yet"
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>safepoint timeline: {_e(history.root.name)}</title>"
         f"<style>{_CSS}</style></head><body>"
@@ -150,8 +150,7 @@ def _point(point: Point) -> str:
     who = "@".join(part for part in (cp.user, cp.host) if part)
     meta = (
         f"<code>{_e(cp.short_id)}</code> · {cp.files} files, {_e(human_size(cp.bytes))}, "
-        f"{_e(human_size(cp.new_bytes))} added to the repository"
-        + (f" · {_e(who)}" if who else "")
+        f"{_e(human_size(cp.new_bytes))} added to the repository" + (f" · {_e(who)}" if who else "")
     )
     note = f'<div class="note">{_e(cp.note)}</div>' if cp.note else ""
     return (
