@@ -27,7 +27,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -236,7 +236,8 @@ def _roll_back(
     safety = result.rollback.safety
     if safety is not None and result.proof is not None and not result.proof.ok:
         # The tree the change left was proven unhealthy: say so on its safety checkpoint.
-        with site.repository.lock():
+        # Advisory: a lock taken meanwhile by another command must not hide the outcome.
+        with suppress(SafepointError), site.repository.lock():
             mark_health(site, safety, result.proof, how=BY_RUN)
 
 
