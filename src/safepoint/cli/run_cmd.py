@@ -29,7 +29,9 @@ from safepoint.store.records import Checkpoint
 )
 @click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help=DEADLINE_HELP)
 @site_options
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.argument(
+    "command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- CMD [ARGS]..."
+)
 @click.pass_context
 def run(
     ctx: click.Context,
