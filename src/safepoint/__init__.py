@@ -14,6 +14,11 @@ checkpoint without shelling out (a deploy script, an assistant about to edit cod
         if result.undone:  # unhealthy: the safety checkpoint was put back (the CLI exits 4)
             print(result.undo_summary())
 
+        with safepoint.change(site, label="edit views") as change:  # a guarded change
+            ...  # edit files; an exception here rolls back and is re-raised
+        if not change.result.ok:  # health failed: rolled back (not raised)
+            print(change.result.summary())
+
 Errors are ``safepoint.SafepointError`` subclasses carrying the CLI's exit code; an unhealthy
 rollback that was undone is not an error but a result (``RollbackResult.undone``).
 """
@@ -29,12 +34,14 @@ from safepoint.version import __version__ as __version__
 # quick "safepoint status" should not load every operation.
 _EXPORTS = {
     "Checkpoint": "safepoint.store.records",
+    "ChangeResult": "safepoint.ops.change",
     "CreateResult": "safepoint.ops.create",
     "ExitStatus": "safepoint.errors",
     "InitResult": "safepoint.ops.init",
     "SafepointError": "safepoint.errors",
     "Site": "safepoint.ops.site",
     "VerifyReport": "safepoint.ops.verify",
+    "change": "safepoint.ops.change",
     "create_checkpoint": "safepoint.ops.create",
     "find_checkpoint": "safepoint.api",
     "init_site": "safepoint.ops.init",
@@ -47,6 +54,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "ChangeResult",
     "Checkpoint",
     "CreateResult",
     "ExitStatus",
@@ -54,6 +62,7 @@ __all__ = [
     "SafepointError",
     "Site",
     "VerifyReport",
+    "change",
     "create_checkpoint",
     "find_checkpoint",
     "init_site",
@@ -68,6 +77,7 @@ __all__ = [
 if TYPE_CHECKING:
     from safepoint.api import find_checkpoint, list_checkpoints, restore_checkpoint
     from safepoint.errors import ExitStatus, SafepointError
+    from safepoint.ops.change import ChangeResult, change
     from safepoint.ops.create import CreateResult, create_checkpoint
     from safepoint.ops.init import InitResult, init_site
     from safepoint.ops.marks import set_mark

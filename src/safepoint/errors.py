@@ -1,7 +1,8 @@
 """One exception hierarchy; each class carries the exit code the CLI returns for it.
 
 Exit codes (the command-line contract): 0 success, 1 operational error, 2 bad usage, bad config
-or bad reference, 3 integrity failure, 4 health checks failed.
+or bad reference, 3 integrity failure, 4 health checks failed, 5 a guarded change (``run``,
+``change()``) failed and was rolled back, 6 a change failed and rolling it back failed too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ class ExitStatus(IntEnum):
     USAGE = 2
     INTEGRITY = 3
     UNHEALTHY = 4
+    CHANGE_ROLLED_BACK = 5  # a guarded change failed; the site is back at its checkpoint
+    CHANGE_ROLLBACK_FAILED = 6  # a guarded change failed, and putting it back failed too
 
 
 class SafepointError(Exception):

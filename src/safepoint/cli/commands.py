@@ -21,4 +21,7 @@ COMMANDS: dict[str, str] = {
     "export": "safepoint.cli.export_cmd:export",
     "import": "safepoint.cli.import_cmd:import_",
     "repair": "safepoint.cli.repair_cmd:repair",
+    "run": "safepoint.cli.run_cmd:run",
+    "demo": "safepoint.cli.demo_cmd:demo",
+    "timeline": "safepoint.cli.timeline_cmd:timeline",
 }

@@ -12,13 +12,27 @@ from datetime import datetime
 from safepoint.errors import UsageError
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
-from safepoint.store.records import BAD, BY_CREATE, BY_HAND, BY_ROLLBACK, GOOD, Checkpoint, Marks
+from safepoint.store.records import (
+    BAD,
+    BY_CREATE,
+    BY_HAND,
+    BY_ROLLBACK,
+    BY_RUN,
+    GOOD,
+    Checkpoint,
+    Marks,
+)
 
 CLEAR = "clear"
 VERDICTS = (GOOD, BAD, CLEAR)
 # How each way of earning a mark is told: in full (show, messages) and in a narrow column (list).
-HOW_WORDS = {BY_HAND: "by hand", BY_ROLLBACK: "by rollback", BY_CREATE: "by create --verify-health"}
-HOW_SHORT = {BY_HAND: "hand", BY_ROLLBACK: "rollback", BY_CREATE: "create"}
+HOW_WORDS = {
+    BY_HAND: "by hand",
+    BY_ROLLBACK: "by rollback",
+    BY_CREATE: "by create --verify-health",
+    BY_RUN: "by run",
+}
+HOW_SHORT = {BY_HAND: "hand", BY_ROLLBACK: "rollback", BY_CREATE: "create", BY_RUN: "run"}
 
 
 def set_mark(site: Site, ref: str, verdict: str, *, reason: str | None = None) -> Checkpoint:

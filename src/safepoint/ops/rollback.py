@@ -26,6 +26,7 @@ from safepoint.errors import (
 from safepoint.model.entry import FILE, IS_ROOT, order_key, parent_of
 from safepoint.ops.create import refuse_if_pending, take_checkpoint
 from safepoint.ops.delta import tree_delta
+from safepoint.ops.history import record_rollback
 from safepoint.ops.marks import describe, describe_mark
 from safepoint.ops.protect import secure_manifest, secure_replaced
 from safepoint.ops.prove import Proof, ProofOptions, check_proof_setup, mark_health, prove
@@ -227,6 +228,7 @@ def rollback(
                 )
         finally:  # an undone rollback reports its time too (it said "in 0.00s")
             result.seconds = time.monotonic() - started
+            record_rollback(site, result)  # its outcome, for the history page (ops/history.py)
         return result
 
 

@@ -30,6 +30,7 @@ GOOD, BAD = "good", "bad"
 BY_CREATE = "create --verify-health"
 BY_ROLLBACK = "rollback"  # proven (or failed, and undone) right after a rollback to it
 BY_HAND = "mark"  # ``safepoint mark REF good|bad``
+BY_RUN = "run"  # the checks passed right after a guarded change (``run``, ``change()``)
 REASON_MAX = 200  # a mark's reason is a one-line summary, not a report
 
 
