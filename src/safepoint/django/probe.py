@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from safepoint.config import Config
 from safepoint.django.migrations import Names
-from safepoint.django.site import MANAGE, DjangoSite, django_site
+from safepoint.django.site import DjangoSite, django_site
 from safepoint.errors import OperationalError
 
 MARK = "@@safepoint-django@@"
@@ -160,13 +160,15 @@ def backward_plan(site: DjangoSite, known: Mapping[str, list[str]]) -> BackwardP
     return BackwardPlan(doc["targets"], doc["unapply"], doc["irreversible"])
 
 
-def migrate(site: DjangoSite, app: str | None = None, target: str | None = None) -> None:
-    """``manage.py migrate [APP [TARGET]] --noinput`` with the site's interpreter, in the root."""
-    args = [site.python, MANAGE, "migrate", *(a for a in (app, target) if a), "--noinput"]
-    shown = " ".join(["manage.py", "migrate", *(a for a in (app, target) if a)])
+def migrate(site: DjangoSite, steps: Sequence[tuple[str, str]] = ()) -> None:
+    """``manage.py migrate APP TARGET --noinput`` for each (app, target) of ``steps``, in
+    order, or ``manage.py migrate --noinput`` when there are none: Django's own ``migrate``
+    command, run by the site's interpreter in one process (one start-up for all the apps)."""
+    shown = "; ".join(f"manage.py migrate {app} {target}" for app, target in steps)
+    shown = shown or "manage.py migrate"
     try:
         done = subprocess.run(
-            args,
+            [site.python, "-c", _MIGRATE, json.dumps([list(step) for step in steps])],
             cwd=site.root,
             env=site.env(),
             capture_output=True,
@@ -178,6 +180,19 @@ def migrate(site: DjangoSite, app: str | None = None, target: str | None = None)
         raise OperationalError(f"{shown} could not run: {exc}") from None
     if done.returncode != 0:
         raise OperationalError(f"{shown} failed: {_last_line(done.stderr or done.stdout)}")
+
+
+# What manage.py does (settings from the environment, the root on sys.path), then the command.
+_MIGRATE = r"""
+import json, os, sys
+sys.path.insert(0, os.getcwd())
+import django
+django.setup()
+from django.core.management import call_command
+steps = json.loads(sys.argv[1])
+for app, target in steps or [[None, None]]:
+    call_command("migrate", *(a for a in (app, target) if a), interactive=False, verbosity=1)
+"""
 
 
 def run_probe(site: DjangoSite, ask: Mapping[str, object]) -> dict[str, Any]:

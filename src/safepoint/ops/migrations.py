@@ -164,8 +164,7 @@ class SchemaSteps:
             return self
         self.migrated_back = True
         try:
-            for app, target in self.plan.targets.items():
-                migrate(self.dj, app, target)
+            migrate(self.dj, list(self.plan.targets.items()))
         except OperationalError as exc:
             self._forward(f"reversing the migrations failed ({exc})")
             raise OperationalError(
@@ -219,9 +218,9 @@ class SchemaSteps:
         back = live_migrations(self.site, self.now.dirs) == self.files
         if back:
             try:
-                for app, leaves in self.now.leaves.items():
-                    for leaf in leaves:
-                        migrate(self.dj, app, leaf)
+                steps = [(app, leaf) for app, leaves in self.now.leaves.items() for leaf in leaves]
+                if steps:  # none: plain "migrate" would apply everything
+                    migrate(self.dj, steps)
                 self.warn(f"{why}: the database was migrated forward again to where it was")
                 return
             except OperationalError as exc:

@@ -1,0 +1,158 @@
+"""A code rollback never silently leaves the database ahead of the code (ops/migrations.py),
+on a real Django site (tests/django_migrations_site.py) with a real SQLite database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests import django_migrations_site as dj
+from tests.helpers import assert_one_line_error, snapshot, sp, sp_json
+
+pytestmark = pytest.mark.slow  # each test runs Django several times (about a second each)
+
+LATER = ("shop/0002_item_price", "shop/0003_item_sku", "blog/0002_post_body")
+AT_0001 = {"shop.0001_initial", "blog.0001_initial"}
+AT_0003 = AT_0001 | {"shop.0002_item_price", "shop.0003_item_sku", "blog.0002_post_body"}
+SKIP = (".safepoint", "data")  # the repository and the database: compared separately
+
+FAILING_AT_0001 = """\
+[health]
+timeout = 5
+retries = 1
+interval = 0
+settle = 0
+deadline = 10
+[[health.command]]
+run = "test -f shop/migrations/0003_item_sku.py"
+"""
+
+
+def _site(tmp_path: Path, toml: str = "") -> Path:
+    """A site checkpointed (label m1) at 0001, then moved on to 0003 (files and database)."""
+    root = dj.build(tmp_path / "site")
+    dj.config(root, toml)
+    sp("init", cwd=root, check=True)
+    sp("create", "--label", "m1", cwd=root, check=True)
+    dj.add(root, *LATER)
+    dj.migrate(root)
+    with (root / "shop/models.py").open("a") as f:
+        f.write("# newer code\n")
+    assert dj.applied(root) == AT_0003
+    return root
+
+
+def test_checkpoint_records_applied_migrations(tmp_path: Path) -> None:
+    root = _site(tmp_path)
+    doc = sp_json("show", "m1", cwd=root)
+    assert doc["extra"]["migrations"]["applied"] == {
+        "shop": ["0001_initial"],
+        "blog": ["0001_initial"],
+    }
+    shown = sp("show", "m1", cwd=root, check=True).stdout
+    assert "shop.0001_initial" in shown and "blog.0001_initial" in shown
+
+
+def test_rollback_refused_when_database_ahead(tmp_path: Path) -> None:
+    root = _site(tmp_path)
+    before, listed = snapshot(root, skip=SKIP), sp_json("list", cwd=root)
+    proc = sp("rollback", "m1", "--yes", cwd=root)
+    assert_one_line_error(proc, 2)
+    for name in ("shop.0002_item_price", "shop.0003_item_sku", "blog.0002_post_body"):
+        assert name in proc.stderr
+    for flag in ("--migrate", "--with-db", "--force"):
+        assert flag in proc.stderr
+    assert "shop.0001_initial" not in proc.stderr
+    assert snapshot(root, skip=SKIP) == before
+    assert dj.applied(root) == AT_0003
+    assert sp_json("list", cwd=root) == listed  # not even a safety checkpoint
+
+
+def test_migrate_reverses_schema_then_rolls_back_code(tmp_path: Path) -> None:
+    root = _site(tmp_path)
+    proc = sp("rollback", "m1", "--yes", "--migrate", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert dj.applied(root) == AT_0001
+    assert dj.columns(root, "shop_item") == {"id", "name"}
+    assert dj.columns(root, "blog_post") == {"id", "title"}
+    assert sorted(p.name for p in (root / "shop/migrations").glob("0*.py")) == [
+        "0001_initial.py"
+    ]
+    assert "newer code" not in (root / "shop/models.py").read_text()
+    assert "migrated back" in proc.stderr
+    # Nothing is ahead any more: a second rollback needs no flag.
+    assert sp("rollback", "m1", "--yes", cwd=root).returncode == 0
+
+
+def test_irreversible_migration_refuses_before_any_change(tmp_path: Path) -> None:
+    root = _site(tmp_path)
+    dj.add(root, "shop/0004_fill_sku")
+    dj.migrate(root)
+    before, applied = snapshot(root, skip=SKIP), dj.applied(root)
+    listed = sp_json("list", cwd=root)
+    proc = sp("rollback", "m1", "--yes", "--migrate", cwd=root)
+    assert_one_line_error(proc, 2)
+    assert "shop.0004_fill_sku: RunPython without reverse_code" in proc.stderr
+    assert snapshot(root, skip=SKIP) == before
+    assert dj.applied(root) == applied
+    assert dj.columns(root, "shop_item") == {"id", "name", "price", "sku"}
+    assert sp_json("list", cwd=root) == listed
+
+
+def test_force_rolls_back_the_code_and_says_what_is_left(tmp_path: Path) -> None:
+    root = _site(tmp_path)
+    proc = sp("rollback", "m1", "--yes", "--force", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "--force" in proc.stderr and "shop.0003_item_sku" in proc.stderr
+    assert dj.applied(root) == AT_0003  # left ahead, as asked, and said
+    assert not (root / "shop/migrations/0003_item_sku.py").exists()
+
+
+def test_migrate_and_force_exclude_each_other(tmp_path: Path) -> None:
+    root = _site(tmp_path)
+    assert_one_line_error(sp("rollback", "m1", "--yes", "--migrate", "--force", cwd=root), 2)
+
+
+def test_dry_run_warns(tmp_path: Path) -> None:
+    root = _site(tmp_path)
+    proc = sp("rollback", "m1", "--dry-run", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "shop.0002_item_price" in proc.stderr
+    assert dj.applied(root) == AT_0003
+
+
+def test_guard_does_not_roll_back_past_migrations(tmp_path: Path) -> None:
+    root = _site(tmp_path, FAILING_AT_0001.replace("test -f shop/migrations/0003_item_sku.py", "false"))
+    sp("mark", "m1", "good", cwd=root, check=True)
+    before = snapshot(root, skip=SKIP)
+    proc = sp("guard", "--once", "--failures", "1", cwd=root)
+    log = proc.stdout + proc.stderr
+    assert "cannot roll back safely" in log and "shop.0003_item_sku" in log, log
+    assert snapshot(root, skip=SKIP) == before
+    assert dj.applied(root) == AT_0003
+
+
+def test_unhealthy_target_puts_schema_and_files_back(tmp_path: Path) -> None:
+    """The health check fails on the target: the undo restores the files, then migrates the
+    database forward again with them."""
+    root = _site(tmp_path, FAILING_AT_0001)
+    before = snapshot(root, skip=SKIP)
+    proc = sp("rollback", "m1", "--yes", "--migrate", cwd=root)
+    assert proc.returncode == 4, proc.stderr
+    assert "migrated forward again" in proc.stderr
+    assert dj.applied(root) == AT_0003
+    assert dj.columns(root, "shop_item") == {"id", "name", "price", "sku"}
+    assert snapshot(root, skip=SKIP) == before
+
+
+def test_databases_settings_without_password(tmp_path: Path) -> None:
+    from safepoint.config import load_config
+    from safepoint.django.probe import databases
+
+    root = dj.build(tmp_path / "site")
+    (db,) = databases(load_config(root))
+    assert db.alias == "default"
+    assert db.engine == "django.db.backends.sqlite3"
+    assert db.name == str(root / "data" / "site.db")
+    assert "never-shown" not in repr(db)
