@@ -54,6 +54,24 @@ def test_checkpoint_records_applied_migrations(tmp_path: Path) -> None:
     assert "shop.0001_initial" in shown and "blog.0001_initial" in shown
 
 
+def test_status_and_diff_say_when_migrations_differ(tmp_path: Path) -> None:
+    root = dj.build(tmp_path / "site")
+    sp("init", cwd=root, check=True)
+    sp("create", "--label", "m1", cwd=root, check=True)
+    assert "migrations:" not in sp("status", cwd=root, check=True).stdout
+    dj.add(root, "shop/0002_item_price")  # on disk, not applied yet
+    status = sp("status", cwd=root, check=True).stdout
+    assert "in its files, not applied in the database: shop.0002_item_price" in status
+    sp("create", "--label", "m2", cwd=root, check=True)
+    diff = sp_json("diff", "m1", "m2", cwd=root)
+    assert len(diff["migrations"]) == 1
+    assert "shop.0002_item_price" in diff["migrations"][0]
+    dj.migrate(root)
+    (root / "shop/migrations/0002_item_price.py").unlink()  # the code went back, the db not
+    status = sp("status", cwd=root, check=True).stdout
+    assert "applied in the database, not in its files: shop.0002_item_price" in status
+
+
 def test_rollback_refused_when_database_ahead(tmp_path: Path) -> None:
     root = _site(tmp_path)
     before, listed = snapshot(root, skip=SKIP), sp_json("list", cwd=root)
@@ -123,7 +141,8 @@ def test_dry_run_warns(tmp_path: Path) -> None:
 
 
 def test_guard_does_not_roll_back_past_migrations(tmp_path: Path) -> None:
-    root = _site(tmp_path, FAILING_AT_0001.replace("test -f shop/migrations/0003_item_sku.py", "false"))
+    failing = FAILING_AT_0001.replace("test -f shop/migrations/0003_item_sku.py", "false")
+    root = _site(tmp_path, failing)
     sp("mark", "m1", "good", cwd=root, check=True)
     before = snapshot(root, skip=SKIP)
     proc = sp("guard", "--once", "--failures", "1", cwd=root)

@@ -239,3 +239,46 @@ class SchemaSteps:
         python = os.path.relpath(self.dj.python, self.site.root)
         python = self.dj.python if python.startswith("..") else python
         return f"'{python} manage.py {what}'"
+
+
+def recorded(cp: Checkpoint) -> str | None:
+    """What ``cp`` recorded of the database's migrations, as one line (``show``); None when it
+    recorded nothing (not a Django site, or made before this was recorded)."""
+    rec = cp.extra.get("migrations")
+    if not isinstance(rec, dict):
+        return None
+    if "error" in rec:
+        return f"not read ({rec['error']})"
+    names = [f"{app}.{n}" for app, ns in sorted(rec.get("applied", {}).items()) for n in ns]
+    return ", ".join(names) or "none applied"
+
+
+def migration_notes(site: Site, *sides: Checkpoint | None) -> list[str]:
+    """For each side of a ``status``/``diff`` (a checkpoint, or None for the working tree and
+    the database now), one line per way its applied and on-disk migrations differ. A
+    checkpoint is judged by what it recorded; the working tree asks Django (one subprocess,
+    only with ``manage.py``)."""
+    notes = []
+    for cp in sides:
+        if cp is None:
+            dj = django_site(site.config)
+            if dj is None:
+                continue
+            try:
+                now = state(dj)
+            except OperationalError as exc:
+                notes.append(f"working tree: cannot read the database's migrations: {exc}")
+                continue
+            name, applied, files = "working tree", now.applied, live_migrations(site, now.dirs)
+        else:
+            rec = cp.extra.get("migrations")
+            if not isinstance(rec, dict) or "applied" not in rec:
+                continue
+            name, applied = f"checkpoint {cp.short_id}", rec["applied"]
+            files = checkpoint_migrations(site, cp)
+        ahead, lacking = missing(applied, files), missing(files, applied)
+        if ahead:
+            notes.append(f"{name}: applied in the database, not in its files: {', '.join(ahead)}")
+        if lacking:
+            notes.append(f"{name}: in its files, not applied in the database: {', '.join(lacking)}")
+    return notes
