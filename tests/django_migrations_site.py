@@ -9,7 +9,8 @@ later migrations; ``migrate(root)`` applies them with the site's ``manage.py``; 
 ``columns`` read the database directly (sqlite3), not through safepoint.
 
 Migrations: shop 0001_initial (Item: name), 0002_item_price (AddField), 0003_item_sku (AddField
-and a RunPython with a reverse), 0004_fill_sku (RunPython without reverse_code: irreversible);
+and a RunPython with a reverse), 0004_fill_sku (RunPython without reverse_code: irreversible),
+or 0004_fail_back (a reverse that raises: reversible on paper, fails when run);
 blog 0001_initial (Post: title), 0002_post_body (AddField).
 """
 
@@ -65,6 +66,19 @@ class Migration(migrations.Migration):
 class Migration(migrations.Migration):
     dependencies = [("shop", "0003_item_sku")]
     operations = [migrations.RunPython(fill)]
+""",
+    "shop/0004_fail_back": HEAD
+    + """def forward(apps, schema_editor):
+    pass
+
+
+def back(apps, schema_editor):
+    raise RuntimeError("this reverse fails on purpose")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0003_item_sku")]
+    operations = [migrations.RunPython(forward, reverse_code=back)]
 """,
     "blog/0001_initial": HEAD
     + """class Migration(migrations.Migration):

@@ -118,6 +118,23 @@ def test_irreversible_migration_refuses_before_any_change(tmp_path: Path) -> Non
     assert sp_json("list", cwd=root) == listed
 
 
+def test_failed_reversal_migrates_forward_again_and_changes_no_file(tmp_path: Path) -> None:
+    """blog is reversed first, then shop's reverse raises: blog goes forward again."""
+    root = _site(tmp_path)
+    dj.add(root, "shop/0004_fail_back")
+    dj.migrate(root)
+    before, applied = snapshot(root, skip=SKIP), dj.applied(root)
+    listed = sp_json("list", cwd=root)
+    proc = sp("rollback", "m1", "--yes", "--migrate", cwd=root)
+    assert_one_line_error(proc, 1)
+    assert "this reverse fails on purpose" in proc.stderr
+    assert "migrated forward again and no file was changed" in proc.stderr
+    assert dj.applied(root) == applied
+    assert dj.columns(root, "blog_post") == {"id", "title", "body"}
+    assert snapshot(root, skip=SKIP) == before
+    assert sp_json("list", cwd=root) == listed
+
+
 def test_force_rolls_back_the_code_and_says_what_is_left(tmp_path: Path) -> None:
     root = _site(tmp_path)
     proc = sp("rollback", "m1", "--yes", "--force", cwd=root)

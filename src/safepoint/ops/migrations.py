@@ -166,7 +166,7 @@ class SchemaSteps:
         try:
             migrate(self.dj, list(self.plan.targets.items()))
         except OperationalError as exc:
-            self._forward(f"reversing the migrations failed ({exc})")
+            self._forward(f"reversing the migrations failed ({exc})", say=False)
             raise OperationalError(
                 f"reversing the migrations failed ({exc}); the database was migrated forward "
                 "again and no file was changed"
@@ -210,7 +210,7 @@ class SchemaSteps:
         if self.migrated_back:
             self._forward("the rollback was undone")
 
-    def _forward(self, why: str) -> None:
+    def _forward(self, why: str, *, say: bool = True) -> None:
         """Migrate forward again to where the database was, with the files as they were; if
         the files are not back, stop and say where the database stands."""
         assert self.dj is not None and self.now is not None and self.plan is not None
@@ -221,7 +221,8 @@ class SchemaSteps:
                 steps = [(app, leaf) for app, leaves in self.now.leaves.items() for leaf in leaves]
                 if steps:  # none: plain "migrate" would apply everything
                     migrate(self.dj, steps)
-                self.warn(f"{why}: the database was migrated forward again to where it was")
+                if say:  # else the caller's error says it
+                    self.warn(f"{why}: the database was migrated forward again to where it was")
                 return
             except OperationalError as exc:
                 trouble = f"migrating it forward again failed ({exc})"
