@@ -192,3 +192,77 @@ def test_databases_settings_without_password(tmp_path: Path) -> None:
     assert db.engine == "django.db.backends.sqlite3"
     assert db.name == str(root / "data" / "site.db")
     assert "never-shown" not in repr(db)
+
+
+def test_switch_failure_puts_schema_and_files_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills up as the files switch (after the schema went back): the files are put
+    back, then the database is migrated forward again with them."""
+    root = _site(tmp_path)
+    before = snapshot(root, skip=SKIP)
+    error, warnings = _rollback_failing_switch(root, monkeypatch, undo_fails=False)
+    assert "the site was put back as it was" in error
+    assert any("migrated forward again" in w for w in warnings), warnings
+    assert dj.applied(root) == AT_0003
+    assert dj.columns(root, "shop_item") == {"id", "name", "price", "sku"}
+    assert snapshot(root, skip=SKIP) == before
+
+
+def test_switch_and_undo_failing_say_where_the_database_stands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The undo cannot write the files either: the database is not migrated forward under
+    code that does not know its migrations; the error says where it stands and what to run."""
+    root = _site(tmp_path)
+    error, _ = _rollback_failing_switch(root, monkeypatch, undo_fails=True)
+    assert "undoing it failed too" in error
+    assert "the files are not back as they were" in error
+    assert "the database is at blog.0001_initial, shop.0001_initial" in error
+    assert "venv/bin/python manage.py migrate" in error
+    assert dj.applied(root) == AT_0001  # left where the reversal put it, and said so
+
+
+def _rollback_failing_switch(
+    root: Path, monkeypatch: pytest.MonkeyPatch, *, undo_fails: bool
+) -> tuple[str, list[str]]:
+    """Roll back to m1 with --migrate through the Python API, the first switch failing with
+    ENOSPC after it renamed everything; with ``undo_fails`` the undo's switch fails at once."""
+    import errno
+
+    import safepoint.ops.rollback as rb
+    from safepoint.errors import OperationalError
+    from safepoint.ops.migrations import MigrationOptions
+    from safepoint.ops.site import open_site
+
+    real, calls = rb.switch, []
+
+    def switch(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        if len(calls) == 1 or not undo_fails:
+            real(*args, **kwargs)  # type: ignore[arg-type]
+        if len(calls) == 1 or undo_fails:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(rb, "switch", switch)
+    warnings: list[str] = []
+    with open_site(root) as site, pytest.raises(OperationalError) as caught:
+        rb.rollback(site, "m1", migrations=MigrationOptions(migrate=True), warn=warnings.append)
+    return str(caught.value), warnings
+
+
+def test_rollback_to_code_with_unapplied_migrations(tmp_path: Path) -> None:
+    """The target has a migration the database lacks: said without --migrate, applied with."""
+    root = dj.build(tmp_path / "site")
+    sp("init", cwd=root, check=True)
+    dj.add(root, "shop/0002_item_price")  # written, not applied, when m1 is taken
+    sp("create", "--label", "m1", cwd=root, check=True)
+    (root / "shop/migrations/0002_item_price.py").unlink()
+    proc = sp("rollback", "m1", "--yes", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "migrations the database lacks: shop.0002_item_price" in proc.stderr
+    assert "venv/bin/python manage.py migrate" in proc.stderr
+    assert dj.applied(root) == AT_0001
+    proc = sp("rollback", "m1", "--yes", "--migrate", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert dj.applied(root) == AT_0001 | {"shop.0002_item_price"}
