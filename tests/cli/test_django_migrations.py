@@ -266,3 +266,17 @@ def test_rollback_to_code_with_unapplied_migrations(tmp_path: Path) -> None:
     proc = sp("rollback", "m1", "--yes", "--migrate", cwd=root)
     assert proc.returncode == 0, proc.stderr
     assert dj.applied(root) == AT_0001 | {"shop.0002_item_price"}
+
+
+def test_missing_sqlite_database_is_not_created(tmp_path: Path) -> None:
+    """Asking an absent SQLite database what is applied must not create the file."""
+    root = dj.build(tmp_path / "site")
+    dj.database(root).unlink()
+    sp("init", cwd=root, check=True)
+    sp("create", "--label", "m1", cwd=root, check=True)
+    assert sp_json("show", "m1", cwd=root)["extra"]["migrations"]["applied"] == {
+        "shop": [],
+        "blog": [],
+    }
+    assert "not applied in the database: blog.0001_initial" in sp("status", cwd=root).stdout
+    assert not dj.database(root).exists()

@@ -98,3 +98,16 @@ def test_configured_interpreter_must_exist(tmp_path: Path) -> None:
     (tmp_path / "safepoint.toml").write_text('[django]\npython = "venv/bin/python"\n')
     with pytest.raises(ConfigError, match="not an executable interpreter"):
         django_site(load_config(tmp_path))
+
+
+def test_own_migrations_found_outside_virtual_environments(tmp_path: Path) -> None:
+    from safepoint.django.site import has_own_migrations
+
+    (tmp_path / "venv/lib/django/contrib/auth/migrations").mkdir(parents=True)
+    (tmp_path / "venv/pyvenv.cfg").write_text("")
+    (tmp_path / "venv/lib/django/contrib/auth/migrations/__init__.py").write_text("")
+    (tmp_path / "loose/migrations").mkdir(parents=True)  # not a package
+    assert not has_own_migrations(tmp_path)
+    (tmp_path / "apps/shop/migrations").mkdir(parents=True)
+    (tmp_path / "apps/shop/migrations/__init__.py").write_text("")
+    assert has_own_migrations(tmp_path)

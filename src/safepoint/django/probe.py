@@ -48,6 +48,11 @@ try:
         ]
         out(doc)
     connection = connections[DEFAULT_DB_ALIAS]
+    db = connection.settings_dict
+    name = str(db.get("NAME") or "")
+    if (db.get("ENGINE", "").endswith("sqlite3") and name and ":memory:" not in name
+            and not name.startswith("file:") and not os.path.exists(name)):
+        connection = None  # connecting would create the file: nothing is applied in no file
     loader = MigrationLoader(connection, ignore_no_migrations=True)
     graph, applied = loader.graph, set(loader.applied_migrations)
     dirs = {}

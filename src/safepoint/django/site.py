@@ -45,6 +45,30 @@ def is_django(root: Path) -> bool:
     return (root / MANAGE).is_file()
 
 
+def has_own_migrations(root: Path, *, depth: int = 4) -> bool:
+    """Whether an app under ``root`` (not in a virtual environment) has a migrations package:
+    without one, no migration of the site changes with its files, and Django is not asked."""
+
+    def walk(folder: Path, left: int) -> bool:
+        try:
+            children = [e for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return False
+        for child in children:
+            if child.name.startswith(".") or child.name in ("node_modules", "__pycache__"):
+                continue
+            path = Path(child.path)
+            if (path / "pyvenv.cfg").exists():
+                continue
+            if child.name == "migrations" and (path / "__init__.py").is_file():
+                return True
+            if left > 1 and walk(path, left - 1):
+                return True
+        return False
+
+    return walk(root, depth)
+
+
 def django_site(config: Config) -> DjangoSite | None:
     """The Django site at ``config.root``, or None when there is no ``manage.py``."""
     root = config.root

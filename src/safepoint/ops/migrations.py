@@ -28,13 +28,20 @@ from typing import Any
 
 from safepoint.django.migrations import Names, by_app, missing, on_disk
 from safepoint.django.probe import BackwardPlan, State, backward_plan, migrate, state
-from safepoint.django.site import DjangoSite, django_site
+from safepoint.django.site import DjangoSite, django_site, has_own_migrations
 from safepoint.errors import OperationalError, UsageError
 from safepoint.model.entry import FILE
 from safepoint.ops.site import Site
 from safepoint.store.records import Checkpoint
 
 Warn = Callable[[str], None]
+
+
+def _django(site: Site) -> DjangoSite | None:
+    """The Django site to ask, or None: not a Django site (one stat), or none of its apps has
+    migrations under the root (a short walk), so there is nothing a rollback could leave ahead."""
+    dj = django_site(site.config)
+    return dj if dj is not None and has_own_migrations(site.root) else None
 
 
 class MigrationsAheadError(UsageError):
@@ -53,7 +60,7 @@ def record_migrations(site: Site) -> dict[str, Any]:
     """What a checkpoint records of the database (``extra``): ``{"migrations": {"applied":
     {app: [names]}, "dirs": {app: folder}}}``, ``{"migrations": {"error": why}}`` when the
     database cannot be read, ``{}`` for a site without ``manage.py`` (no subprocess)."""
-    dj = django_site(site.config)
+    dj = _django(site)
     if dj is None:
         return {}
     try:
@@ -94,7 +101,7 @@ def check_schema(
     return the steps: entering them (after the confirmation, before the safety checkpoint)
     reverses the migrations with ``migrate``; leaving them on an error puts the schema back."""
     options = options or MigrationOptions()
-    dj = django_site(site.config)
+    dj = _django(site)
     if dj is None:
         return SchemaSteps(site, None, options, warn=warn)
     try:
@@ -262,7 +269,7 @@ def migration_notes(site: Site, *sides: Checkpoint | None) -> list[str]:
     notes = []
     for cp in sides:
         if cp is None:
-            dj = django_site(site.config)
+            dj = _django(site)
             if dj is None:
                 continue
             try:
