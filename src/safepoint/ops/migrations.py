@@ -232,12 +232,13 @@ class SchemaSteps:
                     self.warn(f"{why}: the database was migrated forward again to where it was")
                 return
             except OperationalError as exc:
+                where = "somewhere between where it was and the target's migrations"
                 trouble = f"migrating it forward again failed ({exc})"
         else:
+            where = ", ".join(f"{a}.{t}" for a, t in self.plan.targets.items())
             trouble = "the files are not back as they were, so it was not migrated forward"
         raise OperationalError(
-            f"{why}; {trouble}: the database is at "
-            f"{', '.join(f'{a}.{t}' for a, t in self.plan.targets.items())} (check with "
+            f"{why}; {trouble}: the database is at {where} (see "
             f"{self._command('showmigrations')}); once the files are back, run "
             f"{self._command('migrate')}"
         )
