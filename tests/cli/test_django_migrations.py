@@ -94,9 +94,7 @@ def test_migrate_reverses_schema_then_rolls_back_code(tmp_path: Path) -> None:
     assert dj.applied(root) == AT_0001
     assert dj.columns(root, "shop_item") == {"id", "name"}
     assert dj.columns(root, "blog_post") == {"id", "title"}
-    assert sorted(p.name for p in (root / "shop/migrations").glob("0*.py")) == [
-        "0001_initial.py"
-    ]
+    assert sorted(p.name for p in (root / "shop/migrations").glob("0*.py")) == ["0001_initial.py"]
     assert "newer code" not in (root / "shop/models.py").read_text()
     assert "migrated back" in proc.stderr
     # Nothing is ahead any more: a second rollback needs no flag.
