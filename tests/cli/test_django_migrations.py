@@ -153,6 +153,10 @@ def test_dry_run_warns(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "shop.0002_item_price" in proc.stderr
     assert dj.applied(root) == AT_0003
+    proc = sp("rollback", "m1", "--dry-run", "--migrate", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "would unapply" in proc.stderr and "migrate shop 0001_initial" in proc.stderr
+    assert dj.applied(root) == AT_0003
 
 
 def test_guard_does_not_roll_back_past_migrations(tmp_path: Path) -> None:

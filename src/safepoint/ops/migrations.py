@@ -128,17 +128,25 @@ def check_schema(
                 "are reversed (with the newer code) or the database is restored"
             )
         return steps
-    if dry_run:
-        warn(_ahead_message(target, ahead))
-        return steps
     if not options.migrate:
+        if dry_run:
+            warn(_ahead_message(target, ahead))
+            return steps
         raise MigrationsAheadError(_ahead_message(target, ahead))
-    steps.plan = backward_plan(dj, {app: known.get(app, []) for app in by_app(ahead)})
-    if steps.plan.irreversible:
-        raise UsageError(
-            f"--migrate cannot reverse {', '.join(steps.plan.irreversible)}; nothing was "
+    plan = backward_plan(dj, {app: known.get(app, []) for app in by_app(ahead)})
+    if plan.irreversible:
+        problem = (
+            f"--migrate cannot reverse {', '.join(plan.irreversible)}; nothing was "
             "changed (use --with-db to restore the database snapshot, or --force)"
         )
+        if not dry_run:
+            raise UsageError(problem)
+        warn(problem)
+    elif dry_run:
+        steps_shown = ", ".join(f"migrate {app} {t}" for app, t in plan.targets.items())
+        warn(f"--migrate would unapply {', '.join(plan.unapply)} ({steps_shown})")
+    else:
+        steps.plan = plan  # entering the steps runs it
     return steps
 
 
