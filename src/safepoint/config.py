@@ -81,6 +81,18 @@ class AppConfig:
 
 
 @dataclass(frozen=True)
+class DjangoConfig:
+    """``[django]``: how to ask the site's own Django (safepoint/django/)."""
+
+    python: str | None = None
+    """The site's interpreter (relative to the root, or absolute); default: the venv's."""
+    settings: str | None = None
+    """DJANGO_SETTINGS_MODULE; default: the one manage.py sets."""
+    timeout: float = 600.0
+    """Seconds one ``manage.py migrate`` may take."""
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     source: Path | None
@@ -91,6 +103,7 @@ class Config:
     health: HealthConfig = field(default_factory=HealthConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
     app: AppConfig | None = None
+    django: DjangoConfig | None = None
 
 
 def find_root(start: Path | None = None, *, explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -127,7 +140,7 @@ def load_config(root: Path) -> Config:
 
 def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config:
     t = _Table(data, source, "")
-    t.only("repository", "files", "hooks", "health", "guard", "app")
+    t.only("repository", "files", "hooks", "health", "guard", "app", "django")
 
     repo = t.table("repository")
     repo.only("path")
@@ -183,6 +196,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
             cooldown=guard.get("cooldown", float, 600.0, check=_interval),
         ),
         app=_app_config(t, root),
+        django=_django_config(t),
     )
 
 
@@ -222,6 +236,18 @@ def _app_config(t: _Table, root: Path) -> AppConfig | None:
     )
 
 
+
+
+def _django_config(t: _Table) -> DjangoConfig | None:
+    if "django" not in t.data:
+        return None
+    dj = t.table("django")
+    dj.only("python", "settings", "timeout")
+    return DjangoConfig(
+        python=dj.get("python", str, None),
+        settings=dj.get("settings", str, None),
+        timeout=dj.get("timeout", float, 600.0, check=_timeout),
+    )
 
 
 # Upper bounds of the numbers (TOML allows inf, nan and 1e300, which overflow timers and

@@ -11,6 +11,7 @@ from safepoint.cli.output import human_size
 from safepoint.cli.table import Column, Section
 from safepoint.model.entry import DIR, FILE
 from safepoint.ops.marks import HOW_SHORT, describe_mark, marked_at
+from safepoint.ops.migrations import recorded
 from safepoint.ops.refs import resolve
 from safepoint.store.records import SAFETY, Checkpoint, Marks
 
@@ -147,6 +148,9 @@ def show(
         ("pinned", "yes" if cp.marks.pinned else "no"),
     ]:
         out.line(f"{key:>13}: {value}")
+    migrations = recorded(cp)
+    if migrations is not None:
+        out.line(f"{'migrations':>13}: {migrations}")
     if cp.note:
         out.line("         note:")
         for line in cp.note.splitlines():

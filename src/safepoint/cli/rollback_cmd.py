@@ -11,6 +11,7 @@ from safepoint.cli.health_cmd import DEADLINE_HELP
 from safepoint.cli.output import Output, human_duration, human_size, printable
 from safepoint.cli.proof_output import proof_progress
 from safepoint.errors import ExitStatus, UnhealthyError, UsageError
+from safepoint.ops.migrations import MigrationOptions
 from safepoint.ops.prove import Proof
 from safepoint.ops.rollback import RollbackResult, recover_site, rollback
 from safepoint.ops.site import Site
@@ -67,6 +68,17 @@ def _confirm(env: Environment, out: Output, s: Site):  # type: ignore[no-untyped
     help="Skip the health checks afterwards (the app is still reloaded, the hooks still run).",
 )
 @click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help=DEADLINE_HELP)
+@click.option(
+    "--migrate",
+    is_flag=True,
+    help="When the database has migrations the target does not know, reverse them first "
+    "(manage.py migrate APP TARGET, with the current code).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Roll the code back even if the database keeps migrations the target does not know.",
+)
 @site_options
 @click.pass_context
 def rollback_cmd(
@@ -76,6 +88,8 @@ def rollback_cmd(
     yes: bool,
     no_health: bool,
     deadline: float | None,
+    migrate: bool,
+    force: bool,
     root: str | None,
     json_mode: bool,
 ) -> int:
@@ -83,6 +97,8 @@ def rollback_cmd(
     the app, run the hooks and prove it healthy; undo it if it is not."""
     out = output(ctx, json_mode)
     env = out.env
+    if migrate and force:
+        raise UsageError("--migrate and --force exclude each other")
     if not (dry_run or yes or env.stdin_isatty):
         raise UsageError("rollback changes the site: confirm with --yes (no terminal to ask on)")
 
@@ -102,6 +118,7 @@ def rollback_cmd(
                 check_health=not no_health,
                 hook_output=hook_output,
                 proof_options=proof_options,
+                migrations=MigrationOptions(migrate=migrate, force=force),
             )
         if dry_run and not json_mode:
             _describe_plan(out, result)

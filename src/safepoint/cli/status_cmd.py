@@ -6,12 +6,18 @@ import click
 
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import Output
+from safepoint.ops.migrations import migration_notes
 from safepoint.ops.status import Side, diff_sides, pending
 from safepoint.restore.plan import Changes
 
 
 def _report(
-    out: Output, left: Side, right: Side, changes: Changes, recovery: str | None = None
+    out: Output,
+    left: Side,
+    right: Side,
+    changes: Changes,
+    recovery: str | None = None,
+    migrations: list[str] | None = None,
 ) -> None:
     if out.json_mode:
         out.json(
@@ -21,12 +27,15 @@ def _report(
                 "clean": changes.empty,
                 **changes.to_json(),
                 "pending_recovery": recovery,
+                "migrations": migrations or [],
             }
         )
         return
     if recovery is not None:
         out.line(f"RECOVERY PENDING: {recovery}")
     out.line(f"{left.name} -> {right.name}")
+    for note in migrations or []:  # the database and the code disagree (ops/migrations.py)
+        out.line(f"migrations: {note}")
     if changes.empty:
         out.line("no changes")
         return
@@ -49,7 +58,9 @@ def status(ctx: click.Context, root: str | None, json_mode: bool) -> None:
     """The working tree against the checkpoint it last matched."""
     out = output(ctx, json_mode)
     with site(root) as s:
-        _report(out, *diff_sides(s, None, None), recovery=pending(s))
+        left, right, changes = diff_sides(s, None, None)
+        notes = migration_notes(s, None)
+        _report(out, left, right, changes, recovery=pending(s), migrations=notes)
 
 
 @click.command()
@@ -63,4 +74,6 @@ def diff(
     """Between checkpoints A and B, or checkpoint A and the working tree."""
     out = output(ctx, json_mode)
     with site(root) as s:
-        _report(out, *diff_sides(s, a, b), recovery=pending(s))
+        left, right, changes = diff_sides(s, a, b)
+        notes = migration_notes(s, left.checkpoint, right.checkpoint)
+        _report(out, left, right, changes, recovery=pending(s), migrations=notes)

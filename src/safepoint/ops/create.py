@@ -14,6 +14,7 @@ from safepoint.config import CONFIG_NAME
 from safepoint.errors import PendingRecoveryError, UsageError
 from safepoint.model.entry import DIR, Entry
 from safepoint.ops.labels import check_label
+from safepoint.ops.migrations import record_migrations
 from safepoint.ops.prove import ProofOptions, check_proof_setup, mark_health, prove
 from safepoint.ops.site import Site
 from safepoint.ops.spare import found_runtime
@@ -89,7 +90,14 @@ def create_checkpoint(
         check_proof_setup(site, proof_options)
     with repo.lock():
         refuse_if_pending(site)
-        result = take_checkpoint(site, label=label, note=note, kind=kind, progress=progress)
+        result = take_checkpoint(
+            site,
+            label=label,
+            note=note,
+            kind=kind,
+            progress=progress,
+            extra=record_migrations(site),  # the database's migrations, when it can be read
+        )
         cp = result.checkpoint
         if pin:
             cp = repo.set_marks(cp, replace(cp.marks, pinned=True))

@@ -21,6 +21,7 @@ from safepoint.errors import SafepointError
 from safepoint.health import probe
 from safepoint.model.entry import IS_ROOT
 from safepoint.ops.delta import tree_delta
+from safepoint.ops.migrations import MigrationsAheadError
 from safepoint.ops.prove import ProofOptions
 from safepoint.ops.refs import known_good
 from safepoint.ops.rollback import rollback
@@ -119,6 +120,11 @@ def _maybe_roll_back(
 
     try:
         result = rollback(site, target.id, proof_options=_logged_proof(log), on_switch=on_switch)
+    except MigrationsAheadError as exc:
+        # Rolling the code back alone would leave the database ahead of it: not unattended.
+        log(f"cannot roll back safely, not rolling back: {exc}")
+        _ran(state, now)
+        return
     except SafepointError as exc:
         if not switched:
             # It did not happen (the repository locked by another process, a file it could

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from stat import S_ISREG
 from typing import NoReturn
@@ -28,6 +29,7 @@ from safepoint.ops.create import refuse_if_pending, take_checkpoint
 from safepoint.ops.delta import tree_delta
 from safepoint.ops.history import record_rollback
 from safepoint.ops.marks import describe, describe_mark
+from safepoint.ops.migrations import MigrationOptions, check_schema
 from safepoint.ops.protect import secure_manifest, secure_replaced
 from safepoint.ops.prove import Proof, ProofOptions, check_proof_setup, mark_health, prove
 from safepoint.ops.refs import resolve
@@ -135,6 +137,7 @@ def rollback(
     hook_output: Callable[[str], None] | None = None,
     proof_options: ProofOptions | None = None,
     on_switch: Callable[[], None] | None = None,
+    migrations: MigrationOptions | None = None,
 ) -> RollbackResult:
     """Roll the site back to ``ref`` (default: the newest known-good checkpoint), reload the
     app, run the hooks, and prove it healthy; if it is not, put the safety checkpoint back,
@@ -143,7 +146,8 @@ def rollback(
 
     ``confirm`` is shown the planned changes and may refuse (OperationalError "aborted").
     ``on_switch`` is called when the first file of the site is about to change: an error
-    raised before that call left the site as it was.
+    raised before that call left the site as it was. ``migrations`` says what to do when the
+    database holds migrations the target does not know (ops/migrations.py; default: refuse).
     """
     repo = site.repository
     warnings: list[str] = []
@@ -154,11 +158,12 @@ def rollback(
             warn(msg)
 
     started = time.monotonic()
-    with repo.lock():
+    with repo.lock(), ExitStack() as stack:
         refuse_if_pending(site)
         target = default_target(repo.checkpoints(), ref, warn=note)
         if not dry_run:
             check_proof_setup(site, proof_options)  # before any file changes
+        schema = check_schema(site, target, migrations, dry_run=dry_run, warn=note)
         if dry_run or confirm is not None:
             current = read_tree(site, progress=progress)
             preview = RollbackResult(
@@ -175,6 +180,7 @@ def rollback(
             if confirm is not None and not confirm(preview):
                 raise OperationalError("rollback aborted; nothing was changed")
             started += time.monotonic() - asked  # the time at the prompt is not the rollback's
+        stack.enter_context(schema)  # --migrate: reversed now; put forward again on an error
         safety = take_checkpoint(
             site,
             label=safety_label(target),
@@ -200,6 +206,7 @@ def rollback(
         except _SwitchFailed as failure:
             undo_after_failure(site, journal, safety.checkpoint, failure, warn=note)
         repo.set_head(target)
+        schema.after_switch()
         result = RollbackResult(
             target,
             plan,
@@ -225,6 +232,7 @@ def rollback(
                     hook_output=hook_output,
                     warn=note,
                     options=proof_options,
+                    before_proof=schema.after_undo,
                 )
         finally:  # an undone rollback reports its time too (it said "in 0.00s")
             result.seconds = time.monotonic() - started
@@ -240,6 +248,7 @@ def _undo_unhealthy(
     hook_output: Callable[[str], None] | None,
     warn: Warn,
     options: ProofOptions | None = None,
+    before_proof: Callable[[], None] | None = None,
 ) -> None:
     """The rollback's target is unhealthy (or its app would not reload): apply the safety
     checkpoint back, once, and reload the app with it (starting it if it died)."""
@@ -255,6 +264,8 @@ def _undo_unhealthy(
         ) from None
     site.repository.set_head(safety)
     result.undone = True
+    if before_proof is not None:  # the schema goes back with the files (ops/migrations.py)
+        before_proof()
     result.undo_proof = prove(site, hook_output=hook_output, options=options)
 
 
