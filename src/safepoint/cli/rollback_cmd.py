@@ -67,6 +67,11 @@ def _confirm(env: Environment, out: Output, s: Site):  # type: ignore[no-untyped
     help="Skip the health checks afterwards (the app is still reloaded, the hooks still run).",
 )
 @click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help=DEADLINE_HELP)
+@click.option(
+    "--with-db",
+    is_flag=True,
+    help="Bring the database back to REF's snapshot too (a safety snapshot is taken first).",
+)
 @site_options
 @click.pass_context
 def rollback_cmd(
@@ -76,6 +81,7 @@ def rollback_cmd(
     yes: bool,
     no_health: bool,
     deadline: float | None,
+    with_db: bool,
     root: str | None,
     json_mode: bool,
 ) -> int:
@@ -102,6 +108,7 @@ def rollback_cmd(
                 check_health=not no_health,
                 hook_output=hook_output,
                 proof_options=proof_options,
+                with_db=with_db,
             )
         if dry_run and not json_mode:
             _describe_plan(out, result)
@@ -109,6 +116,12 @@ def rollback_cmd(
             out.line("dry run: nothing was changed")
             return int(ExitStatus.OK)
     _report(out, result)
+    if with_db and not result.undone and not json_mode:
+        safety = result.safety.short_id if result.safety else "?"
+        out.line(
+            f"database restored to the snapshot of {result.target.short_id} "
+            f"(undo both with: safepoint rollback {safety} --with-db)"
+        )
     if result.undone:
         raise UnhealthyError(result.undo_summary())  # exit 4, after the report
     return int(ExitStatus.OK)

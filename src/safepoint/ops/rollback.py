@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from stat import S_ISREG
 from typing import NoReturn
 
+from safepoint.config import DatabaseConfig
 from safepoint.diskspace import describe as describe_os_error
 from safepoint.errors import (
     BadReferenceError,
@@ -25,6 +26,7 @@ from safepoint.errors import (
 )
 from safepoint.model.entry import FILE, IS_ROOT, order_key, parent_of
 from safepoint.ops.create import refuse_if_pending, take_checkpoint
+from safepoint.ops.database import database_for_rollback, database_restored, put_back_database
 from safepoint.ops.delta import tree_delta
 from safepoint.ops.marks import describe, describe_mark
 from safepoint.ops.protect import secure_manifest, secure_replaced
@@ -134,6 +136,7 @@ def rollback(
     hook_output: Callable[[str], None] | None = None,
     proof_options: ProofOptions | None = None,
     on_switch: Callable[[], None] | None = None,
+    with_db: bool = False,
 ) -> RollbackResult:
     """Roll the site back to ``ref`` (default: the newest known-good checkpoint), reload the
     app, run the hooks, and prove it healthy; if it is not, put the safety checkpoint back,
@@ -143,6 +146,10 @@ def rollback(
     ``confirm`` is shown the planned changes and may refuse (OperationalError "aborted").
     ``on_switch`` is called when the first file of the site is about to change: an error
     raised before that call left the site as it was.
+
+    ``with_db`` brings the database back to the target's snapshot too, before the files are
+    switched (ops/database.py); the safety checkpoint then holds the live database's snapshot,
+    and every undo puts it back.
     """
     repo = site.repository
     warnings: list[str] = []
@@ -156,6 +163,7 @@ def rollback(
     with repo.lock():
         refuse_if_pending(site)
         target = default_target(repo.checkpoints(), ref, warn=note)
+        database = database_for_rollback(site, target, with_db=with_db)
         if not dry_run:
             check_proof_setup(site, proof_options)  # before any file changes
         if dry_run or confirm is not None:
@@ -182,22 +190,24 @@ def rollback(
             extra={"rollback_to": target.id},
             progress=progress,
             keep_cache=False,  # the apply below writes the cache for the tree it leaves
+            database=database,
         )
         secure_manifest(repo, safety.tree, safety.checkpoint.manifest, target.manifest)
         journal = Journal.new(target=target.id, safety=safety.checkpoint.id)
-        try:
-            plan = apply_entries(
-                site,
-                safety.tree,
-                target,
-                journal,
-                first_attempt=True,
-                progress=progress,
-                warn=note,
-                on_switch=on_switch,
-            )
-        except _SwitchFailed as failure:
-            undo_after_failure(site, journal, safety.checkpoint, failure, warn=note)
+        with database_restored(site, database, target, safety.checkpoint):
+            try:
+                plan = apply_entries(
+                    site,
+                    safety.tree,
+                    target,
+                    journal,
+                    first_attempt=True,
+                    progress=progress,
+                    warn=note,
+                    on_switch=on_switch,
+                )
+            except _SwitchFailed as failure:
+                undo_after_failure(site, journal, safety.checkpoint, failure, warn=note)
         repo.set_head(target)
         result = RollbackResult(
             target,
@@ -224,6 +234,7 @@ def rollback(
                     hook_output=hook_output,
                     warn=note,
                     options=proof_options,
+                    database=database,
                 )
         finally:  # an undone rollback reports its time too (it said "in 0.00s")
             result.seconds = time.monotonic() - started
@@ -238,12 +249,15 @@ def _undo_unhealthy(
     hook_output: Callable[[str], None] | None,
     warn: Warn,
     options: ProofOptions | None = None,
+    database: DatabaseConfig | None = None,
 ) -> None:
     """The rollback's target is unhealthy (or its app would not reload): apply the safety
-    checkpoint back, once, and reload the app with it (starting it if it died)."""
+    checkpoint back, once (its database snapshot too, with ``database``), and reload the app
+    with it (starting it if it died)."""
     assert result.proof is not None
     journal = Journal.new(target=safety.id, safety=safety.id, purpose="undo")
     try:
+        put_back_database(site, database, safety)
         restore_from_disk(site, safety, journal, warn=warn)
     except SafepointError as exc:
         failed = IntegrityError if isinstance(exc, IntegrityError) else OperationalError

@@ -1,0 +1,143 @@
+"""A database snapshot as stored: content blobs and a "top" blob that lists them.
+
+The top blob is UTF-8 JSON::
+
+    {"format": "safepoint-db-snapshot", "version": 1, "engine": "sqlite" | "postgresql",
+     "chunking": "fixed-65536" | "fastcdc-16k-64k-256k", "bytes": N,
+     "chunks": [[blob id (hex), size], ...]}
+
+and the snapshot's bytes are the chunks' contents in that order. A checkpoint refers to it in
+``extra["database"]`` = ``{"engine", "name", "bytes", "top"}``. Chunks are ordinary blobs,
+deduplicated like file content: a chunk already stored costs one hash.
+
+SQLite files are cut into fixed pieces of ``FIXED`` bytes: a multiple of every page size
+SQLite allows (512 B to 64 KiB), and a page stays at its offset when rows change, so an
+unchanged region gives the same pieces. A dump (``pg_dump``) moves everything after a change,
+so it is cut where its content says (FastCDC, the ``fastcdc`` package): a change costs the
+chunks around it, not the rest of the dump.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from safepoint.errors import IntegrityError
+from safepoint.store.repository import Repository
+from safepoint.store.writer import BlobWriter, blob_hash
+
+FORMAT = "safepoint-db-snapshot"
+VERSION = 1
+FIXED = 64 * 1024
+FIXED_NAME = f"fixed-{FIXED}"
+CDC_MIN, CDC_AVG, CDC_MAX = 16 * 1024, 64 * 1024, 256 * 1024
+CDC_NAME = "fastcdc-16k-64k-256k"
+GROUP = 64  # chunks looked up in the index together
+
+
+def fixed_pieces(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while piece := f.read(FIXED):
+            yield piece
+
+
+def cdc_pieces(path: Path) -> Iterator[bytes]:
+    if path.stat().st_size == 0:
+        return
+    from fastcdc import fastcdc  # imported when a dump is stored: its start-up is not free
+
+    for chunk in fastcdc(str(path), CDC_MIN, CDC_AVG, CDC_MAX, fat=True):
+        yield bytes(chunk.data)
+
+
+def store_snapshot(
+    writer: BlobWriter, *, engine: str, name: str, chunking: str, pieces: Iterable[bytes]
+) -> dict[str, Any]:
+    """Store ``pieces`` and their top blob; returns the record's ``extra["database"]``."""
+    listed: list[list[Any]] = []
+    group: list[tuple[bytes, bytes]] = []
+    total = 0
+    for piece in pieces:
+        blob_id = blob_hash(piece)
+        listed.append([blob_id.hex(), len(piece)])
+        total += len(piece)
+        group.append((blob_id, piece))
+        if len(group) == GROUP:
+            writer.add_many(group)
+            group = []
+    writer.add_many(group)
+    top = {
+        "format": FORMAT,
+        "version": VERSION,
+        "engine": engine,
+        "chunking": chunking,
+        "bytes": total,
+        "chunks": listed,
+    }
+    top_id = writer.add_bytes(json.dumps(top, separators=(",", ":")).encode())
+    return {"engine": engine, "name": name, "bytes": total, "top": top_id}
+
+
+def snapshot_info(cp_extra: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``extra["database"]`` of a record, or None when it has no snapshot."""
+    info = cp_extra.get("database")
+    return info if isinstance(info, dict) and isinstance(info.get("top"), str) else None
+
+
+def read_top(repo: Repository, info: dict[str, Any]) -> list[tuple[bytes, int]]:
+    """The chunk list of a snapshot (hash-checked; IntegrityError when it cannot be read)."""
+    try:
+        top_id = bytes.fromhex(info["top"])
+    except (ValueError, TypeError):
+        raise IntegrityError(
+            f"database snapshot top {info.get('top')!r} is not a blob id"
+        ) from None
+    doc = json.loads(repo.read_blob(top_id))
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != VERSION:
+        raise IntegrityError(f"blob {top_id.hex()} is not a database snapshot this safepoint reads")
+    try:
+        return [(bytes.fromhex(h), int(n)) for h, n in doc["chunks"]]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise IntegrityError(f"database snapshot {top_id.hex()} is malformed: {exc}") from None
+
+
+def snapshot_blobs(repo: Repository, cp: Any) -> Iterator[bytes]:
+    """Every blob the database snapshot of checkpoint ``cp`` uses (none without one): its top
+    blob, then its chunks. The one place that knows; reachability (gc) and verify ask it. A
+    top blob that cannot be read raises IntegrityError after yielding its own id, so a caller
+    deleting what nothing reaches stops rather than taking the chunks."""
+    info = snapshot_info(cp.extra)
+    if info is None:
+        return
+    yield bytes.fromhex(info["top"])
+    for blob_id, _ in read_top(repo, info):
+        yield blob_id
+
+
+def snapshot_faults(repo: Repository, cp: Any) -> list[str]:
+    """What is wrong with the stored snapshot of ``cp`` (every chunk re-read and re-hashed)."""
+    faults: list[str] = []
+    try:
+        for blob_id in snapshot_blobs(repo, cp):
+            fault = repo.blob_fault(blob_id)
+            if fault:
+                faults.append(fault)
+    except IntegrityError as exc:
+        faults.append(str(exc))
+    return faults
+
+
+def write_snapshot(repo: Repository, info: dict[str, Any], dest: Path) -> None:
+    """Write the snapshot's bytes to a new file ``dest`` (fsynced); each chunk hash-checked."""
+    chunks = read_top(repo, info)
+    with open(dest, "xb") as f:
+        for blob_id, size in chunks:
+            data = repo.read_blob(blob_id)
+            if len(data) != size:
+                raise IntegrityError(f"database snapshot chunk {blob_id.hex()} has the wrong size")
+            f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
