@@ -62,8 +62,9 @@ def take_snapshot(
         if db.engine == SQLITE:
             assert db.path is not None
             sqlite.backup_to_file(db.path, copy)
-            pieces = chunks.fixed_pieces(copy)
-            chunking = chunks.FIXED_NAME
+            size = chunks.sqlite_piece_size(copy)
+            pieces = chunks.fixed_pieces(copy, size)
+            chunking = f"fixed-{size}"
         else:
             assert db.url is not None
             postgres.dump(db.url, copy, timeout=db.timeout)

@@ -21,7 +21,13 @@ from safepoint.dbsnap.snapshot import (
     restore_live,
     take_snapshot,
 )
-from safepoint.errors import OperationalError, PendingRecoveryError, SafepointError, UsageError
+from safepoint.errors import (
+    IntegrityError,
+    OperationalError,
+    PendingRecoveryError,
+    SafepointError,
+    UsageError,
+)
 from safepoint.ops.site import Site
 from safepoint.store.records import Checkpoint
 from safepoint.store.writer import BlobWriter
@@ -109,7 +115,12 @@ def database_restored(
                 f"{exc}; and putting the database back failed too: {undo} (its snapshot is "
                 f"in safety checkpoint {safety.short_id})"
             ) from None
+        if type(exc) in _SAYS_WHY:  # one line that says the database is back too
+            raise type(exc)(f"{exc}; the database was put back as it was") from None
         raise
+
+
+_SAYS_WHY = (OperationalError, IntegrityError, UsageError)
 
 
 def put_back_database(site: Site, db: DatabaseConfig | None, safety: Checkpoint) -> None:
