@@ -14,9 +14,9 @@ SQLite files are cut into fixed pieces of one database page (at least ``PAGE_MIN
 size is in the file's header): a page stays at its offset when rows change, so every page that
 did not change gives the same piece. Pieces of one page, not larger: rows changed here and
 there touch a page in ten (at ~400-byte rows and 1% of them changed) but three 64 KiB pieces
-in four (measured: tests/dbsnap/test_dedup_large.py and README). A dump (``pg_dump``) moves everything after a change,
-so it is cut where its content says (FastCDC, the ``fastcdc`` package): a change costs the
-chunks around it, not the rest of the dump.
+in four (measured: tests/dbsnap/test_dedup_large.py and README). A dump (``pg_dump``) moves
+everything after a change, so it is cut where its content says (FastCDC, the ``fastcdc``
+package): a change costs the chunks around it, not the rest of the dump.
 """
 
 from __future__ import annotations
@@ -143,14 +143,19 @@ def snapshot_faults(repo: Repository, cp: Any) -> list[str]:
     return faults
 
 
+def snapshot_pieces(repo: Repository, info: dict[str, Any]) -> Iterator[bytes]:
+    """The snapshot's bytes, chunk by chunk, each hash-checked."""
+    for blob_id, size in read_top(repo, info):
+        data = repo.read_blob(blob_id)
+        if len(data) != size:
+            raise IntegrityError(f"database snapshot chunk {blob_id.hex()} has the wrong size")
+        yield data
+
+
 def write_snapshot(repo: Repository, info: dict[str, Any], dest: Path) -> None:
-    """Write the snapshot's bytes to a new file ``dest`` (fsynced); each chunk hash-checked."""
-    chunks = read_top(repo, info)
+    """Write the snapshot's bytes to a new file ``dest`` (fsynced)."""
     with open(dest, "xb") as f:
-        for blob_id, size in chunks:
-            data = repo.read_blob(blob_id)
-            if len(data) != size:
-                raise IntegrityError(f"database snapshot chunk {blob_id.hex()} has the wrong size")
+        for data in snapshot_pieces(repo, info):
             f.write(data)
         f.flush()
         os.fsync(f.fileno())
