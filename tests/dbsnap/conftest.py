@@ -33,9 +33,23 @@ class PgServer:
 
     def psql(self, dbname: str, sql: str) -> str:
         proc = subprocess.run(
-            ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", self.url(dbname),
-             "-c", sql],
-            capture_output=True, text=True, timeout=60, check=False,
+            [
+                "psql",
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                self.url(dbname),
+                "-c",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.strip()
@@ -72,8 +86,19 @@ def pg() -> Iterator[PgServer]:
 
     run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "--no-sync")
     ctl = str(bindir / "pg_ctl")
-    run(ctl, "-D", str(data), "-l", str(base / "log"), "-w", "-t", "60",
-        "-o", f"-k {sock} -c listen_addresses='' -c fsync=off", "start")
+    run(
+        ctl,
+        "-D",
+        str(data),
+        "-l",
+        str(base / "log"),
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        f"-k {sock} -c listen_addresses='' -c fsync=off",
+        "start",
+    )
     try:
         yield PgServer(sock, user)
     finally:

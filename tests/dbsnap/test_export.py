@@ -77,7 +77,7 @@ def test_restore_script_never_removes_a_database_found_by_its_content(tmp_path: 
     sp("init", cwd=site, check=True)
     sp("create", "--label", "A", cwd=site, check=True)
     out = export(site, "A", tmp_path / "out")
-    assert "bakerydemodb" not in out.script.read_text().split("main \"$@\"")[-1]
+    assert "\nf bakerydemodb\n" not in out.script.read_text()  # not in the removal list
     proc = run_script(out.script, "--yes", "--no-health", "--no-hooks")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sqlite_rows(site / "bakerydemodb") == [(1, "kept")]

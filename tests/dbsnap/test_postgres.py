@@ -9,8 +9,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.dbsnap.conftest import PgServer
 from tests.helpers import assert_one_line_error, snapshot, sp, sp_json
 
@@ -50,7 +48,10 @@ def test_rollback_with_db_brings_back_rows_deleted_after_the_checkpoint(
     # A session of the site, connected to the live database through the rollback.
     app = subprocess.Popen(
         ["psql", "-X", "-q", "-d", pg.url(name)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         app.stdin.write("SELECT 1;\n")  # type: ignore[union-attr]
@@ -119,42 +120,6 @@ def test_pg_dump_missing_is_one_line_and_nothing_changes(tmp_path: Path, pg: PgS
     assert snapshot(site, skip=(".safepoint",)) == before
     assert count(pg, name) == 0
     assert len(sp_json("list", cwd=site)) == 1
-
-
-def test_password_in_url_is_refused_without_printing_it(tmp_path: Path) -> None:
-    root = tmp_path / "site"
-    root.mkdir()
-    sp("init", cwd=root, check=True)
-    (root / "safepoint.toml").write_text(
-        '[database]\nengine = "postgresql"\nurl = "postgresql://u:s3cret@db/x"\n'
-    )
-    proc = sp("create", cwd=root)
-    assert_one_line_error(proc, 2)
-    assert "s3cret" not in proc.stderr and "PGPASSWORD" in proc.stderr
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        ('engine = "mysql"', "[database] engine: expected"),
-        ('engine = "sqlite"', "[database] path: missing"),
-        ('engine = "sqlite"\npath = "a.db"\nurl = "postgresql:///x"', "[database] url: not used"),
-        ('engine = "postgresql"', "[database] url: give exactly one"),
-        ('engine = "postgresql"\nurl = "mysql://h/x"', "must start with postgresql://"),
-        ('engine = "postgresql"\nurl = "postgresql://h"', "must name the database"),
-        ('engine = "sqlite"\npath = "a.db"\nsnapshot = "sometimes"', "[database] snapshot:"),
-        ('engine = "sqlite"\npath = "a.db"\ntimeout = 0', "[database] timeout: must be greater"),
-        ('engine = "sqlite"\npath = "a.db"\ntimeout = inf', "[database] timeout: must be a finite"),
-        ('engine = "sqlite"\npath = "a.db"\ncolour = 1', "[database] colour: unknown key"),
-    ],
-)
-def test_bad_database_config_is_one_line(tmp_path: Path, body: str, expected: str) -> None:
-    root = tmp_path / "site"
-    root.mkdir()
-    (root / "safepoint.toml").write_text(f"[database]\n{body}\n")
-    proc = sp("status", cwd=root)
-    assert_one_line_error(proc, 2)
-    assert expected in proc.stderr, proc.stderr
 
 
 def test_json_record_names_the_snapshot(tmp_path: Path, pg: PgServer) -> None:

@@ -107,7 +107,7 @@ def test_failure_between_database_restore_and_file_switch_leaves_both_as_before(
 def test_unhealthy_target_is_undone_with_its_database(tmp_path: Path) -> None:
     site = sqlite_site(
         tmp_path,
-        extra='[health]\nretries = 1\ntimeout = 2\ndeadline = 5\nsettle = 0\n'
+        extra="[health]\nretries = 1\ntimeout = 2\ndeadline = 5\nsettle = 0\n"
         '[[health.command]]\nrun = "grep -q 2 app.py"\n',
     )
     db = site / "data" / "site.db"

@@ -27,7 +27,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from safepoint.errors import IntegrityError
+from safepoint.errors import IntegrityError, OperationalError
+from safepoint.store.records import Checkpoint
 from safepoint.store.repository import Repository
 from safepoint.store.writer import BlobWriter, blob_hash
 
@@ -117,7 +118,7 @@ def read_top(repo: Repository, info: dict[str, Any]) -> list[tuple[bytes, int]]:
         raise IntegrityError(f"database snapshot {top_id.hex()} is malformed: {exc}") from None
 
 
-def snapshot_blobs(repo: Repository, cp: Any) -> Iterator[bytes]:
+def snapshot_blobs(repo: Repository, cp: Checkpoint) -> Iterator[bytes]:
     """Every blob the database snapshot of checkpoint ``cp`` uses (none without one): its top
     blob, then its chunks. The one place that knows; reachability (gc) and verify ask it. A
     top blob that cannot be read raises IntegrityError after yielding its own id, so a caller
@@ -128,19 +129,6 @@ def snapshot_blobs(repo: Repository, cp: Any) -> Iterator[bytes]:
     yield bytes.fromhex(info["top"])
     for blob_id, _ in read_top(repo, info):
         yield blob_id
-
-
-def snapshot_faults(repo: Repository, cp: Any) -> list[str]:
-    """What is wrong with the stored snapshot of ``cp`` (every chunk re-read and re-hashed)."""
-    faults: list[str] = []
-    try:
-        for blob_id in snapshot_blobs(repo, cp):
-            fault = repo.blob_fault(blob_id)
-            if fault:
-                faults.append(fault)
-    except IntegrityError as exc:
-        faults.append(str(exc))
-    return faults
 
 
 def snapshot_pieces(repo: Repository, info: dict[str, Any]) -> Iterator[bytes]:
@@ -154,8 +142,11 @@ def snapshot_pieces(repo: Repository, info: dict[str, Any]) -> Iterator[bytes]:
 
 def write_snapshot(repo: Repository, info: dict[str, Any], dest: Path) -> None:
     """Write the snapshot's bytes to a new file ``dest`` (fsynced)."""
-    with open(dest, "xb") as f:
-        for data in snapshot_pieces(repo, info):
-            f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(dest, "xb") as f:
+            for data in snapshot_pieces(repo, info):
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        raise OperationalError(f"cannot write the database snapshot to {dest}: {exc}") from None
