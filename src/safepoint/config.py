@@ -63,7 +63,7 @@ class DatabaseConfig:
     url: str | None = None
     """PostgreSQL: a libpq URL without a password (PGPASSWORD or ~/.pgpass give that)."""
     snapshot: str = "ask"
-    """``always`` (with every create and safety checkpoint) or ``ask`` (``--with-db`` only)."""
+    """``always`` (with every ``create``) or ``ask`` (with ``--with-db`` only)."""
     timeout: float = 3600.0
     """Seconds pg_dump/pg_restore may take."""
 

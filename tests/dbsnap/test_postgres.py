@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tests.dbsnap.conftest import PgServer
 from tests.helpers import assert_one_line_error, snapshot, sp, sp_json
+from tests.restore.test_faults import blob_location, flip
 
 _names = itertools.count()
 
@@ -128,3 +129,25 @@ def test_json_record_names_the_snapshot(tmp_path: Path, pg: PgServer) -> None:
     shown = sp("show", cp["id"], cwd=site, check=True).stdout
     assert f"postgresql {name}" in shown
     assert json.loads(json.dumps(cp["extra"]["database"]))["top"]
+
+
+def test_failure_between_database_restore_and_file_switch_leaves_both_as_before(
+    tmp_path: Path, pg: PgServer
+) -> None:
+    """Staging the target's files fails (its stored content is damaged) after the database
+    was swapped: the safety snapshot is swapped back, and no file changed."""
+    site, name = pg_site(tmp_path, pg)
+    content = b"VERSION = 1  # only in the target\n" * 50
+    (site / "app.py").write_bytes(content)
+    sp("create", "--label", "A", "--with-db", cwd=site, check=True)
+    pg.psql(name, "DELETE FROM t WHERE id > 10")
+    (site / "app.py").write_text("VERSION = 2\n")
+    pack, offset = blob_location(site / ".safepoint", content)
+    flip(pack, offset + 60)
+    before = snapshot(site, skip=(".safepoint",))
+    proc = sp("rollback", "A", "--with-db", "--yes", "--no-health", cwd=site)
+    assert_one_line_error(proc, 3)
+    assert "the database was put back as it was" in proc.stderr
+    assert count(pg, name) == 10
+    assert snapshot(site, skip=(".safepoint",)) == before
+    assert not {d for d in pg.databases() if d.startswith(name + "_sp_")}
