@@ -1,7 +1,7 @@
 """Database snapshots stored in the repository with a checkpoint (``[database]``, ``--with-db``).
 
-``chunks`` owns the stored form: a snapshot is a list of content blobs (SQLite: fixed 64 KiB
-pieces, page-aligned, so pages that did not change are stored once; ``pg_dump`` output:
+``chunks`` owns the stored form: a snapshot is a list of content blobs (SQLite: pieces of one
+page, so pages that did not change are stored once; ``pg_dump`` output:
 content-defined chunks, so an insertion does not shift every later piece) and a small JSON
 "top" blob listing them; ``snapshot_blobs`` is the one answer to "which blobs does a
 checkpoint's snapshot use". ``sqlite`` copies a live SQLite database with the online backup
