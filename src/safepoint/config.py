@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from safepoint.errors import ConfigError
 
@@ -49,6 +50,22 @@ class HealthConfig:
     @property
     def configured(self) -> bool:
         return bool(self.http or self.command)
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """``[database]``: the site's database, snapshotted with checkpoints (see dbsnap/)."""
+
+    engine: str
+    """``sqlite`` or ``postgresql``."""
+    path: Path | None = None
+    """SQLite: the database file, absolute (resolved against the root when read)."""
+    url: str | None = None
+    """PostgreSQL: a libpq URL without a password (PGPASSWORD or ~/.pgpass give that)."""
+    snapshot: str = "ask"
+    """``always`` (with every ``create``) or ``ask`` (with ``--with-db`` only)."""
+    timeout: float = 3600.0
+    """Seconds pg_dump/pg_restore may take."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,7 @@ class Config:
     guard: GuardConfig = field(default_factory=GuardConfig)
     app: AppConfig | None = None
     django: DjangoConfig | None = None
+    database: DatabaseConfig | None = None
 
 
 def find_root(start: Path | None = None, *, explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -140,7 +158,7 @@ def load_config(root: Path) -> Config:
 
 def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config:
     t = _Table(data, source, "")
-    t.only("repository", "files", "hooks", "health", "guard", "app", "django")
+    t.only("repository", "files", "hooks", "health", "guard", "app", "django", "database")
 
     repo = t.table("repository")
     repo.only("path")
@@ -197,6 +215,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
         ),
         app=_app_config(t, root),
         django=_django_config(t),
+        database=database_config(t, root),
     )
 
 
@@ -236,6 +255,58 @@ def _app_config(t: _Table, root: Path) -> AppConfig | None:
     )
 
 
+SQLITE, POSTGRESQL = "sqlite", "postgresql"
+ALWAYS, ASK = "always", "ask"
+
+
+def database_config(t: _Table, root: Path) -> DatabaseConfig | None:
+    """``[database]``, or None when the file has none. A PostgreSQL database is named by
+    ``url`` or ``name`` (the rest from libpq's defaults and PG* variables); a password in the
+    URL is refused: the configuration is not a secret store."""
+    if "database" not in t.data:
+        return None
+    db = t.table("database")
+    db.only("engine", "path", "url", "name", "snapshot", "timeout")
+    engine = db.get("engine", str, required=True)
+    if engine not in (SQLITE, POSTGRESQL):
+        raise db.fail("engine", f'expected "{SQLITE}" or "{POSTGRESQL}", got {engine!r}')
+    unused = ("url", "name") if engine == SQLITE else ("path",)
+    for key in unused:
+        if key in db.data:
+            raise db.fail(key, f'not used with engine = "{engine}"')
+    snapshot = db.get("snapshot", str, ASK)
+    if snapshot not in (ALWAYS, ASK):
+        raise db.fail("snapshot", f'expected "{ALWAYS}" or "{ASK}", got {snapshot!r}')
+    timeout = db.get("timeout", float, 3600.0, check=_timeout)
+    if engine == SQLITE:
+        path = Path(db.get("path", str, required=True)).expanduser()
+        return DatabaseConfig(
+            engine,
+            path=path if path.is_absolute() else root / path,
+            snapshot=snapshot,
+            timeout=timeout,
+        )
+    if ("url" in db.data) == ("name" in db.data):
+        raise db.fail("url", 'give exactly one of url = "postgresql://USER@HOST:PORT/DB" or name')
+    url = db.get("url", str, None)
+    problem = _pg_url(url) if url is not None else None
+    if problem:  # said without the value: it may hold a password
+        raise db.fail("url", problem)
+    if url is None:
+        name = db.get("name", str, required=True)
+        url = "postgresql:///" + quote(name, safe="")
+    return DatabaseConfig(engine, url=url, snapshot=snapshot, timeout=timeout)
+
+
+def _pg_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres"):
+        return "must start with postgresql://"
+    if parts.password is not None:
+        return "must not hold a password (use PGPASSWORD or ~/.pgpass)"
+    if not parts.path.strip("/"):
+        return "must name the database (postgresql://USER@HOST:PORT/DBNAME)"
+    return None
 
 
 def _django_config(t: _Table) -> DjangoConfig | None:

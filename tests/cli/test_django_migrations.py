@@ -282,3 +282,28 @@ def test_missing_sqlite_database_is_not_created(tmp_path: Path) -> None:
     }
     assert "not applied in the database: blog.0001_initial" in sp("status", cwd=root).stdout
     assert not dj.database(root).exists()
+
+
+def test_with_db_from_django_settings_brings_schema_and_rows_back(tmp_path: Path) -> None:
+    """No [database] in safepoint.toml: --with-db takes the database Django's settings name,
+    snapshots it with the checkpoint, and a rollback past migrations needs no --migrate."""
+    root = dj.build(tmp_path / "site")
+    dj.config(root)
+    sp("init", cwd=root, check=True)
+    import sqlite3
+
+    with sqlite3.connect(dj.database(root)) as db:
+        db.execute("INSERT INTO shop_item (name) VALUES ('kept')")
+    sp("create", "--label", "m1", "--with-db", cwd=root, check=True)
+    assert sp_json("show", "m1", cwd=root)["extra"]["database"]["name"] == "data/site.db"
+    dj.add(root, *LATER)
+    dj.migrate(root)
+    with sqlite3.connect(dj.database(root)) as db:
+        db.execute("DELETE FROM shop_item")
+    proc = sp("rollback", "m1", "--yes", "--with-db", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert dj.applied(root) == AT_0001
+    assert dj.columns(root, "shop_item") == {"id", "name"}
+    with sqlite3.connect(dj.database(root)) as db:
+        assert db.execute("SELECT name FROM shop_item").fetchall() == [("kept",)]
+    assert sp("rollback", "m1", "--yes", "--with-db", "--migrate", cwd=root).returncode == 2

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from safepoint.archive.compress import HashingWriter, compressed_writer
+from safepoint.archive.dbmember import DatabaseMember
 from safepoint.archive.layout import (
     ARCHIVE_FORMAT,
     ARCHIVE_VERSION,
@@ -70,6 +71,7 @@ def write_archive(
     root: Path,
     version: str,
     progress: Progress,
+    database: DatabaseMember | None = None,
 ) -> tuple[str, int]:
     """Stream the archive into ``path`` (created, mode 0600: it holds the site's secrets) and
     fsync it; its SHA-256 (hex) and size. ``root`` and ``version`` (of safepoint) go into
@@ -91,6 +93,10 @@ def write_archive(
         ):
             for member, data in metadata_members(cp, entries, root=root, version=version):
                 tar.addfile(member, io.BytesIO(data))
+            if database is not None:
+                reader = PiecesReader(database.pieces())
+                tar.addfile(database.tar_info(created_s), reader)
+                reader.finish()
             for entry in entries:
                 add_entry(tar, repo, entry)
                 progress.advance(entry.size)

@@ -35,6 +35,7 @@ from safepoint.archive.compress import (
     CountingReader,
     open_decompressed,
 )
+from safepoint.archive.dbmember import DB_FILES
 from safepoint.archive.layout import META_DIR
 from safepoint.archive.limits import (
     Budget,
@@ -196,6 +197,8 @@ def read_archive(
                     has_root = True
                     continue
                 if path.split("/")[0] == META_DIR:
+                    if path.partition("/")[2] in DB_FILES.values():
+                        continue  # a database snapshot: import leaves it (archive/dbmember.py)
                     if ti.isreg() and path.count("/") == 1:
                         meta_files[path.partition("/")[2]] = _read_meta(archive, tar, ti)
                     continue

@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from safepoint.archive.dbmember import SCRIPT_PART, DatabaseMember, script_values
 from safepoint.archive.layout import GZIP, META_DIR, META_FILES, label_of
 from safepoint.archive.paths import display, printable
 from safepoint.config import HealthConfig
@@ -42,6 +43,7 @@ class ScriptInfo:
     hooks: tuple[str, ...]
     removals: Sequence[tuple[str, str]]  # (kind "f"/"d"/"l", path), deepest first
     version: str  # of the safepoint that writes the script
+    database: DatabaseMember | None = None  # the snapshot member, when the archive has one
 
 
 def render_restore_script(info: ScriptInfo) -> bytes:
@@ -78,8 +80,9 @@ def render_restore_script(info: ScriptInfo) -> bytes:
         "HAS_HOOKS": "1" if info.hooks else "0",
         "HAS_CHECKS": "1" if info.health.http else "0",
         "END": LIST_END,
+        **script_values(info.database, sh_quote),
     }
-    text = SCRIPT
+    text = SCRIPT.replace("@DB_PART@", SCRIPT_PART)
     for key, value in values.items():
         text = text.replace(f"@{key}@", value)
     # A name holding a newline cannot be one line of the list: such a path is never removed.
@@ -130,7 +133,8 @@ SCRIPT = r"""#!/bin/sh
 # It needs only sh, tar, @TOOL@ and sha256sum (curl for the health checks) besides the basic
 # POSIX utilities (ls, mkdir, mv, rm, rmdir, date); not safepoint.
 #
-# Usage: sh @SCRIPT_C@ [--yes] [--backup-dir DIR] [--no-hooks] [--no-health] [TARGET_DIR]
+# Usage: sh @SCRIPT_C@ [--yes] [--backup-dir DIR] [--no-hooks] [--no-health] [--with-db]
+#        [TARGET_DIR]
 #
 # TARGET_DIR defaults to the site root above. Keep the archive beside this script. In order:
 #  1. The archive's SHA-256 is checked against the one recorded below; if it differs the
@@ -152,7 +156,9 @@ SCRIPT = r"""#!/bin/sh
 #     a folder is removed only when empty; nothing is ever removed recursively.
 #  5. The archive is extracted into TARGET_DIR: the checkpoint's files, folders and symlinks
 #     replace what is at their paths, with their modes, times and (as root) owners. Nothing
-#     else in TARGET_DIR changes.
+#     else in TARGET_DIR changes. A database snapshot in the archive is left alone unless
+#     --with-db is given: SQLite is then restored with sqlite3's .restore, a PostgreSQL dump
+#     kept beside the backup with the commands to restore it.
 #  6. Only when TARGET_DIR is the site root: the site's after_restore hooks run in it, then
 #     its HTTP health checks run with curl (skipped when curl is not installed) and are
 #     reported (--no-hooks, --no-health skip them).
@@ -173,6 +179,9 @@ SITE_ROOT=@ROOT@
 LABEL=@LABEL@
 CHECKPOINT=@CPID@
 META=@META@
+DB_FILE=@DB_FILE@
+DB_ENGINE=@DB_ENGINE@
+DB_NAME=@DB_NAME@
 REPOSITORY=@REPOSITORY@
 HEALTH_TIMEOUT=@TIMEOUT@
 HEALTH_RETRIES=@RETRIES@
@@ -191,7 +200,8 @@ die() {
 
 usage() {
     printf '%s\n' \
-        "usage: sh ${0##*/} [--yes] [--backup-dir DIR] [--no-hooks] [--no-health] [TARGET_DIR]" \
+        "usage: sh ${0##*/} [--yes] [--backup-dir DIR] [--no-hooks] [--no-health] [--with-db]" \
+        "       [TARGET_DIR]" \
         "Restores checkpoint $LABEL from $ARCHIVE (default TARGET_DIR: $SITE_ROOT)." \
         "The comment at the top of this script says exactly what it does."
 }
@@ -281,6 +291,7 @@ main() {
     yes=0
     hooks=1
     health=1
+    with_db=0
     backup_dir=
     target=
     while [ $# -gt 0 ]; do
@@ -288,6 +299,7 @@ main() {
         -y | --yes) yes=1 ;;
         --no-hooks) hooks=0 ;;
         --no-health) health=0 ;;
+        --with-db) with_db=1 ;;
         --backup-dir=*) backup_dir=${1#*=} ;;
         --backup-dir)
             [ $# -ge 2 ] || die 2 "--backup-dir needs a folder"
@@ -323,6 +335,9 @@ main() {
     for tool in tar sha256sum @TOOL@; do
         command -v "$tool" >/dev/null 2>&1 || die 1 "$tool is needed but not installed"
     done
+    [ "$with_db" = 0 ] || [ -n "$DB_FILE" ] || die 2 "--with-db: this archive has no database"
+    [ "$with_db" = 0 ] || [ "$DB_ENGINE" != sqlite ] || command -v sqlite3 >/dev/null 2>&1 ||
+        die 1 "--with-db needs sqlite3 (apt-get install sqlite3); nothing was changed"
     case $0 in */*) here=${0%/*} ;; *) here=. ;; esac
     here=$(cd "$here" && pwd -P) || die 1 "cannot find the folder of this script"
     archive_path=$here/$ARCHIVE
@@ -397,6 +412,8 @@ main() {
     # 5. extract
     say "extracting into $target"
     pipe extract_read extract_write
+    [ "$p1" != 0 ] || [ "$p2" != 0 ] || restore_database ||
+        die 1 "the files were restored, but not the database${backup:+; see $backup}"
     for f in @META_FILES@; do rm -f "$target/$META/$f"; done
     rmdir "$target/$META" 2>/dev/null
     [ "$p1" = 0 ] && [ "$p2" = 0 ] || die 1 "extraction failed; $target may be partly" \
@@ -444,5 +461,6 @@ remove_listed() {
 @LIST@@END@
 }
 
+@DB_PART@
 main "$@"
 """

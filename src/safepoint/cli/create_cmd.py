@@ -52,6 +52,9 @@ def _read_note(note: str | None, note_file: str | None) -> str | None:
     "these files.",
 )
 @click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help=DEADLINE_HELP)
+@click.option(
+    "--with-db", is_flag=True, help="Store a snapshot of the site's database ([database]) too."
+)
 @site_options
 @click.pass_context
 def create(
@@ -63,6 +66,7 @@ def create(
     verify_health: bool,
     reload_app: bool,
     deadline: float | None,
+    with_db: bool,
     root: str | None,
     json_mode: bool,
 ) -> int:
@@ -81,6 +85,7 @@ def create(
             reload=reload_app,
             progress=out.progress(),
             proof_options=proof_options,
+            with_db=with_db,
         )
     for path, reason in result.skipped:
         out.warn(f"skipped {path}: {reason}")

@@ -90,6 +90,16 @@ def list_(ctx: click.Context, root: str | None, json_mode: bool) -> None:
     )
 
 
+def _database(cp: Checkpoint) -> str:
+    """The database snapshot stored with ``cp`` (extra["database"]), in one line."""
+    db = cp.extra.get("database")
+    if not isinstance(db, dict):
+        return "no snapshot"
+    size = db.get("bytes")
+    size_text = human_size(size) if isinstance(size, int) else "?"
+    return f"{db.get('engine')} {db.get('name')}, {size_text} (snapshot {str(db.get('top'))[:12]})"
+
+
 @click.command()
 @click.argument("ref")
 @click.option("--files", "show_files", is_flag=True, help="List the checkpoint's files.")
@@ -146,6 +156,7 @@ def show(
         ("newly stored", human_size(cp.new_bytes)),
         ("health", describe_mark(cp.marks)),
         ("pinned", "yes" if cp.marks.pinned else "no"),
+        ("database", _database(cp)),
     ]:
         out.line(f"{key:>13}: {value}")
     migrations = recorded(cp)

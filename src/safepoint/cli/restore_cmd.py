@@ -9,6 +9,7 @@ import click
 
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import human_duration
+from safepoint.ops.database import database_for_rollback, restore_database_beside
 from safepoint.ops.refs import resolve
 from safepoint.restore.materialize import restore_to
 
@@ -22,16 +23,28 @@ from safepoint.restore.materialize import restore_to
     type=click.Path(),
     help="An empty or new directory to write the checkpoint into.",
 )
+@click.option(
+    "--with-db",
+    is_flag=True,
+    help="Restore REF's database snapshot too: a SQLite file in DIR, or a new PostgreSQL "
+    "database beside the live one.",
+)
 @site_options
 @click.pass_context
-def restore(ctx: click.Context, ref: str, target: str, root: str | None, json_mode: bool) -> None:
+def restore(
+    ctx: click.Context, ref: str, target: str, with_db: bool, root: str | None, json_mode: bool
+) -> None:
     """Write a checkpoint into another (empty) directory."""
     out = output(ctx, json_mode)
     started = time.monotonic()
+    database = None
     with site(root) as s:
         cp = resolve(ref, s.repository.checkpoints())
+        db = database_for_rollback(s, cp, with_db=with_db)  # refused before anything is written
         dest = Path(target).absolute()
         restore_to(s.repository, s.repository.load_manifest(cp), dest, progress=out.progress())
+        if db is not None:
+            database = restore_database_beside(s, cp, db, dest)
     elapsed = time.monotonic() - started
     if json_mode:
         out.json(
@@ -41,9 +54,12 @@ def restore(ctx: click.Context, ref: str, target: str, root: str | None, json_mo
                 "files": cp.files,
                 "bytes": cp.bytes,
                 "seconds": round(elapsed, 3),
+                "database": database,
             }
         )
     else:
         out.line(
             f"restored {cp.short_id} ({cp.files} files) to {dest} in {human_duration(elapsed)}"
         )
+        if database is not None:
+            out.line(f"database snapshot restored to {database}")

@@ -79,6 +79,11 @@ def _confirm(env: Environment, out: Output, s: Site):  # type: ignore[no-untyped
     is_flag=True,
     help="Roll the code back even if the database keeps migrations the target does not know.",
 )
+@click.option(
+    "--with-db",
+    is_flag=True,
+    help="Bring the database back to REF's snapshot too (a safety snapshot is taken first).",
+)
 @site_options
 @click.pass_context
 def rollback_cmd(
@@ -90,6 +95,7 @@ def rollback_cmd(
     deadline: float | None,
     migrate: bool,
     force: bool,
+    with_db: bool,
     root: str | None,
     json_mode: bool,
 ) -> int:
@@ -119,6 +125,7 @@ def rollback_cmd(
                 hook_output=hook_output,
                 proof_options=proof_options,
                 migrations=MigrationOptions(migrate=migrate, force=force),
+                with_db=with_db,
             )
         if dry_run and not json_mode:
             _describe_plan(out, result)
@@ -126,6 +133,12 @@ def rollback_cmd(
             out.line("dry run: nothing was changed")
             return int(ExitStatus.OK)
     _report(out, result)
+    if with_db and not result.undone and not json_mode:
+        safety = result.safety.short_id if result.safety else "?"
+        out.line(
+            f"database restored to the snapshot of {result.target.short_id} "
+            f"(undo both with: safepoint rollback {safety} --with-db)"
+        )
     if result.undone:
         raise UnhealthyError(result.undo_summary())  # exit 4, after the report
     return int(ExitStatus.OK)

@@ -10,9 +10,10 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from safepoint.config import CONFIG_NAME
+from safepoint.config import CONFIG_NAME, DatabaseConfig
 from safepoint.errors import PendingRecoveryError, UsageError
 from safepoint.model.entry import DIR, Entry
+from safepoint.ops.database import database_for_create, snapshot_database
 from safepoint.ops.labels import check_label
 from safepoint.ops.migrations import record_migrations
 from safepoint.ops.prove import ProofOptions, check_proof_setup, mark_health, prove
@@ -67,6 +68,7 @@ def create_checkpoint(
     reload: bool = False,
     progress: Progress | None = None,
     proof_options: ProofOptions | None = None,
+    with_db: bool = False,
 ) -> CreateResult:
     """Make a checkpoint of the site's current tree (takes the repository lock).
 
@@ -88,6 +90,7 @@ def create_checkpoint(
         )
     if verify_health:
         check_proof_setup(site, proof_options)
+    database = database_for_create(site, with_db=with_db)
     with repo.lock():
         refuse_if_pending(site)
         result = take_checkpoint(
@@ -97,6 +100,7 @@ def create_checkpoint(
             kind=kind,
             progress=progress,
             extra=record_migrations(site),  # the database's migrations, when it can be read
+            database=database,
         )
         cp = result.checkpoint
         if pin:
@@ -147,12 +151,16 @@ def take_checkpoint(
     extra: dict[str, Any] | None = None,
     progress: Progress | None = None,
     keep_cache: bool = True,
+    database: DatabaseConfig | None = None,
 ) -> CreateResult:
-    """The work of ``create_checkpoint``; the caller holds the repository lock."""
+    """The work of ``create_checkpoint``; the caller holds the repository lock. With
+    ``database``, a snapshot of it is stored too and named in ``extra["database"]``."""
     repo = site.repository
     with repo.writer() as writer:
         tree = read_tree(site, writer=writer, progress=progress)
         manifest = writer.add_chunks(tree.chunks())
+        if database is not None:
+            extra = {**(extra or {}), "database": snapshot_database(site, writer, database)}
         writer.commit()
         new_bytes = writer.stored_bytes
     cp = repo.save_checkpoint(

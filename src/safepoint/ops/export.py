@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from safepoint.archive.checksum import checksum_line
+from safepoint.archive.dbmember import DatabaseMember
 from safepoint.archive.export import (
     check_entries,
     repository_inside,
@@ -25,12 +26,15 @@ from safepoint.archive.export import (
 from safepoint.archive.outputs import destination, refuse_inside_root, staged
 from safepoint.archive.script import ScriptInfo, render_restore_script
 from safepoint.archive.select import Tracker
+from safepoint.dbsnap.chunks import snapshot_info, snapshot_pieces
 from safepoint.errors import OperationalError, UsageError
-from safepoint.model.entry import DIR, Entry
+from safepoint.model.entry import DIR, FILE, Entry
 from safepoint.ops.site import Site
 from safepoint.progress import NullProgress, Progress
+from safepoint.scan.runtime import file_is_database
 from safepoint.scan.walk import scan_tree
 from safepoint.store.records import Checkpoint
+from safepoint.store.repository import Repository
 from safepoint.store.upkeep import Upkeep, remove_dead
 from safepoint.version import __version__
 
@@ -80,8 +84,17 @@ def export_checkpoint(
     remove_dead(dest.parent, _partials_of(site, [dest.name, sums.name, script.name]), swept)
     warnings += swept.notices()
     with staged([script, sums, dest]) as (script_tmp, sums_tmp, tmp):
+        database = database_member(repo, cp)
         sha256, size = write_archive(
-            repo, cp, entries, tmp, fmt, root=site.root, version=__version__, progress=progress
+            repo,
+            cp,
+            entries,
+            tmp,
+            fmt,
+            root=site.root,
+            version=__version__,
+            progress=progress,
+            database=database,
         )
         removals = removal_list(site, entries)
         write_new(sums_tmp, checksum_line(sha256, dest.name), mode=0o644)
@@ -97,11 +110,25 @@ def export_checkpoint(
             hooks=site.config.after_restore,
             removals=removals,
             version=__version__,
+            database=database,
         )
         write_new(script_tmp, render_restore_script(info), mode=0o755)
         os.chmod(script_tmp, 0o755)  # whatever the umask: the operator runs it
     return ExportResult(
         cp, dest, sums, script, sha256, size, fmt, len(entries), len(removals), warnings
+    )
+
+
+def database_member(repo: Repository, cp: Checkpoint) -> DatabaseMember | None:
+    """The archive member for ``cp``'s database snapshot, when it has one."""
+    info = snapshot_info(cp.extra)
+    if info is None:
+        return None
+    return DatabaseMember(
+        engine=str(info["engine"]),
+        name=str(info["name"]),
+        size=int(info["bytes"]),
+        pieces=lambda: snapshot_pieces(repo, info),
     )
 
 
@@ -113,6 +140,10 @@ def removal_list(site: Site, entries: list[Entry]) -> list[tuple[str, str]]:
     root = site.root
     if root.is_dir():
         for e in scan_tree(root, site.rules).entries:
+            # The scan does not read content: a database found by its header (data/site.db,
+            # bakerydemodb) is excluded from checkpoints, so never the script's to remove.
+            if e.kind == FILE and file_is_database(root / e.path):
+                continue
             tracked[e.path] = e.kind
     checkpoints = site.repository.checkpoints()
     if checkpoints:

@@ -54,6 +54,9 @@ class MigrationOptions:
 
     migrate: bool = False  # reverse them with the current code first
     force: bool = False  # roll back the code anyway
+    # The database comes back with the target's snapshot (--with-db): its migrations are the
+    # target's, so there is nothing to compare or reverse.
+    with_db: bool = False
 
 
 def record_migrations(site: Site) -> dict[str, Any]:
@@ -101,7 +104,11 @@ def check_schema(
     return the steps: entering them (after the confirmation, before the safety checkpoint)
     reverses the migrations with ``migrate``; leaving them on an error puts the schema back."""
     options = options or MigrationOptions()
-    dj = _django(site)
+    if options.with_db and (options.migrate or options.force):
+        raise UsageError(
+            "--with-db brings the database back whole; it takes no --migrate or --force"
+        )
+    dj = None if options.with_db else _django(site)
     if dj is None:
         return SchemaSteps(site, None, options, warn=warn)
     try:

@@ -12,10 +12,11 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from stat import S_ISREG
 from typing import NoReturn
 
+from safepoint.config import DatabaseConfig
 from safepoint.diskspace import describe as describe_os_error
 from safepoint.errors import (
     BadReferenceError,
@@ -26,6 +27,7 @@ from safepoint.errors import (
 )
 from safepoint.model.entry import FILE, IS_ROOT, order_key, parent_of
 from safepoint.ops.create import refuse_if_pending, take_checkpoint
+from safepoint.ops.database import database_for_rollback, database_restored, put_back_database
 from safepoint.ops.delta import tree_delta
 from safepoint.ops.history import record_rollback
 from safepoint.ops.marks import describe, describe_mark
@@ -138,6 +140,7 @@ def rollback(
     proof_options: ProofOptions | None = None,
     on_switch: Callable[[], None] | None = None,
     migrations: MigrationOptions | None = None,
+    with_db: bool = False,
 ) -> RollbackResult:
     """Roll the site back to ``ref`` (default: the newest known-good checkpoint), reload the
     app, run the hooks, and prove it healthy; if it is not, put the safety checkpoint back,
@@ -148,6 +151,11 @@ def rollback(
     ``on_switch`` is called when the first file of the site is about to change: an error
     raised before that call left the site as it was. ``migrations`` says what to do when the
     database holds migrations the target does not know (ops/migrations.py; default: refuse).
+    raised before that call left the site as it was.
+
+    ``with_db`` brings the database back to the target's snapshot too, before the files are
+    switched (ops/database.py); the safety checkpoint then holds the live database's snapshot,
+    and every undo puts it back.
     """
     repo = site.repository
     warnings: list[str] = []
@@ -161,8 +169,11 @@ def rollback(
     with repo.lock(), ExitStack() as stack:
         refuse_if_pending(site)
         target = default_target(repo.checkpoints(), ref, warn=note)
+        database = database_for_rollback(site, target, with_db=with_db)
         if not dry_run:
             check_proof_setup(site, proof_options)  # before any file changes
+        if database is not None:  # the snapshot brings the target's migrations back with it
+            migrations = replace(migrations or MigrationOptions(), with_db=True)
         schema = check_schema(site, target, migrations, dry_run=dry_run, warn=note)
         if dry_run or confirm is not None:
             current = read_tree(site, progress=progress)
@@ -189,22 +200,24 @@ def rollback(
             extra={"rollback_to": target.id},
             progress=progress,
             keep_cache=False,  # the apply below writes the cache for the tree it leaves
+            database=database,
         )
         secure_manifest(repo, safety.tree, safety.checkpoint.manifest, target.manifest)
         journal = Journal.new(target=target.id, safety=safety.checkpoint.id)
-        try:
-            plan = apply_entries(
-                site,
-                safety.tree,
-                target,
-                journal,
-                first_attempt=True,
-                progress=progress,
-                warn=note,
-                on_switch=on_switch,
-            )
-        except _SwitchFailed as failure:
-            undo_after_failure(site, journal, safety.checkpoint, failure, warn=note)
+        with database_restored(site, database, target, safety.checkpoint):
+            try:
+                plan = apply_entries(
+                    site,
+                    safety.tree,
+                    target,
+                    journal,
+                    first_attempt=True,
+                    progress=progress,
+                    warn=note,
+                    on_switch=on_switch,
+                )
+            except _SwitchFailed as failure:
+                undo_after_failure(site, journal, safety.checkpoint, failure, warn=note)
         repo.set_head(target)
         schema.after_switch()
         result = RollbackResult(
@@ -233,6 +246,7 @@ def rollback(
                     warn=note,
                     options=proof_options,
                     before_proof=schema.after_undo,
+                    database=database,
                 )
         finally:  # an undone rollback reports its time too (it said "in 0.00s")
             result.seconds = time.monotonic() - started
@@ -249,12 +263,15 @@ def _undo_unhealthy(
     warn: Warn,
     options: ProofOptions | None = None,
     before_proof: Callable[[], None] | None = None,
+    database: DatabaseConfig | None = None,
 ) -> None:
     """The rollback's target is unhealthy (or its app would not reload): apply the safety
-    checkpoint back, once, and reload the app with it (starting it if it died)."""
+    checkpoint back, once (its database snapshot too, with ``database``), and reload the app
+    with it (starting it if it died)."""
     assert result.proof is not None
     journal = Journal.new(target=safety.id, safety=safety.id, purpose="undo")
     try:
+        put_back_database(site, database, safety)
         restore_from_disk(site, safety, journal, warn=warn)
     except SafepointError as exc:
         failed = IntegrityError if isinstance(exc, IntegrityError) else OperationalError

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from safepoint.dbsnap.chunks import snapshot_blobs
 from safepoint.errors import IntegrityError
 from safepoint.model.entry import FILE
 from safepoint.parallel import map_each
@@ -47,6 +48,7 @@ def verify_checkpoints(
         for e in entries:
             if e.kind == FILE and e.blob:
                 users[bytes.fromhex(e.blob)].append((cp.id, e.path))
+        _database_users(repo, cp, users, report)
 
     found = repo.index.lookup_many(users)
     bad: dict[bytes, str] = {b: "missing from the repository" for b in users if b not in found}
@@ -75,3 +77,23 @@ def verify_checkpoints(
         for cid, path in users[blob_id]:
             report.damaged.setdefault(cid, []).append(f"{path}: {problem}")
     return report
+
+
+DATABASE = "(database snapshot)"
+
+
+def _database_users(
+    repo: Repository,
+    cp: Checkpoint,
+    users: dict[bytes, list[tuple[str, str]]],
+    report: VerifyReport,
+) -> None:
+    """The blobs of ``cp``'s database snapshot join the check, named as the snapshot."""
+    seen: set[bytes] = set()
+    try:
+        for blob_id in snapshot_blobs(repo, cp):
+            seen.add(blob_id)
+    except IntegrityError as exc:
+        report.damaged.setdefault(cp.id, []).append(f"{DATABASE}: {exc}")
+    for blob_id in seen:
+        users[blob_id].append((cp.id, DATABASE))
