@@ -3,6 +3,7 @@ on a real Django site (tests/django_migrations_site.py) with a real SQLite datab
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -307,3 +308,52 @@ def test_with_db_from_django_settings_brings_schema_and_rows_back(tmp_path: Path
     with sqlite3.connect(dj.database(root)) as db:
         assert db.execute("SELECT name FROM shop_item").fetchall() == [("kept",)]
     assert sp("rollback", "m1", "--yes", "--with-db", "--migrate", cwd=root).returncode == 2
+
+
+HEALTHY = """\
+[health]
+timeout = 5
+retries = 1
+interval = 0
+settle = 0
+deadline = 10
+[[health.command]]
+run = "true"
+"""
+
+
+def test_run_that_migrates_and_fails_is_undone_with_its_migrations(tmp_path: Path) -> None:
+    """A deploy command that adds migrations, applies them, then fails: the rollback of
+    'safepoint run' reverses them with the new code before the files go back."""
+    root = dj.build(tmp_path / "site")
+    dj.config(root, HEALTHY)
+    sp("init", cwd=root, check=True)
+    staged = dj.build(tmp_path / "staged")  # the newer code, written by the deploy command
+    dj.add(staged, *LATER)
+    deploy = (
+        f"cp {staged}/shop/migrations/0*.py shop/migrations/ && "
+        f"cp {staged}/blog/migrations/0*.py blog/migrations/ && "
+        "venv/bin/python manage.py migrate --noinput && exit 1"
+    )
+    before = snapshot(root, skip=SKIP)
+    proc = sp("run", "--json", "--", deploy, cwd=root)
+    assert proc.returncode == 5, proc.stderr
+    assert dj.applied(root) == AT_0001
+    assert dj.columns(root, "shop_item") == {"id", "name"}
+    assert snapshot(root, skip=SKIP) == before
+
+
+def test_run_with_db_brings_the_database_back_when_the_change_fails(tmp_path: Path) -> None:
+    root = dj.build(tmp_path / "site")
+    dj.config(root, HEALTHY)
+    sp("init", cwd=root, check=True)
+    import sqlite3
+
+    with sqlite3.connect(dj.database(root)) as db:
+        db.execute("INSERT INTO shop_item (name) VALUES ('kept')")
+    wipe = f"{sys.executable} -c \"import sqlite3; c = sqlite3.connect('data/site.db'); "
+    wipe += "c.execute('DELETE FROM shop_item'); c.commit()\" && exit 1"
+    proc = sp("run", "--with-db", "--json", "--", wipe, cwd=root)
+    assert proc.returncode == 5, proc.stderr
+    with sqlite3.connect(dj.database(root)) as db:
+        assert db.execute("SELECT name FROM shop_item").fetchall() == [("kept",)]

@@ -27,6 +27,11 @@ from safepoint.store.records import Checkpoint
 @click.option(
     "--no-rollback", is_flag=True, help="Only report a failed change; leave the site as it is."
 )
+@click.option(
+    "--with-db",
+    is_flag=True,
+    help="Snapshot the database with the checkpoint before; a rollback brings it back too.",
+)
 @click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help=DEADLINE_HELP)
 @site_options
 @click.argument(
@@ -39,6 +44,7 @@ def run(
     note: str | None,
     note_file: str | None,
     no_rollback: bool,
+    with_db: bool,
     deadline: float | None,
     root: str | None,
     json_mode: bool,
@@ -76,6 +82,7 @@ def run(
             output=show,
             hook_output=hook_output,
             on_checkpoint=started,
+            with_db=with_db,
         )
     if json_mode:
         out.json(result.to_json())

@@ -12,7 +12,11 @@ The one rule, shared by ``safepoint run -- CMD`` and the ``safepoint.change()`` 
    site needs after its files change: migrations, cache clears) and prove health over the
    settle window; when that fails, roll back;
 6. a rollback is ``ops.rollback.rollback`` to the checkpoint of step 2: it proves health again
-   and undoes itself if that fails (then the change failed *and* the rollback failed);
+   and undoes itself if that fails (then the change failed *and* the rollback failed). With
+   ``with_db`` the checkpoint of step 2 holds a snapshot of the database and the rollback
+   brings it back; without it, Django migrations the change applied are reversed with the
+   changed code first (``--migrate``: a change that ran ``manage.py migrate`` is undone
+   whole, and an irreversible migration stops the rollback before any file changes);
 7. all well: checkpoint the new state (label ``after: L``) and mark it known-good (by ``run``).
 
 The result says which of these happened (``ChangeResult.outcome``) and the exit code the
@@ -35,6 +39,7 @@ from safepoint.config import CONFIG_NAME
 from safepoint.errors import ExitStatus, SafepointError, UsageError
 from safepoint.ops.create import create_checkpoint
 from safepoint.ops.labels import MAX_LABEL, check_label
+from safepoint.ops.migrations import MigrationOptions
 from safepoint.ops.prove import Proof, ProofOptions, check_proof_setup, mark_health, prove
 from safepoint.ops.rollback import RollbackResult, rollback
 from safepoint.ops.site import Site
@@ -149,6 +154,7 @@ class Change:
     before: Checkpoint
     after_label: str
     started: float
+    with_db: bool = False  # the checkpoint before holds the database; a rollback restores it
     result: ChangeResult | None = None
 
 
@@ -176,8 +182,10 @@ def begin_change(
     what: str,
     note: str | None = None,
     options: ProofOptions | None = None,
+    with_db: bool = False,
 ) -> Change:
-    """Refuse a change that could not be proven, then take the checkpoint before it."""
+    """Refuse a change that could not be proven, then take the checkpoint before it (with a
+    snapshot of the database when ``with_db``)."""
     before_label, after_label = change_labels(label, what)
     if not site.config.health.configured:
         raise UsageError(
@@ -186,8 +194,8 @@ def begin_change(
         )
     check_proof_setup(site, options)
     started = time.monotonic()
-    before = create_checkpoint(site, label=before_label, note=note).checkpoint
-    return Change(before, after_label, started)
+    before = create_checkpoint(site, label=before_label, note=note, with_db=with_db).checkpoint
+    return Change(before, after_label, started, with_db=with_db)
 
 
 def finish_change(
@@ -218,17 +226,27 @@ def finish_change(
         after = create_checkpoint(site, label=change.after_label).checkpoint
         result.after = mark_health(site, after, result.proof, how=BY_RUN)
     elif roll_back:
-        _roll_back(site, result, options=options, hook_output=hook_output)
+        _roll_back(site, result, change, options=options, hook_output=hook_output)
     result.seconds = time.monotonic() - change.started
     return result
 
 
 def _roll_back(
-    site: Site, result: ChangeResult, *, options: ProofOptions | None, hook_output: Output | None
+    site: Site,
+    result: ChangeResult,
+    change: Change,
+    *,
+    options: ProofOptions | None,
+    hook_output: Output | None,
 ) -> None:
     try:
         result.rollback = rollback(
-            site, result.before.id, hook_output=hook_output, proof_options=options
+            site,
+            result.before.id,
+            hook_output=hook_output,
+            proof_options=options,
+            with_db=change.with_db,
+            migrations=None if change.with_db else MigrationOptions(migrate=True),
         )
     except SafepointError as exc:
         result.rollback_error = str(exc)
@@ -252,6 +270,7 @@ def run_change(
     output: Output | None = None,
     hook_output: Output | None = None,
     on_checkpoint: Callable[[Checkpoint], None] | None = None,
+    with_db: bool = False,
 ) -> ChangeResult:
     """``safepoint run -- CMD``: the command runs in the root, with ``/bin/sh`` when it is one
     word (``'git pull && ./deploy.sh'``), else as the program and arguments given; each line
@@ -262,7 +281,9 @@ def run_change(
     if not command:
         raise UsageError("give the command to run after '--' (safepoint run -- CMD)")
     text = command[0] if len(command) == 1 else _shell_join(command)
-    change = begin_change(site, label=label, what=text, note=note, options=options)
+    change = begin_change(
+        site, label=label, what=text, note=note, options=options, with_db=with_db
+    )
     if on_checkpoint is not None:
         on_checkpoint(change.before)
     failure, interrupted, done = None, False, None
@@ -295,6 +316,7 @@ def change(
     roll_back: bool = True,
     options: ProofOptions | None = None,
     hook_output: Output | None = None,
+    with_db: bool = False,
 ) -> Iterator[Change]:
     """A guarded change in Python (see the module docstring)::
 
@@ -306,8 +328,11 @@ def change(
     An exception in the block rolls back at once (no health proof) and is re-raised once the
     rollback is done. A change that fails its health proof is rolled back and does **not**
     raise: ``change.result`` says what happened (``ok``, ``outcome``, ``summary()``,
-    ``exit_code`` as ``safepoint run`` would exit)."""
-    guarded = begin_change(site, label=label, what=label or "change()", note=note, options=options)
+    ``exit_code`` as ``safepoint run`` would exit). ``with_db``: the database is snapshotted
+    with the checkpoint before, and a rollback brings it back too."""
+    guarded = begin_change(
+        site, label=label, what=label or "change()", note=note, options=options, with_db=with_db
+    )
     try:
         yield guarded
     except BaseException as exc:
