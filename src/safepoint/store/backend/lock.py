@@ -115,6 +115,7 @@ class RemoteLock:
         self._tag = ""
         self._lost = False
         self._stop = threading.Event()
+        self._writing = threading.Lock()  # a refresh and check() see one tag
         self._thread: threading.Thread | None = None
 
     def _doc(self, since: str, token: str) -> bytes:
@@ -160,18 +161,24 @@ class RemoteLock:
     def _refresh(self) -> None:
         assert self.holder is not None
         while not self._stop.wait(self.refresh_every):
-            try:
-                new_tag = self.storage.put_if_match(
-                    NAME, self._doc(self.holder.since, self.holder.token), self._tag
-                )
-            except StorageError:
-                continue  # transient: the next refresh may succeed well before the lock is stale
-            if new_tag is None:
-                self._lost = True
-                return
-            self._tag = new_tag
+            doc = self._doc(self.holder.since, self.holder.token)
+            with self._writing:
+                try:
+                    new_tag = self.storage.put_if_match(NAME, doc, self._tag)
+                except StorageError:
+                    continue  # transient: a later refresh may succeed before the lock is stale
+                if new_tag is None:
+                    self._lost = True
+                    return
+                self._tag = new_tag
 
     def check(self) -> None:
+        """Raise ``LockLostError`` unless the lock object is still the version this holder
+        wrote last (one stat request)."""
+        with self._writing:
+            if not self._lost:
+                info = self.storage.stat(NAME)
+                self._lost = info is None or info.tag != self._tag
         if self._lost:
             raise LockLostError(
                 f"the lock on {self.storage.url} was taken over by another writer while held"
