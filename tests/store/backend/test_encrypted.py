@@ -105,14 +105,19 @@ def test_truncated_renamed_or_plain_objects_are_refused(bucket: S3Storage) -> No
     store = EncryptedStorage(bucket, create_key(bucket, "pw", params=FAST))
     store.put("packs/ab/long", os.urandom(2 * crypto.SEGMENT + 7))
     sealed = bucket.get("packs/ab/long")
-    # Cut at a segment boundary: every remaining segment is sound, but none is marked final.
-    bucket.put("packs/ab/cut", sealed[: crypto.segment_offset(1)])
-    with pytest.raises(IntegrityError):
-        store.get("packs/ab/cut")
     # Another object's ciphertext under this name: the name is bound into every segment.
     bucket.put("packs/ab/other", sealed)
     with pytest.raises(IntegrityError):
         store.get("packs/ab/other")
+    # Cut at a segment boundary: every remaining segment is sound, but none is marked final.
+    for segments in (1, 2):
+        bucket.put("packs/ab/long", sealed[: crypto.segment_offset(segments)])
+        with pytest.raises(IntegrityError):
+            store.get("packs/ab/long")
+        with pytest.raises(IntegrityError):  # a range that runs past the cut
+            store.get("packs/ab/long", 0, 3 * crypto.SEGMENT)
+        # A range inside what is left is sound data and reads.
+        assert len(store.get("packs/ab/long", 0, crypto.SEGMENT)) == crypto.SEGMENT
     bucket.put("packs/ab/plain", b"SPX1 but not sealed at all, just some plain text")
     with pytest.raises(IntegrityError):
         store.get("packs/ab/plain")

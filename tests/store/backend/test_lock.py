@@ -194,3 +194,17 @@ def test_unlock_refuses_a_fresh_lock_without_force(where: tuple[Storage, str]) -
     stale = break_lock(storage)  # stale: no force needed
     assert stale is not None and stale.pid == 78
     assert storage.stat(NAME) is None
+
+
+@pytest.mark.slow  # a process importing boto3
+def test_lock_of_a_holder_killed_with_sigkill_is_taken_at_once(where: tuple[Storage, str]) -> None:
+    storage, url = where
+    holder = _taker(url, 0)
+    assert _line(holder) == "held"
+    holder.kill()
+    holder.communicate(timeout=60)
+    assert json.loads(storage.get(NAME))["pid"] == holder.pid  # left behind
+    started = time.monotonic()
+    with RemoteLock(storage, wait=0):
+        assert time.monotonic() - started < 5
+    assert storage.stat(NAME) is None

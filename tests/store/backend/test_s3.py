@@ -83,3 +83,12 @@ def test_objects_live_under_the_prefix(s3_url: str) -> None:
     assert keys == [f"{prefix}/packs/ab/p"]
     other = S3Storage(f"s3://{bucket}/other")
     assert list(other.list("")) == []
+
+
+def test_open_storage_by_url(s3_url: str, tmp_path: Path) -> None:
+    from safepoint.store.backend.open import open_storage
+
+    remote = open_storage(s3_url)
+    assert isinstance(remote, S3Storage) and remote.url == s3_url
+    local = open_storage(str(tmp_path / "repo"))
+    assert isinstance(local, LocalStorage) and local.root == tmp_path / "repo"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from safepoint.errors import IntegrityError
 from safepoint.store.backend import crypto
 from safepoint.store.backend.base import Data, ObjectInfo, Storage, range_end
 from safepoint.store.backend.keys import MasterKey
@@ -67,8 +68,6 @@ class EncryptedStorage:
 
     def _open_either(self, name: str, index: int, piece: bytes) -> bytes:
         """A full segment at the end of the range: the object's last one or not."""
-        from safepoint.errors import IntegrityError
-
         try:
             return crypto.open_segment(self._cipher, name, index, False, piece)
         except IntegrityError:

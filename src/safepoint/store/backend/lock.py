@@ -133,19 +133,21 @@ class RemoteLock:
                 self._tag = info.tag if info is not None else ""
                 break
             found = read_holder(self.storage)
+            holder = None if found is None else found[0]
             if found is None:
-                continue  # released between our attempt and the read: try again at once
-            holder, tag = found
-            if holder is not None and holder.is_stale(time.time(), self.stale_after):
-                new_tag = self.storage.put_if_match(NAME, self._doc(since, token), tag)
+                pause = 0.05  # released between our attempt and the read: try again soon
+            elif holder is not None and holder.is_stale(time.time(), self.stale_after):
+                new_tag = self.storage.put_if_match(NAME, self._doc(since, token), found[1])
                 if new_tag is not None:
                     self._tag = new_tag
                     break
-                continue  # another taker won, or the holder refreshed: look again
+                pause = 0.05  # another taker won, or the holder refreshed: look again
+            else:
+                pause = POLL * random.uniform(0.5, 1.5)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise LockedError(self._taken_message(holder))
-            time.sleep(min(left, POLL * random.uniform(0.5, 1.5)))
+            time.sleep(min(left, pause))
         self._stop.clear()
         self._thread = threading.Thread(target=self._refresh, name="safepoint-lock", daemon=True)
         self._thread.start()
