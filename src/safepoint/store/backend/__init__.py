@@ -7,7 +7,9 @@ never a part); ``s3`` keeps them in an S3-compatible bucket through ``boto3`` (t
 ``safepoint[s3]`` extra, imported only when an ``s3://`` URL is opened); ``encrypted`` wraps any
 storage so that what it holds is AES-256-GCM ciphertext, with the keys of ``keys`` (a master key
 in passphrase-wrapped key slots) and the primitives of ``crypto``; ``lock`` is the cross-host
-write lock kept as an object, and ``probe`` tests whether a service honours conditional writes.
+write lock kept as an object, ``probe`` tests whether a service honours conditional writes, and
+``remote`` creates and opens an encrypted repository's storage (``config``, the first key slot);
+``open`` picks the storage for a URL.
 
 Nothing here knows packs, indexes or checkpoints: the repository (``store.repository``) is to be
 built on this layer (docs/FORMAT.md, "Remote repositories (in progress)"). An interruption

@@ -26,7 +26,7 @@ import os
 import secrets
 import socket
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -165,13 +165,15 @@ def remove_key(storage: Storage, slot: str) -> None:
     storage.delete(PREFIX + slot)
 
 
-def open_key(storage: Storage, passphrase: str) -> MasterKey:
-    """The master key from the first slot that the passphrase opens."""
+def open_keys(storage: Storage, passphrase: str) -> Iterator[MasterKey]:
+    """The master key of every slot that the passphrase opens (normally one key; a slot left by
+    an interrupted ``init`` may wrap another, which the caller tells apart by trying it)."""
     from cryptography.exceptions import InvalidTag
 
     slots = _slots(storage)
     if not slots:
         raise FormatError(f"{storage.url} holds no key slot: not an encrypted repository")
+    opened = False
     for slot, doc in slots.items():
         try:
             if doc.get("version") != VERSION or doc.get("kdf") != "scrypt":
@@ -179,10 +181,18 @@ def open_key(storage: Storage, passphrase: str) -> MasterKey:
             params = ScryptParams(int(doc["n"]), int(doc["r"]), int(doc["p"]))
             kek = params.derive(passphrase.encode(), base64.b64decode(doc["salt"]))
             nonce, wrapped = base64.b64decode(doc["nonce"]), base64.b64decode(doc["wrapped"])
-            return MasterKey(crypto.aead(kek).decrypt(nonce, wrapped, _aad(slot)))
+            master = crypto.aead(kek).decrypt(nonce, wrapped, _aad(slot))
         except (InvalidTag, KeyError, ValueError, TypeError):
             continue
-    raise PassphraseError(f"wrong passphrase: no key slot of {storage.url} opens with it")
+        opened = True
+        yield MasterKey(master)
+    if not opened:
+        raise PassphraseError(f"wrong passphrase: no key slot of {storage.url} opens with it")
+
+
+def open_key(storage: Storage, passphrase: str) -> MasterKey:
+    """The master key from the first slot that the passphrase opens."""
+    return next(open_keys(storage, passphrase))
 
 
 def read_passphrase(
