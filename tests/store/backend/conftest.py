@@ -31,7 +31,7 @@ def use_server(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     for name, value in server.env(tmp_path).items():
         monkeypatch.setenv(name, value)
-    return f"s3://{new_bucket(server, tmp_path)}/repo"
+    return f"s3://{new_bucket(server)}/repo"
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ stopped when the test session ends."""
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 30.0
@@ -93,18 +95,22 @@ def rclone_server(workdir: Path) -> Iterator[Server]:
         yield Server(endpoint, key, secret)
 
 
-def new_bucket(server: Server, config_dir: Path) -> str:
-    """A bucket of its own for one test (tests may run in parallel on one server)."""
+@functools.cache
+def _admin(server: Server) -> Any:
+    """One client per server for making buckets (a boto3 client takes a second to build)."""
     import boto3
 
-    name = f"sp-{uuid.uuid4().hex[:16]}"
-    env = server.env(config_dir)
-    client = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=server.endpoint,
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_access_key_id=server.key,
+        aws_secret_access_key=server.secret,
         region_name="us-east-1",
     )
-    client.create_bucket(Bucket=name)
+
+
+def new_bucket(server: Server) -> str:
+    """A bucket of its own for one test (tests may run in parallel on one server)."""
+    name = f"sp-{uuid.uuid4().hex[:16]}"
+    _admin(server).create_bucket(Bucket=name)
     return name

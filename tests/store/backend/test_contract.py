@@ -34,18 +34,18 @@ def test_missing_object(storage: Storage) -> None:
     assert caught.value.exit_code == 3 and "packs/none" in str(caught.value)
 
 
-@pytest.mark.parametrize(
-    ("offset", "length"),
-    [
-        (0, None), (0, 1), (1, 10), (65535, 2), (65536, 65536), (65500, 70000), (100, None),
-        (199_999, 1), (199_990, 100), (200_000, 5), (250_000, None), (0, 0), (131072, 65536),
-    ],
-)  # fmt: skip
-def test_byte_ranges(storage: Storage, offset: int, length: int | None) -> None:
+RANGES = [
+    (0, None), (0, 1), (1, 10), (65535, 2), (65536, 65536), (65500, 70000), (100, None),
+    (199_999, 1), (199_990, 100), (200_000, 5), (250_000, None), (0, 0), (131072, 65536),
+]  # fmt: skip
+
+
+def test_byte_ranges(storage: Storage) -> None:
     data = os.urandom(200_000)  # more than three encryption segments, the last one partial
     storage.put("packs/ab/range", data)
-    end = None if length is None else offset + length
-    assert storage.get("packs/ab/range", offset, length) == data[offset:end]
+    for offset, length in RANGES:
+        end = None if length is None else offset + length
+        assert storage.get("packs/ab/range", offset, length) == data[offset:end], (offset, length)
 
 
 def test_ranges_of_an_exact_multiple_of_the_segment(storage: Storage) -> None:
