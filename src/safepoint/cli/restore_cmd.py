@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import click
 
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import human_duration
-from safepoint.ops.refs import resolve
-from safepoint.restore.materialize import restore_to
+from safepoint.ops.restore_to import restore_checkpoint
 
 
 @click.command()
@@ -27,23 +23,13 @@ from safepoint.restore.materialize import restore_to
 def restore(ctx: click.Context, ref: str, target: str, root: str | None, json_mode: bool) -> None:
     """Write a checkpoint into another (empty) directory."""
     out = output(ctx, json_mode)
-    started = time.monotonic()
     with site(root) as s:
-        cp = resolve(ref, s.repository.checkpoints())
-        dest = Path(target).absolute()
-        restore_to(s.repository, s.repository.load_manifest(cp), dest, progress=out.progress())
-    elapsed = time.monotonic() - started
+        result = restore_checkpoint(s, ref, target, progress=out.progress())
     if json_mode:
-        out.json(
-            {
-                "checkpoint": cp.id,
-                "target": str(dest),
-                "files": cp.files,
-                "bytes": cp.bytes,
-                "seconds": round(elapsed, 3),
-            }
-        )
+        out.json(result.summary())
     else:
+        cp = result.checkpoint
         out.line(
-            f"restored {cp.short_id} ({cp.files} files) to {dest} in {human_duration(elapsed)}"
+            f"restored {cp.short_id} ({cp.files} files) to {result.target} "
+            f"in {human_duration(result.seconds)}"
         )
