@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
+from safepoint.ops import restore_to
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
 from safepoint.progress import Progress
-from safepoint.restore.materialize import restore_to
 from safepoint.store.records import Checkpoint
 
 
@@ -23,9 +22,14 @@ def find_checkpoint(site: Site, ref: str) -> Checkpoint:
 
 
 def restore_checkpoint(
-    site: Site, ref: str, target: str | os.PathLike[str], *, progress: Progress | None = None
+    site: Site,
+    ref: str,
+    target: str | os.PathLike[str],
+    *,
+    progress: Progress | None = None,
+    with_db: bool = False,
 ) -> Checkpoint:
-    """Write checkpoint ``ref`` into ``target``, which must be empty or absent."""
-    cp = find_checkpoint(site, ref)
-    restore_to(site.repository, site.repository.load_manifest(cp), Path(target), progress=progress)
-    return cp
+    """Write checkpoint ``ref`` into ``target``, which must be empty or absent (the rules:
+    ``ops/restore_to.py``, as ``safepoint restore REF --to DIR``); returns the checkpoint."""
+    result = restore_to.restore_checkpoint(site, ref, target, progress=progress, with_db=with_db)
+    return result.checkpoint

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from safepoint.ops.tree import read_stable
+from safepoint.scan.hashing import read_stable
 from tests.helpers import sp, write
 
 
@@ -71,10 +71,10 @@ def test_read_stable_reads_on_after_a_short_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One read is asked for the whole file; whatever a read returns short, the rest is read."""
-    from safepoint.ops import tree
+    from safepoint.scan import hashing
 
     path = write(tmp_path / "f.bin", bytes(range(256)) * 40)
     real = os.read
-    monkeypatch.setattr(tree.os, "read", lambda fd, n: real(fd, min(n, 1000)))
+    monkeypatch.setattr(hashing.os, "read", lambda fd, n: real(fd, min(n, 1000)))
     data, st = read_stable(str(path))
     assert data == path.read_bytes() and st is not None and st.st_size == len(data)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from safepoint.ops.site import open_site
+from safepoint.ops.site import Site, open_site
 from safepoint.ops.spare import find_runtime, found_runtime
-from safepoint.ops.tree import read_tree
 from safepoint.scan.runtime import DATABASE, DB_JOURNAL, PID_FILE, SCHEDULE, SOCKET
+from safepoint.scan.tree import Tree, read_tree
 from safepoint.store.pack import LARGE
 from tests.helpers import sp, sp_json, write
 
@@ -43,9 +43,13 @@ def bakery(tmp_path: Path) -> Iterator[Path]:
     yield root
 
 
+def read(s: Site) -> Tree:
+    return read_tree(s.root, s.rules, s.repository.cache_path)
+
+
 def paths(root: Path) -> set[str]:
     with open_site(root) as s:
-        return {e.path for e in read_tree(s).entries}
+        return {e.path for e in read(s).entries}
 
 
 def test_a_database_without_an_extension_and_runtime_files_are_left_out(bakery: Path) -> None:
@@ -56,7 +60,7 @@ def test_a_database_without_an_extension_and_runtime_files_are_left_out(bakery: 
         live.execute("insert into users values ('during')")
         assert (bakery / "bakerydemodb-wal").exists()  # the open connection keeps its WAL
         with open_site(bakery) as s:
-            tree = read_tree(s)
+            tree = read(s)
     live.close()
     sock.close()
     kept = {e.path for e in tree.entries}
@@ -92,7 +96,7 @@ def test_a_file_that_becomes_a_database_is_left_out_and_the_cache_follows(bakery
     os.replace(bakery / "data" / "store.new", bakery / "data" / "store")  # the rename trick
     sp("create", cwd=bakery, check=True)
     with open_site(bakery) as s:
-        again = read_tree(s)
+        again = read(s)
     assert "data/store" not in {e.path for e in again.entries}
     assert ("data/store", DATABASE) in again.excluded
     assert again.hashed == 0  # the cached verdict stood: nothing was read
@@ -107,7 +111,7 @@ def test_a_database_grown_in_place_is_judged_again(bakery: Path) -> None:
     sp("create", cwd=bakery, check=True)
     make_db(bakery / "bakerydemodb", rows=500)
     with open_site(bakery) as s:
-        tree = read_tree(s)
+        tree = read(s)
     assert ("bakerydemodb", DATABASE) in tree.excluded
     assert "bakerydemodb" not in {e.path for e in tree.entries}
 

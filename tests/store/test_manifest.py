@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import zstandard
 
 import safepoint
+from safepoint.errors import IntegrityError
 from safepoint.model.rows import encode_chunks
+from safepoint.store.manifest import chunk_ids, decode_manifest
 from tests.helpers import package_tree, sp, sp_json, write
 
 
@@ -27,3 +30,18 @@ def test_ten_edits_in_a_large_tree_store_a_fraction_of_the_manifest(tmp_path: Pa
     out = tmp_path / "out"
     sp("restore", "latest", "--to", out, cwd=root, check=True)
     assert (out / "pkg04" / "m050.py").read_text() == "# edited\n"
+
+
+@pytest.mark.parametrize(
+    "top",
+    [
+        b'{"version": 1, "entries": []}',  # never released: one blob, sorted by path
+        b'{"version": 2, "count": 0, "chunks": []}',  # never released: chunks sorted by path
+        b'{"version": 4, "count": 0, "chunks": []}',  # from a newer safepoint
+    ],
+)
+def test_a_manifest_of_another_version_is_refused(top: bytes) -> None:
+    with pytest.raises(IntegrityError, match="manifest of unknown version"):
+        decode_manifest(top, lambda _: b"")
+    with pytest.raises(IntegrityError, match="manifest of unknown version"):
+        chunk_ids(top)

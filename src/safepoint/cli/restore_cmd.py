@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import click
 
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import human_duration
-from safepoint.ops.database import database_for_rollback, restore_database_beside
-from safepoint.ops.refs import resolve
-from safepoint.restore.materialize import restore_to
+from safepoint.ops.restore_to import restore_checkpoint
 
 
 @click.command()
@@ -36,30 +31,17 @@ def restore(
 ) -> None:
     """Write a checkpoint into another (empty) directory."""
     out = output(ctx, json_mode)
-    started = time.monotonic()
-    database = None
     with site(root) as s:
-        cp = resolve(ref, s.repository.checkpoints())
-        db = database_for_rollback(s, cp, with_db=with_db)  # refused before anything is written
-        dest = Path(target).absolute()
-        restore_to(s.repository, s.repository.load_manifest(cp), dest, progress=out.progress())
-        if db is not None:
-            database = restore_database_beside(s, cp, db, dest)
-    elapsed = time.monotonic() - started
+        result = restore_checkpoint(
+            s, ref, target, progress=out.progress(), with_db=with_db
+        )
     if json_mode:
-        out.json(
-            {
-                "checkpoint": cp.id,
-                "target": str(dest),
-                "files": cp.files,
-                "bytes": cp.bytes,
-                "seconds": round(elapsed, 3),
-                "database": database,
-            }
-        )
+        out.json(result.summary())
     else:
+        cp = result.checkpoint
         out.line(
-            f"restored {cp.short_id} ({cp.files} files) to {dest} in {human_duration(elapsed)}"
+            f"restored {cp.short_id} ({cp.files} files) to {result.target} "
+            f"in {human_duration(result.seconds)}"
         )
-        if database is not None:
-            out.line(f"database snapshot restored to {database}")
+        if result.database is not None:
+            out.line(f"database snapshot restored to {result.database}")

@@ -19,9 +19,9 @@ from safepoint.ops.migrations import record_migrations
 from safepoint.ops.prove import ProofOptions, check_proof_setup, mark_health, prove
 from safepoint.ops.site import Site
 from safepoint.ops.spare import found_runtime
-from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
 from safepoint.restore.journal import pending_recovery
+from safepoint.scan.tree import Tree, read_tree
 from safepoint.store.records import BY_CREATE, Checkpoint, now_iso
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def take_checkpoint(
     ``database``, a snapshot of it is stored too and named in ``extra["database"]``."""
     repo = site.repository
     with repo.writer() as writer:
-        tree = read_tree(site, writer=writer, progress=progress)
+        tree = read_tree(site.root, site.rules, repo.cache_path, sink=writer, progress=progress)
         manifest = writer.add_chunks(tree.chunks())
         if database is not None:
             extra = {**(extra or {}), "database": snapshot_database(site, writer, database)}
@@ -180,7 +180,7 @@ def take_checkpoint(
         )
     )
     if keep_cache:
-        tree.save_cache(site)
+        tree.save_cache()
     repo.set_head(cp)
     return CreateResult(cp, tree)
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from safepoint.model.entry import Entry
 from safepoint.ops.site import Site
-from safepoint.ops.tree import Tree
 from safepoint.restore.plan import filter_target
+from safepoint.scan.tree import Tree
 from safepoint.store.manifest import chunk_ids, decode_chunk
 from safepoint.store.records import Checkpoint
 
@@ -36,11 +36,10 @@ def tracked_entries(site: Site, cp: Checkpoint) -> list[Entry]:
 def tree_delta(site: Site, tree: Tree, cp: Checkpoint, *, tracked: bool = True) -> Delta:
     """The entries of ``tree`` and ``cp`` that may differ, each side in tree order. With
     ``tracked``, the checkpoint's entries are those the current rules track: whole lists when
-    it was made under other rules (they must be filtered one by one), as when its manifest
-    predates tree order."""
+    it was made under other rules (they must be filtered one by one)."""
     repo = site.repository
     top = chunk_ids(repo.read_blob(bytes.fromhex(cp.manifest)))
-    if top is None or (tracked and cp.extra.get("rules") != site.rules.fingerprint):
+    if tracked and cp.extra.get("rules") != site.rules.fingerprint:
         whole = tracked_entries(site, cp) if tracked else repo.load_manifest(cp)
         return Delta(tree.entries, whole, 0)
     theirs = set(top[0])
@@ -62,8 +61,6 @@ def checkpoint_delta(site: Site, a: Checkpoint, b: Checkpoint) -> Delta:
     as they are recorded (not filtered by the rules)."""
     repo = site.repository
     top_a, top_b = (chunk_ids(repo.read_blob(bytes.fromhex(cp.manifest))) for cp in (a, b))
-    if top_a is None or top_b is None:
-        return Delta(repo.load_manifest(a), repo.load_manifest(b), 0)
     in_a, in_b = set(top_a[0]), set(top_b[0])
     current = _chunks_outside(site, top_a[0], in_b)
     return Delta(current, _chunks_outside(site, top_b[0], in_a), top_a[1] - len(current))

@@ -26,8 +26,8 @@ from safepoint.ops.prove import ProofOptions
 from safepoint.ops.refs import known_good
 from safepoint.ops.rollback import rollback
 from safepoint.ops.site import Site
-from safepoint.ops.tree import read_tree
 from safepoint.restore.plan import compare
+from safepoint.scan.tree import read_tree
 from safepoint.store.atomic import write_atomic
 from safepoint.store.records import Checkpoint
 
@@ -163,7 +163,7 @@ def _ran(state: GuardState, now: float) -> None:
 def rollback_target(site: Site) -> Checkpoint | None:
     """The newest known-good checkpoint (never one marked bad) whose tracked files differ from
     the current tree."""
-    tree = read_tree(site)
+    tree = read_tree(site.root, site.rules, site.repository.cache_path)
     for cp in known_good(site.repository.checkpoints()):
         delta = tree_delta(site, tree, cp)
         if not compare(delta.current, delta.target, owner=IS_ROOT).empty:

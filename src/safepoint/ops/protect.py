@@ -19,8 +19,9 @@ from pathlib import Path
 
 from safepoint.errors import IntegrityError
 from safepoint.model.entry import FILE, Entry
-from safepoint.ops.tree import Tree, file_pieces, read_stable
 from safepoint.parallel import map_each
+from safepoint.scan.hashing import file_pieces, read_stable
+from safepoint.scan.tree import Tree
 from safepoint.store.manifest import chunk_ids, encode_top
 from safepoint.store.pack import LARGE
 from safepoint.store.repository import Repository
@@ -66,8 +67,8 @@ def secure_manifest(repo: Repository, tree: Tree, manifest: str, beside: str) ->
     else:
         mine = chunk_ids(repo.read_blob(top))
         theirs = chunk_ids(repo.read_blob(bytes.fromhex(beside)))
-        shared = set(theirs[0]) if theirs else set()
-        for chunk_id in mine[0] if mine else []:
+        shared = set(theirs[0])
+        for chunk_id in mine[0]:
             blob_id = bytes.fromhex(chunk_id)
             if chunk_id not in shared and repo.blob_fault(blob_id) is not None:
                 faults.add(blob_id)

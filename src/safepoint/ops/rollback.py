@@ -8,12 +8,10 @@ by applying the safety checkpoint; an interruption (kill -9, power loss) leaves 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from stat import S_ISREG
 from typing import NoReturn
 
 from safepoint.config import DatabaseConfig
@@ -25,8 +23,8 @@ from safepoint.errors import (
     PendingRecoveryError,
     SafepointError,
 )
-from safepoint.model.entry import FILE, IS_ROOT, order_key, parent_of
-from safepoint.ops.create import refuse_if_pending, take_checkpoint
+from safepoint.model.entry import IS_ROOT, order_key, parent_of
+from safepoint.ops.create import CreateResult, refuse_if_pending, take_checkpoint
 from safepoint.ops.database import database_for_rollback, database_restored, put_back_database
 from safepoint.ops.delta import tree_delta
 from safepoint.ops.history import record_rollback
@@ -37,12 +35,11 @@ from safepoint.ops.prove import Proof, ProofOptions, check_proof_setup, mark_hea
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
 from safepoint.ops.spare import not_restored, spare
-from safepoint.ops.tree import Tree, read_tree
 from safepoint.progress import Progress
 from safepoint.restore.apply import discard_staged, remove_temp_files, stage_files, switch
 from safepoint.restore.journal import Journal, read_journal, remove_journal, write_journal
 from safepoint.restore.plan import Plan, plan_rollback
-from safepoint.scan.walk import Known
+from safepoint.scan.tree import Tree, read_tree
 from safepoint.store.records import BAD, BY_ROLLBACK, SAFETY, Checkpoint
 
 Warn = Callable[[str], None]
@@ -74,12 +71,7 @@ class RollbackResult:
             "unchanged": self.plan.unchanged,
             "safety": self.safety.id if self.safety else None,
             "seconds": round(self.seconds, 3),
-            "paths": {
-                "write": [e.path for e in self.plan.write + self.plan.link],
-                "remove": [e.path for e in self.plan.remove],
-                "mkdir": [e.path for e in self.plan.mkdir],
-                "restamp": [e.path for e in self.plan.restamp],
-            },
+            "paths": self.plan.steps(),
             "warnings": self.warnings,
             "not_restored": [{"path": p, "what": w} for p, w in self.not_restored],
             "spared": [{"path": p, "why": w} for p, w in self.plan.spared],
@@ -147,11 +139,11 @@ def rollback(
     reload and run the hooks again and return with ``undone`` set (the command line exits 4:
     ``undo_summary`` says why). Never more than one undo.
 
-    ``confirm`` is shown the planned changes and may refuse (OperationalError "aborted").
+    ``confirm`` is shown the planned changes and may refuse (OperationalError "aborted");
+    the plan confirmed is the plan applied (see ``_confirmed``).
     ``on_switch`` is called when the first file of the site is about to change: an error
     raised before that call left the site as it was. ``migrations`` says what to do when the
     database holds migrations the target does not know (ops/migrations.py; default: refuse).
-    raised before that call left the site as it was.
 
     ``with_db`` brings the database back to the target's snapshot too, before the files are
     switched (ops/database.py); the safety checkpoint then holds the live database's snapshot,
@@ -175,11 +167,13 @@ def rollback(
         if database is not None:  # the snapshot brings the target's migrations back with it
             migrations = replace(migrations or MigrationOptions(), with_db=True)
         schema = check_schema(site, target, migrations, dry_run=dry_run, warn=note)
+        confirmed: tuple[Tree, Plan] | None = None
         if dry_run or confirm is not None:
-            current = read_tree(site, progress=progress)
+            current = read_tree(site.root, site.rules, repo.cache_path, progress=progress)
+            confirmed = current, _plan(site, current, target)
             preview = RollbackResult(
                 target,
-                _plan(site, current, target),
+                confirmed[1],
                 dry_run=dry_run,
                 warnings=warnings,
                 not_restored=not_restored(current),
@@ -202,6 +196,7 @@ def rollback(
             keep_cache=False,  # the apply below writes the cache for the tree it leaves
             database=database,
         )
+        planned = _confirmed(site, safety, target, confirmed) if confirmed else None
         secure_manifest(repo, safety.tree, safety.checkpoint.manifest, target.manifest)
         journal = Journal.new(target=target.id, safety=safety.checkpoint.id)
         with database_restored(site, database, target, safety.checkpoint):
@@ -211,6 +206,7 @@ def rollback(
                     safety.tree,
                     target,
                     journal,
+                    plan=planned,
                     first_attempt=True,
                     progress=progress,
                     warn=note,
@@ -292,13 +288,14 @@ def apply_entries(
     target: Checkpoint,
     journal: Journal,
     *,
+    plan: Plan | None = None,
     first_attempt: bool = False,
     progress: Progress | None = None,
     warn: Warn | None = None,
     on_switch: Callable[[], None] | None = None,
 ) -> Plan:
     """Bring the tracked tree from ``tree`` (as read just before) to the tracked entries of
-    ``target`` under ``journal``.
+    ``target`` under ``journal``, by ``plan`` (made from ``tree``) or a plan made here.
 
     Every file the plan overwrites or deletes is first made sure to be soundly stored (see
     ops/protect.py). Staging failures change no file of the site and are re-raised; the
@@ -307,9 +304,10 @@ def apply_entries(
     stays for the next ``recover``. A failure while switching leaves the journal and raises
     _SwitchFailed."""
     repo = site.repository
-    plan = _plan(site, tree, target)
+    if plan is None:
+        plan = _plan(site, tree, target)
     if plan.empty:
-        tree.save_cache(site)
+        tree.save_cache()
         remove_journal(repo.journal_path)
         return plan
     secure_replaced(repo, site.root, plan.replaced)
@@ -378,7 +376,7 @@ def restore_from_disk(
     warn: Warn | None = None,
 ) -> Plan:
     """Re-read the tree as it is now and bring it to ``cp`` (used to undo and to recover)."""
-    tree = read_tree(site)
+    tree = read_tree(site.root, site.rules, site.repository.cache_path)
     remove_temp_files(site.root, tree.dirs)
     try:
         return apply_entries(site, tree, cp, journal, progress=progress, warn=warn)
@@ -440,32 +438,38 @@ def _plan(site: Site, tree: Tree, target: Checkpoint) -> Plan:
     return spare(site, plan)  # what is on disk now, or stored as a database, is left alone
 
 
+def _confirmed(
+    site: Site, safety: CreateResult, target: Checkpoint, confirmed: tuple[Tree, Plan]
+) -> Plan:
+    """The plan to apply after the user confirmed ``confirmed`` (the tree read for the prompt,
+    and the plan shown). The safety checkpoint was read after the answer, so it holds any
+    change made while the prompt waited: when its tree is the one shown, the plan shown is
+    applied as it is; else the plan is made again from it (the undo goes back to it), and
+    applied only if it takes the steps the user agreed to."""
+    shown_tree, shown = confirmed
+    if safety.tree.same_as(shown_tree):
+        return shown
+    plan = _plan(site, safety.tree, target)
+    if (plan.steps(), plan.spared) != (shown.steps(), shown.spared):
+        raise OperationalError(
+            "the site changed while the rollback waited for confirmation, and the rollback "
+            "would now change other files; nothing in the site was changed (the safety "
+            f"checkpoint {safety.checkpoint.short_id} holds it as it is): run it again"
+        )
+    return plan
+
+
 def _update_cache(site: Site, tree: Tree, plan: Plan, target: Checkpoint) -> None:
-    """The tree cache after a rollback: only the directories the plan touched are read again,
-    and the files it wrote keep the hash they were written from, so the next status or
+    """The tree cache after a rollback: only the directories the plan touched are listed
+    again, and the files it wrote keep the hash they were written from, so the next status or
     checkpoint reads nothing."""
-    known: dict[str, Known] = {}
-    for e in plan.write + plan.restamp:
-        if e.kind != FILE:
-            continue
-        try:
-            st = os.lstat(site.root / e.path)
-        except OSError:
-            continue
-        if S_ISREG(st.st_mode) and st.st_size == e.size and e.blob:
-            parent, _, name = e.path.rpartition("/")
-            hit = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, e.blob)
-            known.setdefault(parent, {})[name] = hit
     # The directories it made or restamped are the target's, recorded under the same rules:
     # the rules keep their names (whether one is a virtual environment is still looked at).
-    kept: dict[str, set[str]] = {}
-    if target.extra.get("rules") == site.rules.fingerprint:
-        for e in plan.mkdir + plan.dir_meta:
-            parent, _, name = e.path.rpartition("/")
-            kept.setdefault(parent, set()).add(name)
+    same_rules = target.extra.get("rules") == site.rules.fingerprint
+    ruled_in = [e.path for e in plan.mkdir + plan.dir_meta] if same_rules else []
     touched = plan.remove + plan.mkdir + plan.write + plan.link + plan.restamp + plan.dir_meta
     dirs = {parent_of(e.path) for e in touched} | {e.path for e in plan.mkdir}
-    tree.update_cache(site, sorted(dirs, key=order_key), known, kept)
+    tree.update_cache(sorted(dirs, key=order_key), plan.write + plan.restamp, ruled_in)
 
 
 def _describe(exc: BaseException | None, *, need: int | None = None) -> str:

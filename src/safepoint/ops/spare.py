@@ -21,7 +21,6 @@ from stat import S_ISDIR, S_ISLNK, S_ISREG, S_ISSOCK
 from safepoint.errors import IntegrityError
 from safepoint.model.entry import DIR, FILE, Entry
 from safepoint.ops.site import Site
-from safepoint.ops.tree import Tree
 from safepoint.restore.plan import Plan
 from safepoint.scan.rules import Rules
 from safepoint.scan.runtime import (
@@ -40,6 +39,7 @@ from safepoint.scan.runtime import (
     is_database,
     kind_by_name,
 )
+from safepoint.scan.tree import Tree
 from safepoint.scan.walk import Pending, walk
 from safepoint.store.repository import Repository
 

@@ -9,9 +9,9 @@ from safepoint.model.entry import IS_ROOT
 from safepoint.ops.delta import checkpoint_delta, tree_delta
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
-from safepoint.ops.tree import read_tree
 from safepoint.restore.journal import pending_recovery
 from safepoint.restore.plan import Changes, compare
+from safepoint.scan.tree import read_tree
 from safepoint.store.records import Checkpoint
 
 
@@ -55,6 +55,7 @@ def diff_sides(site: Site, a: str | None, b: str | None) -> tuple[Side, Side, Ch
         return Side(left), Side(right), replace(changes, unchanged=changes.unchanged + delta.shared)
     # The tree cache is not updated: it vouches only for content that is stored, so that a
     # checkpoint can trust it. Files changed since the last checkpoint are read again each time.
-    delta = tree_delta(site, read_tree(site), left, tracked=False)
+    tree = read_tree(site.root, site.rules, site.repository.cache_path)
+    delta = tree_delta(site, tree, left, tracked=False)
     changes = compare(delta.target, delta.current, owner=IS_ROOT)
     return Side(left), Side(None), replace(changes, unchanged=changes.unchanged + delta.shared)

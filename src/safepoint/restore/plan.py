@@ -113,6 +113,15 @@ class Plan:
     def write_bytes(self) -> int:
         return sum(e.size for e in self.write)
 
+    def steps(self) -> dict[str, list[str]]:
+        """The paths of each step, as a user is shown them before confirming."""
+        return {
+            "write": [e.path for e in self.write + self.link],
+            "remove": [e.path for e in self.remove],
+            "mkdir": [e.path for e in self.mkdir],
+            "restamp": [e.path for e in self.restamp],
+        }
+
 
 def filter_target(
     target: Sequence[Entry], rules: Rules, *, made_with: str | None = None

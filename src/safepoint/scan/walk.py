@@ -50,7 +50,9 @@ COLD_THREADS = 16
 COLD_NS_PER_DIR = 40_000  # measured: ~15 us per directory warm, ~95 us cold
 SPECIAL = "special file (fifo or device)"
 VENV_MARK = b"pyvenv.cfg"  # a quick test before parsing a listing for the name
-Known = dict[str, tuple[int, int, int, int, str]]  # name -> (size, mtime, ctime, ino, sha256)
+# One directory's files whose hash may be reused while their stat is the same:
+# name -> (size, mtime_ns, ctime_ns, ino, sha256 hex)
+Hashes = dict[str, tuple[int, int, int, int, str]]
 # name -> (identity, why it was left out: "" when kept; see scan/runtime.py)
 Verdicts = dict[str, tuple[tuple[int, int, int] | None, str]]
 
@@ -79,19 +81,19 @@ def walk(
     cache: TreeCache | None = None,
     *,
     only: list[str] | None = None,
-    known: dict[str, Known] | None = None,
+    written: dict[str, Hashes] | None = None,
     listings: dict[str, bytes] | None = None,
-    kept: dict[str, set[str]] | None = None,
+    ruled_in: dict[str, set[str]] | None = None,
 ) -> Iterator[Block | Pending]:
     """The kept directories under ``root`` (or just the directories ``only``), in tree order.
-    ``known`` adds file hashes to reuse by stat, by directory (a rollback knows what it wrote),
-    and ``kept`` names the rules keep (a rollback knows the directories it made or restamped
-    hold what the target did). ``listings`` are those read ahead (``Prefetch``); without them
-    the walk reads ahead itself."""
+    ``written`` adds file hashes to reuse by stat, by directory (a rollback knows what it
+    wrote), and ``ruled_in`` names the rules keep, by directory (a rollback knows the
+    directories it made or restamped hold what the target did). ``listings`` are those read
+    ahead (``Prefetch``); without them the walk reads ahead itself."""
     reuse = cache is not None and cache.rules == rules.fingerprint
     blocks = cache.blocks if cache is not None else {}
-    known = known or {}
-    kept = kept or {}
+    written = written or {}
+    ruled_in = ruled_in or {}
     stack = [""] if only is None else list(reversed(only))
     if listings is None:
         listings = prefetch(root, list(blocks) if only is None else only)
@@ -125,8 +127,8 @@ def walk(
                 # database never looked at: what could be one is read again.
                 hashes = {n: h for n, h in hashes.items() if not could_be_database(h[0])}
                 verdicts = {}
-            hashes.update(known.get(rel_dir, {}))
-            named = kept.get(rel_dir, set()) if reuse else set()
+            hashes.update(written.get(rel_dir, {}))
+            named = ruled_in.get(rel_dir, set()) if reuse else set()
             item = read_dir(root, rel_dir, listing, rules, hashes, verdicts, listings, named)
         yield item
         if only is None:
@@ -205,12 +207,12 @@ def read_dir(
     rel_dir: str,
     listing: bytes,
     rules: Rules,
-    known: Known,
+    hashes: Hashes,
     verdicts: Verdicts,
     listed: Mapping[str, bytes] | None = None,
     named: set[str] | None = None,
 ) -> Pending:
-    """The kept children of one directory from its listing; a file's hash comes from ``known``
+    """The kept children of one directory from its listing; a file's hash comes from ``hashes``
     when its stat is exactly the one recorded there, and whether a child is kept from
     ``verdicts`` (the same rules' answer last time) when it is the same child. ``listed``: the
     listings of child directories read already (they tell which is a virtual environment);
@@ -237,7 +239,7 @@ def read_dir(
             entries.append(Entry(rel, DIR, S_IMODE(mode), uid, gid, 0, mtime_ns))
             subdirs.append(name)
         elif S_ISREG(mode):
-            hit = known.get(name)
+            hit = hashes.get(name)
             blob = (
                 hit[4] if hit is not None and hit[:4] == (size, mtime_ns, ctime_ns, ino) else None
             )
@@ -269,7 +271,7 @@ def _left_out(
 ) -> str:
     """Why the walk leaves out a child (a reason from scan/runtime.py), "" to keep it.
     ``named``: the rules are known to keep its name. Whether a file is a database is known
-    only once it is read (``ops/tree.py``)."""
+    only once it is read (``scan/tree.py``)."""
     is_dir = S_ISDIR(mode)
     if not named and rules.excluded_name(rel, name, is_dir):
         return OWN if rules.own(rel, name) else kind_by_name(name, is_dir)
@@ -327,14 +329,14 @@ def _identity(
     return None
 
 
-def previous(old: Block, cache: TreeCache) -> tuple[Known, Verdicts]:
+def previous(old: Block, cache: TreeCache) -> tuple[Hashes, Verdicts]:
     """What a cached block still vouches for when its directory changed: the files whose hash
     may be reused by stat (all of them, or in a racy block those clearly older than the scan
     that hashed them), and the rules' verdict on each child."""
     racy_from = cache.racy_from if old.racy else None
     blobs = {e.path.rpartition("/")[2]: e.blob for e in block_entries([old])}
     left_out = {name.rstrip("/"): why for name, why in old.excluded}
-    hashes: Known = {}
+    hashes: Hashes = {}
     verdicts: Verdicts = {}
     for name, mode, _, _, ino, size, mtime_ns, ctime_ns in parse_listing(old.listing):
         why = left_out.get(name, "")

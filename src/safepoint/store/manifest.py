@@ -3,17 +3,17 @@
 The entries are in tree order (``model/entry.py``) and encoded as rows (``model/rows.py``, shared
 with the tree cache, which keeps each directory's rows as they are stored).
 
-Version 3 splits the entries into chunks at content-defined boundaries (after an entry whose
-path's CRC-32 has its low 6 bits zero, or at the end of a directory's run once a chunk holds
-4,096 entries), each chunk its own blob::
+Version 3 (the only one ever written) splits the entries into chunks at content-defined
+boundaries (after an entry whose path's CRC-32 has its low 6 bits zero, or at the end of a
+directory's run once a chunk holds 4,096 entries), each chunk its own blob::
 
     top blob    {"version": 3, "count": N, "chunks": ["<blob id>", ...]}
     chunk blob  {"entries": [[path, kind, mode, uid, gid, size, mtime_ns, blob_or_target], ...]}
 
 A boundary depends only on the path where it falls, so an edit changes only the chunks holding
 the edited paths: ten checkpoints of a 20,000-file site that differ in a few files
-share almost all their manifest data. (Versions 1 and 2, sorted by path, are still read and put
-in tree order.) Rows: see ``model/rows.py``.
+share almost all their manifest data. A manifest of another version is refused
+(IntegrityError). Rows: see ``model/rows.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from safepoint.errors import IntegrityError
-from safepoint.model.entry import Entry, order_key
+from safepoint.model.entry import Entry
 from safepoint.model.rows import decode_rows, dump_json, encode_chunks
 
 MANIFEST_VERSION = 3
@@ -42,31 +42,25 @@ def manifest_id(entries: Sequence[Entry]) -> str:
 
 def decode_manifest(top: bytes, read_blob: Callable[[bytes], bytes]) -> list[Entry]:
     """The entries of a manifest in tree order; ``read_blob`` fetches (hash-checked) chunks."""
-    doc = _load(top)
-    version = doc.get("version")
-    if version == 1:
-        return sorted(decode_rows(doc), key=lambda e: order_key(e.path))
-    if version not in (2, MANIFEST_VERSION):
-        raise IntegrityError(f"manifest of unknown version {version!r}")
+    chunks, count = chunk_ids(top)
     out: list[Entry] = []
     try:
-        for chunk_id in doc["chunks"]:
+        for chunk_id in chunks:
             out.extend(decode_chunk(read_blob(bytes.fromhex(chunk_id))))
-        if len(out) != doc["count"]:
-            raise IntegrityError(f"manifest lists {doc['count']} entries, its chunks {len(out)}")
-    except (KeyError, TypeError, ValueError) as exc:
+    except (TypeError, ValueError) as exc:
         raise IntegrityError(f"damaged manifest: {exc}") from None
-    if version == 2:
-        out.sort(key=lambda e: order_key(e.path))
+    if len(out) != count:
+        raise IntegrityError(f"manifest lists {count} entries, its chunks {len(out)}")
     return out
 
 
-def chunk_ids(top: bytes) -> tuple[list[str], int] | None:
-    """The chunk ids and entry count of a version 3 manifest (None for older versions, whose
-    chunks are not in tree order)."""
+def chunk_ids(top: bytes) -> tuple[list[str], int]:
+    """The chunk ids and entry count of a manifest; IntegrityError for a manifest of another
+    version (never written: see the module docstring) or a damaged one."""
     doc = _load(top)
-    if doc.get("version") != MANIFEST_VERSION:
-        return None
+    version = doc.get("version")
+    if version != MANIFEST_VERSION:
+        raise IntegrityError(f"manifest of unknown version {version!r}")
     chunks, count = doc.get("chunks"), doc.get("count")
     if not isinstance(chunks, list) or not isinstance(count, int):
         raise IntegrityError("damaged manifest: no chunk list")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from safepoint.diskspace import with_path
 from safepoint.errors import IntegrityError
+from safepoint.model.blobs import CHUNK, LARGE  # noqa: F401  (the store reads and writes by them)
 from safepoint.store.atomic import fsync_dir
 
 FILE_HEADER = b"SPPACK" + struct.pack(">H", 1)
@@ -32,8 +33,6 @@ RECORD = struct.Struct(">c32sBQQ")
 RECORD_SIZE = RECORD.size
 RAW, ZSTD = 0, 1
 PACK_TARGET_SIZE = 32 * 1024 * 1024
-LARGE = 32 * 1024 * 1024  # blobs above this are streamed in CHUNK pieces, never held whole
-CHUNK = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,6 @@ from safepoint.store.upkeep import keep_up
 from safepoint.store.writer import (
     COMPRESSION_LEVEL,
     BlobWriter,
-    FileChangedError,  # noqa: F401  (imported from here by the scan)
     blob_hash,
 )
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import zstandard
 
-from safepoint.errors import OperationalError
+from safepoint.model.blobs import FileChangedError
 from safepoint.model.entry import Entry, order_key
 from safepoint.model.rows import encode_chunks
 from safepoint.store.manifest import encode_top
@@ -139,10 +139,6 @@ class BlobWriter:
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if exc_type is not None:
             self.abort()
-
-
-class FileChangedError(OperationalError):
-    """A file's content changed between hashing it and storing it."""
 
 
 def _compressed(blob_id: bytes, raw_size: int, chunks: Iterable[bytes]) -> Iterator[bytes]:
