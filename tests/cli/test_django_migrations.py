@@ -233,12 +233,13 @@ def _rollback_failing_switch(
     ENOSPC after it renamed everything; with ``undo_fails`` the undo's switch fails at once."""
     import errno
 
+    import safepoint.ops.apply as applying
     import safepoint.ops.rollback as rb
     from safepoint.errors import OperationalError
     from safepoint.ops.migrations import MigrationOptions
     from safepoint.ops.site import open_site
 
-    real, calls = rb.switch, []
+    real, calls = applying.switch, []
 
     def switch(*args: object, **kwargs: object) -> None:
         calls.append(1)
@@ -247,7 +248,7 @@ def _rollback_failing_switch(
         if len(calls) == 1 or undo_fails:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(rb, "switch", switch)
+    monkeypatch.setattr(applying, "switch", switch)
     warnings: list[str] = []
     with open_site(root) as site, pytest.raises(OperationalError) as caught:
         rb.rollback(site, "m1", migrations=MigrationOptions(migrate=True), warn=warnings.append)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import safepoint
+from safepoint.ops import apply as apply_module
 from safepoint.ops import rollback as rollback_module
 from safepoint.ops.rollback import RollbackResult
 from tests.helpers import EXCLUDED, make_site, snapshot, write
@@ -30,8 +31,9 @@ def test_the_plan_shown_is_made_once_and_applied(
 ) -> None:
     root, v1 = _site(tmp_path)
     plans: list[object] = []
-    real = rollback_module._plan
-    monkeypatch.setattr(rollback_module, "_plan", lambda *a: plans.append(a) or real(*a))
+    real = apply_module.plan_for
+    for module in (rollback_module, apply_module):  # the rollback's planning, and the apply's
+        monkeypatch.setattr(module, "plan_for", lambda *a: plans.append(a) or real(*a))
     shown: list[RollbackResult] = []
     with safepoint.open_site(root) as site:
         result = safepoint.rollback(

@@ -11,9 +11,10 @@ from safepoint.cli.health_cmd import DEADLINE_HELP
 from safepoint.cli.output import Output, human_duration, human_size, printable
 from safepoint.cli.proof_output import proof_progress
 from safepoint.errors import ExitStatus, UnhealthyError, UsageError
+from safepoint.ops.apply import recover_site
 from safepoint.ops.migrations import MigrationOptions
 from safepoint.ops.prove import Proof
-from safepoint.ops.rollback import RollbackResult, recover_site, rollback
+from safepoint.ops.rollback import RollbackResult, rollback
 from safepoint.ops.site import Site
 from safepoint.store.records import BAD
 
