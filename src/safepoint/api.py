@@ -13,19 +13,25 @@ from safepoint.store.records import Checkpoint
 
 
 def list_checkpoints(site: Site) -> list[Checkpoint]:
-    """All checkpoints, newest first."""
+    """All checkpoints, newest first (safety and imported ones included: see ``kind``).
+    Records that cannot be read are left out (``verify`` names them)."""
     return site.repository.checkpoints()
 
 
 def find_checkpoint(site: Site, ref: str) -> Checkpoint:
-    """The checkpoint ``ref`` names: id, unique prefix, label, ``latest`` or ``good``."""
+    """The checkpoint ``ref`` names, tried in this order: a full id, ``latest`` (the newest
+    that is not a safety checkpoint), ``good`` (the newest known-good), a unique id prefix of
+    4 or more hex digits, a label (the newest checkpoint with it). Raises
+    ``BadReferenceError`` (exit code 2) when nothing or more than one id matches."""
     return resolve(ref, site.repository.checkpoints())
 
 
 def restore_checkpoint(
     site: Site, ref: str, target: str | os.PathLike[str], *, progress: Progress | None = None
 ) -> Checkpoint:
-    """Write checkpoint ``ref`` into ``target``, which must be empty or absent."""
+    """Write checkpoint ``ref`` (as ``find_checkpoint`` reads it) into ``target``, which must
+    be empty or absent; the site itself is not touched and no lock is taken. On any error,
+    what was written into ``target`` is removed again. Returns the checkpoint written."""
     cp = find_checkpoint(site, ref)
     restore_to(site.repository, site.repository.load_manifest(cp), Path(target), progress=progress)
     return cp
