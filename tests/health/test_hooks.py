@@ -66,7 +66,7 @@ def test_timeout_kills_the_hook_and_its_children(
     started = time.monotonic()
     with pytest.raises(HookError) as caught:
         run_hooks([command, "touch after"], root=tmp_path, timeout=0.5)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 10  # not the 100 s the hook sleeps
     assert str(caught.value) == f"hook {command!r} timed out after 0.5s and was killed"
     assert caught.value.results[-1].returncode is None
     assert not (tmp_path / "after").exists()
@@ -80,7 +80,7 @@ def test_a_daemon_started_by_a_hook_does_not_hold_it_up(
     # exits even though the daemon still holds the hook's stdout, and the daemon survives.
     started = time.monotonic()
     results = run_hooks(["sleep 30 & echo $! > daemon.pid; echo started"], root=tmp_path)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # not the 30 s the daemon sleeps
     assert results[0].output == "started"
     pid = int((tmp_path / "daemon.pid").read_text())
     assert Path(f"/proc/{pid}").exists()
