@@ -170,6 +170,7 @@ def test_tar_headers_too_large_or_too_many_are_refused(bare_site: Path, tmp_path
     assert repo_state(bare_site) == before
 
 
+@pytest.mark.slow
 def test_limits_can_be_set(bare_site: Path, tmp_path: Path) -> None:
     before = repo_state(bare_site)
     archive = make_tar(tmp_path / "two.tar.gz", [TOP, member("app/big.bin", bytes(2 * MIB))])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import zstandard
 
 import safepoint
@@ -11,6 +12,7 @@ from safepoint.model.rows import encode_chunks
 from tests.helpers import package_tree, sp, sp_json, write
 
 
+@pytest.mark.slow
 def test_ten_edits_in_a_large_tree_store_a_fraction_of_the_manifest(tmp_path: Path) -> None:
     root = package_tree(tmp_path / "site", 40, 100)
     sp("init", cwd=root, check=True)
