@@ -386,9 +386,11 @@ def test_settle_window_keeps_polling_after_the_first_pass(
     assert report.ok
     assert seen[0][:2] == (1, False) and seen[1] == (2, True, None)  # retried until it passed
     settling = [s for _, _, s in seen[2:]]
-    assert len(settling) >= 4 and all(s is not None for s in settling)
+    # About 5 polls 0.1 s apart on an idle machine; at least 2 however busy it is (tests run
+    # in parallel), which is what shows it kept polling.
+    assert len(settling) >= 2 and all(s is not None for s in settling)
     assert settling[-1] is not None and settling[-1] >= 0.5  # the last poll ends the window
-    assert 0.5 <= took < 2
+    assert 0.5 <= took < 5
 
 
 def test_a_failure_inside_the_settle_window_fails_the_check(
