@@ -402,7 +402,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"comma-separated operations (default all): {','.join(OPS)}")
     p.add_argument("--peers", default=",".join(PEERS),
                    help=f"comma-separated peers (default all): {','.join(PEERS)}")
-    p.add_argument("--safepoint", help="the safepoint command (default: found on PATH)")
+    p.add_argument("--safepoint", help="the safepoint command (default: found on PATH); "
+                   "e.g. OTHER_CHECKOUT/.venv/bin/safepoint to measure that checkout's code")
     p.add_argument("--cache", choices=("auto", "cold", "warm"), default="auto",
                    help="cold: drop the page cache before each timed step; auto: cold if the "
                         "kernel lets us, else warm (default)")
@@ -414,6 +415,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--synthetic-peers", default="",
                    help="peers to run on the synthetic tree too (default none)")
     p.add_argument("--write-results", action="store_true", help="write bench/RESULTS.md")
+    p.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md",
+                   help="where --write-results writes (default bench/RESULTS.md)")
     p.add_argument("--keep-work", action="store_true", help="leave the work directory behind")
     args = p.parse_args(argv)
     args.only = _names(p, "--only", args.only, OPS)
@@ -559,7 +562,9 @@ def main(argv: list[str] | None = None) -> int:
     if "safepoint" in tools:
         sp = tools["safepoint"]
         assert isinstance(sp, Safepoint)
-        versions = {"safepoint": _version_line([sp.exe, "--version"]), **versions}
+        # The path says which install (which checkout) was measured: every one is 0.1.0.
+        version = _version_line([sp.exe, "--version"])
+        versions = {"safepoint": f"{version} ({shutil.which(sp.exe) or sp.exe})", **versions}
     timer, cache = cache_policy(args.cache, notes)
     own_work = args.work is None
     work = Path(tempfile.mkdtemp(prefix="safepoint-bench-")) if own_work else args.work
@@ -587,7 +592,8 @@ def main(argv: list[str] | None = None) -> int:
             if own_work:
                 shutil.rmtree(work, ignore_errors=True)
     load = (load_before, os.getloadavg()[0])
-    bench.notes[:0] = notes
+    given = sys.argv[1:] if argv is None else argv
+    bench.notes[:0] = [f"command: python bench/run.py {' '.join(given)}", *notes]
     bench.notes += [
         f"peak RSS: the tool's own process, by {rss_method()}; tar's gzip child is not counted",
         "tar and rsync do not fsync what they write; safepoint (by design), restic and borg do",
@@ -623,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Notes:")
         print(*(f"  - {n}" for n in bench.notes), sep="\n")
     if args.write_results:
-        path = Path(__file__).resolve().parent / "RESULTS.md"
+        path = args.results
         path.write_text(results_markdown(header=header, table=table, targets=targets,
                                          versions=versions, notes=bench.notes))
         log(f"wrote {path}")

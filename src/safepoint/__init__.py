@@ -21,6 +21,8 @@ checkpoint without shelling out (a deploy script, an assistant about to edit cod
 
 Errors are ``safepoint.SafepointError`` subclasses carrying the CLI's exit code; an unhealthy
 rollback that was undone is not an error but a result (``RollbackResult.undone``).
+``docs/API.md`` lists every name with what it returns, and a worked example: an assistant that
+checkpoints, edits, checks health and rolls back.
 """
 
 from __future__ import annotations

@@ -12,12 +12,16 @@ from safepoint.store.records import Checkpoint
 
 
 def list_checkpoints(site: Site) -> list[Checkpoint]:
-    """All checkpoints, newest first."""
+    """All checkpoints, newest first (safety and imported ones included: see ``kind``).
+    Records that cannot be read are left out (``verify`` names them)."""
     return site.repository.checkpoints()
 
 
 def find_checkpoint(site: Site, ref: str) -> Checkpoint:
-    """The checkpoint ``ref`` names: id, unique prefix, label, ``latest`` or ``good``."""
+    """The checkpoint ``ref`` names, tried in this order: a full id, ``latest`` (the newest
+    that is not a safety checkpoint), ``good`` (the newest known-good), a unique id prefix of
+    4 or more hex digits, a label (the newest checkpoint with it). Raises
+    ``BadReferenceError`` (exit code 2) when nothing or more than one id matches."""
     return resolve(ref, site.repository.checkpoints())
 
 
@@ -30,6 +34,9 @@ def restore_checkpoint(
     with_db: bool = False,
 ) -> Checkpoint:
     """Write checkpoint ``ref`` into ``target``, which must be empty or absent (the rules:
-    ``ops/restore_to.py``, as ``safepoint restore REF --to DIR``); returns the checkpoint."""
+    ``ops/restore_to.py``, as ``safepoint restore REF --to DIR``); the site itself is not
+    touched and no lock is taken. On any error, what was written into ``target`` is removed
+    again. ``with_db``: its database snapshot too, never into the live database. Returns the
+    checkpoint written."""
     result = restore_to.restore_checkpoint(site, ref, target, progress=progress, with_db=with_db)
     return result.checkpoint

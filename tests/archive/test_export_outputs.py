@@ -43,6 +43,7 @@ def test_export_from_inside_the_site_writes_beside_it(site: Path, tmp_path: Path
     assert Path(doc["archive"]) == work / archive
 
 
+@pytest.mark.slow
 def test_output_folder_with_a_slash_is_created_and_holds_all_three(
     site: Path, tmp_path: Path
 ) -> None:

@@ -74,12 +74,14 @@ def test_a_gzip_bomb_is_refused_quickly_in_bounded_memory(bare_site: Path, tmp_p
     assert repo_state(bare_site) == before
 
 
+@pytest.mark.slow  # 150 MiB through the import
 def test_a_large_member_is_stored_in_pieces(site: Path, tmp_path: Path) -> None:
-    content = os.urandom(100 * MIB)
+    content = os.urandom(150 * MIB)  # issue 13: "313 MiB RSS for a 143 MiB file"
     archive = make_tar(tmp_path / "large.tar", [TOP, member("app/big.bin", content)], mode="w")
     code, peak, stderr = import_with_peak(site, archive)
     assert code == 0, stderr
-    assert peak < 150 * MIB, peak  # it held the member twice: 235 MB
+    # Streamed it peaks near 40 MiB; held whole even once it would be over 150 MiB.
+    assert peak < 100 * MIB, peak
     target = tmp_path / "restored"
     sp("restore", "large", "--to", target, cwd=site, check=True)
     assert hashlib.sha256((target / "app" / "big.bin").read_bytes()).digest() == (
@@ -168,6 +170,7 @@ def test_tar_headers_too_large_or_too_many_are_refused(bare_site: Path, tmp_path
     assert repo_state(bare_site) == before
 
 
+@pytest.mark.slow
 def test_limits_can_be_set(bare_site: Path, tmp_path: Path) -> None:
     before = repo_state(bare_site)
     archive = make_tar(tmp_path / "two.tar.gz", [TOP, member("app/big.bin", bytes(2 * MIB))])

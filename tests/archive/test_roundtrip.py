@@ -10,6 +10,8 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from tests.archive.conftest import Exported, export, repo_state
 from tests.helpers import EXCLUDED, assert_one_line_error, snapshot, sp, sp_json
 
@@ -71,6 +73,7 @@ def test_archive_is_checkable_with_sha256sum_and_tar(shared_export: Exported) ->
     assert stat.S_IMODE(shared_export.archive.stat().st_mode) == 0o600  # it holds settings.py
 
 
+@pytest.mark.slow
 def test_default_names_come_from_site_label_and_creation_time(site: Path, tmp_path: Path) -> None:
     cp = sp_json("create", "--label", "day2 stable", cwd=site)
     unlabelled = sp_json("create", cwd=site)

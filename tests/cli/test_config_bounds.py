@@ -37,6 +37,7 @@ def test_numbers_over_their_maximum_name_it(site: Path, key: str, value: str) ->
     assert f"[health] {key}: must be at most" in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_rollback_with_timeout_inf_changes_nothing(site: Path) -> None:
     """As met: the rollback switched the files, then crashed in the health checks."""
     first = sp_json("create", cwd=site)["id"]

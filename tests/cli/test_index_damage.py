@@ -50,6 +50,7 @@ COMMANDS = [
 ]
 
 
+@pytest.mark.slow
 def test_every_command_says_the_index_is_damaged_and_changes_nothing(
     damaged: tuple[Path, dict[bytes, tuple[object, ...]]], tmp_path: Path
 ) -> None:
@@ -78,6 +79,7 @@ def test_every_command_says_the_index_is_damaged_and_changes_nothing(
     assert proc.returncode == 3 and '"kind": "index_damaged"' in proc.stdout
 
 
+@pytest.mark.slow
 def test_repair_index_rebuilds_it_and_every_checkpoint_restores(
     damaged: tuple[Path, dict[bytes, tuple[object, ...]]], tmp_path: Path
 ) -> None:

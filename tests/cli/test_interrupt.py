@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import PROGRESS, SAFEPOINT, snapshot, sp, sp_json, write
 
 
@@ -69,6 +71,7 @@ def _gone(pid: int, seconds: float = 10) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_create_of_a_large_tree(site: Path) -> None:
     sp("create", cwd=site, check=True)
     for i in range(100):

@@ -23,6 +23,7 @@ def site(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_latest_after_a_rollback_is_the_checkpoint_made_before_it(site: Path) -> None:
     v1 = sp_json("create", "--label", "v1", cwd=site)
     write(site / "app.py", "v2\n")
@@ -37,6 +38,7 @@ def test_latest_after_a_rollback_is_the_checkpoint_made_before_it(site: Path) ->
     assert v1["id"] != v2["id"]
 
 
+@pytest.mark.slow
 def test_following_the_no_known_good_advice_never_lands_on_the_broken_tree(site: Path) -> None:
     sp("create", "--label", "v1", cwd=site, check=True)  # never proven: no known-good
     write(site / "app.py", "BROKEN\n")
@@ -82,6 +84,7 @@ def test_safety_labels_are_flat(site: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_label_equal_to_another_checkpoints_id_does_not_hijack_it(site: Path) -> None:
     v1 = sp_json("create", "--label", "v1", cwd=site)
     write(site / "app.py", "v2\n")

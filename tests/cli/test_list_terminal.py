@@ -126,6 +126,7 @@ def test_show_prints_stored_text_literally_with_the_mark(site: Path, stream: typ
     assert json.loads(run(site, "show", hostile_id, "--json", stdout=io.StringIO()))["note"] == NOTE
 
 
+@pytest.mark.slow
 def test_other_commands_escape_stored_text(site: Path) -> None:
     hostile_id = next(c["id"] for c in sp_json("list", cwd=site) if c["label"] == HOSTILE)
     for args in (

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import SAFEPOINT, assert_one_line_error, sp, sp_json, write
 
 
@@ -43,6 +45,7 @@ def _slow_rollback(site: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], P
     return proc, started, release
 
 
+@pytest.mark.slow
 def test_a_locked_repository_names_the_holder(site: Path, tmp_path: Path) -> None:
     proc, _, release = _slow_rollback(site, tmp_path)
     try:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import EXCLUDED, snapshot, sp, sp_json, write
 
 
@@ -35,6 +37,7 @@ def _warned(stderr: str, bad: list[Path]) -> None:
     assert "Traceback" not in stderr and "notes.txt" not in stderr
 
 
+@pytest.mark.slow
 def test_bad_files_are_named_and_skipped(site: Path, tmp_path: Path) -> None:
     one = sp_json("create", "--label", "one", cwd=site)["id"]
     at_one = snapshot(site, skip=EXCLUDED)

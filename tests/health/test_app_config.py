@@ -115,6 +115,7 @@ def test_app_down_and_no_start_refused_before_changing_files(tmp_path: Path) -> 
         ("true", "no gunicorn master wrote"),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 def test_start_that_fails_or_writes_no_pid_undoes_the_rollback(
     tmp_path: Path, start: str, message: str
 ) -> None:
@@ -132,6 +133,7 @@ def test_start_that_fails_or_writes_no_pid_undoes_the_rollback(
     assert not (root / "app.pid").exists()  # the stale file was removed before start
 
 
+@pytest.mark.slow
 def test_server_command_reloads_and_marks_good_only_with_reload(tmp_path: Path) -> None:
     log = tmp_path / "reloads.txt"
     app = f'[app]\nserver = "command"\nreload = "echo reloaded >> {log}"'

@@ -46,6 +46,7 @@ def test_rolls_back_once_per_failure_and_rearms_when_healthy(tmp_path: Path) -> 
     assert kinds.count("safety") == 1
 
 
+@pytest.mark.slow
 def test_cooldown_blocks_a_second_rollback(tmp_path: Path) -> None:
     root, flag = make_site(tmp_path)
     sp("create", "--label", "v1", "--verify-health", cwd=root, check=True)
@@ -60,6 +61,7 @@ def test_cooldown_blocks_a_second_rollback(tmp_path: Path) -> None:
     assert "in cooldown" in poll(root, "--cooldown", "3600")
 
 
+@pytest.mark.slow
 def test_no_rollback_when_the_files_already_match_known_good(tmp_path: Path) -> None:
     root, flag = make_site(tmp_path)
     sp("create", "--label", "v1", "--verify-health", cwd=root, check=True)

@@ -66,7 +66,7 @@ def test_timeout_kills_the_hook_and_its_children(
     started = time.monotonic()
     with pytest.raises(HookError) as caught:
         run_hooks([command, "touch after"], root=tmp_path, timeout=0.5)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 10  # not the 100 s the hook sleeps
     assert str(caught.value) == f"hook {command!r} timed out after 0.5s and was killed"
     assert caught.value.results[-1].returncode is None
     assert not (tmp_path / "after").exists()
@@ -80,7 +80,7 @@ def test_a_daemon_started_by_a_hook_does_not_hold_it_up(
     # exits even though the daemon still holds the hook's stdout, and the daemon survives.
     started = time.monotonic()
     results = run_hooks(["sleep 30 & echo $! > daemon.pid; echo started"], root=tmp_path)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # not the 30 s the daemon sleeps
     assert results[0].output == "started"
     pid = int((tmp_path / "daemon.pid").read_text())
     assert Path(f"/proc/{pid}").exists()
@@ -92,12 +92,14 @@ def test_output_is_streamed_line_by_line(tmp_path: Path) -> None:
     lines: list[tuple[float, str]] = []
     started = time.monotonic()
     run_hooks(
-        ["echo first; sleep 0.3; echo second >&2; sleep 0.2; printf 'no newline'"],
+        ["echo first; sleep 1; echo second >&2; sleep 1; printf 'no newline'"],
         root=tmp_path,
         output=lambda line: lines.append((time.monotonic() - started, line)),
     )
+    # Seconds apart, so that a busy machine (tests in parallel) cannot reorder the two streams
+    # (run_shell: lines written within tens of milliseconds may arrive out of order).
     assert [line for _, line in lines] == ["first", "second", "no newline"]
-    assert lines[0][0] < 0.25  # seen before the command finished, not collected at the end
+    assert lines[0][0] < 1  # seen before the command wrote more, not collected at the end
 
 
 def test_hook_that_cannot_start(tmp_path: Path) -> None:

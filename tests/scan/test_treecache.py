@@ -93,6 +93,7 @@ def test_pure_python_listing_gives_the_same_checkpoint(site: Path, tmp_path: Pat
     assert snapshot(out) == snapshot(site, skip=(*EXCLUDED, ".safepoint", "safepoint.toml"))
 
 
+@pytest.mark.slow
 def test_rollback_leaves_a_cache_that_matches_the_tree(site: Path) -> None:
     sp("create", "--label", "base", cwd=site, check=True)
     urls = site / "eventsite" / "urls.py"
@@ -190,6 +191,7 @@ def test_the_header_names_the_directories_and_a_header_without_them_is_no_cache(
     assert seen == []
 
 
+@pytest.mark.slow
 def test_rules_verdicts_carried_over_still_follow_the_tree(site: Path) -> None:
     """A rebuilt directory takes each unchanged child's verdict from the cache; a child that
     is new, or a directory that became (or stopped being) a virtual environment, is judged

@@ -8,6 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from safepoint.store.pack import LARGE
 from tests.helpers import SAFEPOINT, assert_one_line_error, snapshot, sp, sp_json, write
 
@@ -32,6 +34,7 @@ def peak_rss_mib(*args: str | os.PathLike[str], cwd: Path) -> float:
     return int(out.stderr.strip().splitlines()[-1]) / 1024
 
 
+@pytest.mark.slow
 def test_large_file_round_trip(tmp_path: Path) -> None:
     root = tmp_path / "site"
     digest = big(root / "models" / "weights.bin", 1)

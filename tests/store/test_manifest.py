@@ -14,6 +14,7 @@ from safepoint.store.manifest import chunk_ids, decode_manifest
 from tests.helpers import package_tree, sp, sp_json, write
 
 
+@pytest.mark.slow
 def test_ten_edits_in_a_large_tree_store_a_fraction_of_the_manifest(tmp_path: Path) -> None:
     root = package_tree(tmp_path / "site", 40, 100)
     sp("init", cwd=root, check=True)

@@ -70,7 +70,11 @@ def create_checkpoint(
     proof_options: ProofOptions | None = None,
     with_db: bool = False,
 ) -> CreateResult:
-    """Make a checkpoint of the site's current tree (takes the repository lock).
+    """Make a checkpoint of the site's current tree (takes the repository lock) and return it
+    with what was read. ``label`` must pass ``check_label`` (else ``UsageError``, exit code 2: not
+    empty, ``latest``, ``good`` or ``bad``, not 4 to 64 hex digits, no control characters, at
+    most 200 characters); ``note`` is free text. A rollback left
+    unfinished by a crash is refused (``PendingRecoveryError``: run ``safepoint recover``).
 
     ``pin`` marks it pinned: shown by ``list``; nothing deletes checkpoints yet, and the
     planned prune will keep pinned ones.

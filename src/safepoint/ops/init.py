@@ -28,7 +28,11 @@ class InitResult:
 
 
 def init_site(root: Path, *, force: bool = False) -> InitResult:
-    """``force``: make a site even inside another site's root (see ``_refuse_nested``)."""
+    """``safepoint init``: write a commented ``safepoint.toml`` in ``root`` (kept if there is
+    one already, but checked), create the repository, and report what was found (virtual
+    environments, Django, a running gunicorn master, databases and runtime files that are
+    left out). ``force``: make a site even inside another site's root (see
+    ``_refuse_nested``)."""
     if not root.is_dir():
         raise UsageError(f"site root {root} does not exist or is not a directory")
     if not force:

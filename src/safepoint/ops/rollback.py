@@ -140,6 +140,12 @@ def rollback(
     reload and run the hooks again and return with ``undone`` set (the command line exits 4:
     ``undo_summary`` says why). Never more than one undo.
 
+    Only files that differ are written; the site's current tree is first kept as a safety
+    checkpoint (``safety``). ``dry_run``: plan only, change nothing (``plan`` says what would
+    change). ``check_health=False`` skips the checks (and so the undo), as ``--no-health``.
+    Errors raise ``SafepointError`` subclasses (a bad ``ref``: exit code 2; the lock held:
+    1); a crash mid-way leaves a journal that ``safepoint recover`` finishes.
+
     ``confirm`` is shown the planned changes and may refuse (OperationalError "aborted");
     the plan confirmed is the plan applied (see ``_confirmed``).
     ``on_switch`` is called when the first file of the site is about to change: an error

@@ -50,8 +50,11 @@ class Site:
 
 
 def open_site(root: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> Site:
-    """Open the site at ``root``, or the one found by walking up from ``cwd`` to
-    ``safepoint.toml``."""
+    """Open the site at ``root``, or the one found by walking up from ``cwd`` (default: the
+    current directory) to ``safepoint.toml``, and read its configuration. The repository is
+    opened on first use (``Site.repository``); use the site as a context manager, or call
+    ``close``. Raises ``ConfigError`` (exit code 2) when no site is found or
+    ``safepoint.toml`` is invalid."""
     found = find_root(cwd, explicit=root)
     config = load_config(found)
     return Site(config, Rules.for_site(config))

@@ -32,6 +32,10 @@ class VerifyReport:
 def verify_checkpoints(
     repo: Repository, checkpoints: list[Checkpoint], *, progress: Progress | None = None
 ) -> VerifyReport:
+    """Re-read and re-hash everything ``checkpoints`` need (their manifests and every blob
+    they name), e.g. ``verify_checkpoints(site.repository, list_checkpoints(site))``; also
+    report record files that cannot be read. Damage is reported, not raised: ``ok`` is False
+    and ``damaged`` maps a checkpoint id to what is wrong (the command line exits 3)."""
     progress = progress or NullProgress()
     report = VerifyReport(checked=checkpoints)
     repo.checkpoints()  # the records that cannot be read are damage too, whatever was asked
