@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,7 @@ class Config:
     health: HealthConfig = field(default_factory=HealthConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
     app: AppConfig | None = None
+    retention: RetentionConfig = field(default_factory=lambda: RetentionConfig())
 
 
 def find_root(start: Path | None = None, *, explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -127,7 +130,7 @@ def load_config(root: Path) -> Config:
 
 def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config:
     t = _Table(data, source, "")
-    t.only("repository", "files", "hooks", "health", "guard", "app")
+    t.only("repository", "files", "hooks", "health", "guard", "app", "retention")
 
     repo = t.table("repository")
     repo.only("path")
@@ -183,6 +186,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
             cooldown=guard.get("cooldown", float, 600.0, check=_interval),
         ),
         app=_app_config(t, root),
+        retention=_retention_config(t),
     )
 
 
@@ -222,6 +226,109 @@ def _app_config(t: _Table, root: Path) -> AppConfig | None:
     )
 
 
+# -- [retention]: the policy of ``prune`` (ops/retention.py) ------------------------------------
+DEFAULT_SAFETY_WITHIN = "7d"
+MAX_KEEP = 1_000_000  # more than any history holds
+_DURATION = re.compile(r"(\d+)([ymdh])")
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """``[retention]``: the ``--keep-*`` options of ``prune`` (0, empty: the rule is off)."""
+
+    keep_last: int = 0
+    keep_hourly: int = 0
+    keep_daily: int = 0
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+    keep_yearly: int = 0
+    keep_within: str | None = None
+    keep_label: tuple[str, ...] = ()
+    keep_safety_within: str = DEFAULT_SAFETY_WITHIN
+    auto: bool = False
+    """Prune with this policy after each ``create`` (and a rollback's safety checkpoint)."""
+
+
+QUOTAS = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
+
+
+def _retention_config(t: _Table) -> RetentionConfig:
+    r = t.table("retention")
+    r.only(*QUOTAS, "keep_within", "keep_label", "keep_safety_within", "auto")
+    auto = r.data.get("auto", False)
+    if not isinstance(auto, bool):
+        raise r.fail("auto", f"expected true or false, got {auto!r}")
+    durations = {}
+    for key in ("keep_within", "keep_safety_within"):
+        text = r.get(key, str, None)
+        if text is not None:
+            try:
+                parse_duration(text)
+            except ConfigError as exc:
+                raise r.fail(key, str(exc)) from None
+        durations[key] = text
+    config = RetentionConfig(
+        **{key: r.get(key, int, 0, check=_keep) for key in QUOTAS},
+        keep_within=durations["keep_within"],
+        keep_label=r.strings("keep_label"),
+        keep_safety_within=durations["keep_safety_within"] or DEFAULT_SAFETY_WITHIN,
+        auto=auto,
+    )
+    rules = [getattr(config, key) for key in QUOTAS] + [config.keep_within, config.keep_label]
+    if auto and not any(rules):
+        raise r.fail("auto", "needs a policy: keep_last, keep_daily, ... or keep_within")
+    return config
+
+
+@dataclass(frozen=True)
+class Duration:
+    """``2y5m7d3h``: calendar years, months and days, then hours (restic's ``--keep-within``)."""
+
+    years: int = 0
+    months: int = 0
+    days: int = 0
+    hours: int = 0
+    text: str = ""
+
+    def before(self, t: datetime) -> datetime:
+        """``t`` minus this duration (months and years by the calendar, clamped to the month's
+        last day: 31 March minus 1m is 28 or 29 February)."""
+        month0 = t.month - 1 - self.months
+        year = t.year - self.years + month0 // 12
+        month = month0 % 12 + 1
+        try:
+            day = min(t.day, _month_days(year, month))
+            return t.replace(year=year, month=month, day=day) - timedelta(
+                days=self.days, hours=self.hours
+            )
+        except (ValueError, OverflowError):  # before year 1: everything is within
+            return datetime.min.replace(tzinfo=t.tzinfo)
+
+
+def _month_days(year: int, month: int) -> int:
+    following = datetime(year + month // 12, month % 12 + 1, 1)
+    return (following - timedelta(days=1)).day
+
+
+def parse_duration(text: str) -> Duration:
+    """``2y5m7d3h`` (any of the parts, in this order, each at most once); ConfigError (a
+    UsageError: exit 2) else."""
+    parts = _DURATION.findall(text)
+    units = [u for _, u in parts]
+    if (
+        not text
+        or "".join(n + u for n, u in parts) != text
+        or units != sorted(set(units), key="ymdh".index)
+    ):
+        raise ConfigError(
+            f"unknown duration {text!r}: use years, months, days and hours as in 2y5m7d3h "
+            "(e.g. 7d, 12h, 1y6m)"
+        )
+    got = {u: int(n) for n, u in parts}
+    limits = {"y": 1000, "m": 12_000, "d": 365_000, "h": 8_760_000}
+    if any(int(n) > limits[u] for n, u in parts):
+        raise ConfigError(f"duration {text!r}: at most 1000 years in each part")
+    return Duration(got.get("y", 0), got.get("m", 0), got.get("d", 0), got.get("h", 0), text)
 
 
 # Upper bounds of the numbers (TOML allows inf, nan and 1e300, which overflow timers and
@@ -254,6 +361,7 @@ _timeout = _bounded(0, MAX_TIMEOUT, open_low=True)
 _poll = _bounded(0, MAX_INTERVAL, open_low=True)
 _interval = _bounded(0, MAX_INTERVAL)
 _count = _bounded(1, MAX_COUNT)
+_keep = _bounded(0, MAX_KEEP)
 _positive = _bounded(0, MAX_NUMBER, open_low=True)
 _not_negative = _bounded(0, MAX_NUMBER)
 
