@@ -21,4 +21,7 @@ COMMANDS: dict[str, str] = {
     "export": "safepoint.cli.export_cmd:export",
     "import": "safepoint.cli.import_cmd:import_",
     "repair": "safepoint.cli.repair_cmd:repair",
+    "forget": "safepoint.cli.forget_cmd:forget_cmd",
+    "undelete": "safepoint.cli.forget_cmd:undelete_cmd",
+    "prune": "safepoint.cli.forget_cmd:prune_cmd",
 }

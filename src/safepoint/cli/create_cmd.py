@@ -96,6 +96,9 @@ def create(
                 "not_in_checkpoints": [{"path": p, "what": w} for p, w in result.found],
                 "health_report": result.health.to_json() if result.health else None,
                 "not_proven": result.not_proven or result.proof_error,
+                "forgotten": [v.checkpoint.id for v in result.pruned.forgotten]
+                if result.pruned
+                else [],
             }
         )
     else:
@@ -106,6 +109,11 @@ def create(
         )
         if result.found:
             out.line(f"not in checkpoints: {fold(result.found)}")
+        if result.pruned and result.pruned.forgotten:
+            out.line(
+                f"[retention] forgot {len(result.pruned.forgotten)} checkpoint(s) "
+                "(safepoint list --forgotten; run 'safepoint gc' to free the space)"
+            )
         if result.health is not None:
             from safepoint.cli.health_cmd import print_report
 

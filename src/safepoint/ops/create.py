@@ -15,6 +15,7 @@ from safepoint.errors import PendingRecoveryError, UsageError
 from safepoint.model.entry import DIR, Entry
 from safepoint.ops.labels import check_label
 from safepoint.ops.prove import ProofOptions, check_proof_setup, mark_health, prove
+from safepoint.ops.prune import PruneResult, auto_prune
 from safepoint.ops.site import Site
 from safepoint.ops.spare import found_runtime
 from safepoint.ops.tree import Tree, read_tree
@@ -35,6 +36,7 @@ class CreateResult:
     """With verify_health: why the checks were not run on these files (not marked)."""
     proof_error: str | None = None
     """With verify_health and reload: the reload or a hook failed (not marked)."""
+    pruned: PruneResult | None = None  # [retention] auto = true: what the policy forgot
 
     @property
     def entries(self) -> list[Entry]:
@@ -90,6 +92,7 @@ def create_checkpoint(
     with repo.lock():
         refuse_if_pending(site)
         result = take_checkpoint(site, label=label, note=note, kind=kind, progress=progress)
+        result = replace(result, pruned=auto_prune(site))  # the new checkpoint is head: kept
         cp = result.checkpoint
         if pin:
             cp = repo.set_marks(cp, replace(cp.marks, pinned=True))
