@@ -37,7 +37,7 @@ def _read_note(note: str | None, note_file: str | None) -> str | None:
 @click.option(
     "--pin",
     is_flag=True,
-    help="Mark this checkpoint pinned (list shows it; the planned prune will keep it).",
+    help="Mark this checkpoint pinned (prune keeps it; forget needs --force).",
 )
 @click.option(
     "--verify-health",

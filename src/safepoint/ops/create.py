@@ -71,8 +71,8 @@ def create_checkpoint(
 ) -> CreateResult:
     """Make a checkpoint of the site's current tree (takes the repository lock).
 
-    ``pin`` marks it pinned: shown by ``list``; nothing deletes checkpoints yet, and the
-    planned prune will keep pinned ones.
+    ``pin`` marks it pinned: ``forget`` refuses it without ``--force`` and ``prune`` keeps it.
+    With ``[retention] auto = true`` the policy is applied afterwards (``pruned``).
 
     With ``verify_health`` the health checks run after it is written: it is marked known-good
     when they pass and bad when they fail (it is kept either way). Known-good means proven on
