@@ -19,7 +19,7 @@ def list_checkpoints(site: Site) -> list[Checkpoint]:
 
 def find_checkpoint(site: Site, ref: str) -> Checkpoint:
     """The checkpoint ``ref`` names: id, unique prefix, label, ``latest`` or ``good``."""
-    return resolve(ref, site.repository.checkpoints())
+    return resolve(ref, site.repository.listed())
 
 
 def restore_checkpoint(

@@ -109,7 +109,7 @@ def show(
     """One checkpoint: its details, its files, or its note."""
     out = output(ctx, json_mode)
     with site(root) as s:
-        cp = resolve(ref, s.repository.checkpoints())
+        cp = resolve(ref, s.repository.listed())
         entries = s.repository.load_manifest(cp) if show_files else []
     if json_mode:
         doc = {**cp.to_json(), "short_id": cp.short_id}

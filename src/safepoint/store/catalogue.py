@@ -3,12 +3,14 @@ command resolving a reference reads one file instead of one per checkpoint.
 
 ``catalogue`` in the repository::
 
-    b"SPCAT1\\n" | BLAKE2b-128 of the body (16 bytes) | body
+    b"SPCAT1\\n" | CRC-32 of the body (4 bytes, big-endian) | body length (4) | body
 
-The body is Python ``marshal`` data (version 4): ``{"version": 1, "records": {name: row},
-"skipped": {name: why}, "marks": {id: dict}, "marks_stamp": (ino, mtime_ns) | None}``. ``row``
-is a record's fields in ``FIELDS`` order; ``skipped`` the ``checkpoints/*.json`` files that were
-not readable records (named again in each listing's warnings, reported by ``verify``).
+The body is Python ``marshal`` data (version 4): ``{"version": 1, "fields": FIELDS, "names":
+[file name], "created": [ISO time], "rows": [bytes], "skipped": {name: why}, "marks": {id:
+dict}, "marks_stamp": (ino, mtime_ns) | None}``; the lists newest first, each row the
+``marshal`` of one record's fields in ``FIELDS`` order, decoded only when that checkpoint is
+looked at (``Checkpoints``: ``show latest`` among 10,000 decodes one or two). ``skipped``: the
+``checkpoints/*.json`` files that were not readable records (reported by ``verify``).
 
 It is a cache, never the truth. Each reader checks it against the directories:
 
@@ -31,13 +33,14 @@ was true when it was read, which the next reader checks like any other.
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import time
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from safepoint.errors import IntegrityError
 from safepoint.store.records import Checkpoint, Marks, parse_record, read_marks_doc
@@ -46,14 +49,16 @@ MAGIC = b"SPCAT1\n"
 VERSION = 1
 REWRITE_AFTER = 16
 RACY_NS = 2_000_000_000
-FIELDS = tuple(f.name for f in fields(Checkpoint) if f.name not in ("id", "marks"))
+FIELDS = tuple(f.name for f in fields(Checkpoint) if f.name != "marks")  # "id" first
+assert FIELDS[0] == "id"
+Row = tuple[Any, ...]
 _MARK_FIELDS = frozenset(f.name for f in fields(Marks))
 _NO_MARKS = Marks()
 
 
 @dataclass
 class Listing:
-    checkpoints: list[Checkpoint]
+    checkpoints: Checkpoints
     skipped: dict[str, str] = field(default_factory=dict)  # file name -> why it was left out
 
 
@@ -62,52 +67,134 @@ def load_checkpoints(
 ) -> Listing:
     """Every readable record of ``records_dir`` with its marks, newest first, through the
     catalogue at ``path`` (refreshed as needed; written back when ``write``)."""
-    names = [n for n in os.listdir(records_dir) if n.endswith(".json") and n[0] != "."]
+    names = {n for n in os.listdir(records_dir) if n.endswith(".json") and n[0] != "."}
     cat = _read(path)
-    rows: dict[str, tuple[Any, ...]] = cat.get("records", {})
+    known: list[str] = cat.get("names", [])
     skipped: dict[str, str] = cat.get("skipped", {})
-    fresh_rows, fresh_skipped, changes = {}, {}, 0
-    for name in names:
-        row = rows.get(name)
-        if row is not None:
-            fresh_rows[name] = row
-        elif name in skipped:
-            fresh_skipped[name] = skipped[name]
+    # In the catalogue's order (newest first): with nothing new, no sorting at all.
+    rows: list[bytes] = cat.get("rows", [])
+    created: list[str] = cat.get("created", [])
+    if len(names) == len(known) + len(skipped) and names.issuperset(known):
+        entries = None  # the common case: the catalogue lists exactly these records
+    else:
+        entries = [e for e in zip(known, created, rows, strict=True) if e[0] in names]
+    fresh_skipped = {name: why for name, why in skipped.items() if name in names}
+    if entries is None and len(fresh_skipped) == len(skipped):
+        return _finish(path, cat, marks_dir, known, created, rows, skipped, 0, write=write)
+    if entries is None:
+        entries = list(zip(known, created, rows, strict=True))
+    changes = len(known) - len(entries) + len(skipped) - len(fresh_skipped)
+    added = []
+    for name in names.difference(known, skipped):
+        changes += 1
+        try:
+            cp = parse_record(name, (records_dir / name).read_bytes())
+        except FileNotFoundError:
+            continue  # forgotten (renamed away) since the listing
+        except IntegrityError as exc:
+            fresh_skipped[name] = str(exc)
+        except OSError as exc:
+            fresh_skipped[name] = f"unreadable: {exc.strerror or exc}"
         else:
-            changes += 1
-            try:
-                fresh_rows[name] = _row(parse_record(name, (records_dir / name).read_bytes()))
-            except FileNotFoundError:
-                continue  # forgotten (renamed away) since the listing
-            except IntegrityError as exc:
-                fresh_skipped[name] = str(exc)
-            except OSError as exc:
-                fresh_skipped[name] = f"unreadable: {exc.strerror or exc}"
-    changes += sum(1 for n in rows if n not in fresh_rows)
-    changes += sum(1 for n in skipped if n not in fresh_skipped)
+            added.append((name, cp.created, marshal.dumps(_row(cp), 4)))
+    if added:  # ISO text, as records were always sorted
+        entries = sorted(entries + added, key=lambda e: e[1], reverse=True)
+    return _finish(
+        path,
+        cat,
+        marks_dir,
+        [e[0] for e in entries],
+        [e[1] for e in entries],
+        [e[2] for e in entries],
+        fresh_skipped,
+        changes,
+        write=write,
+    )
 
+
+def _finish(
+    path: Path,
+    cat: dict[str, Any],
+    marks_dir: Path,
+    names: list[str],
+    created: list[str],
+    rows: list[bytes],
+    skipped: dict[str, str],
+    changes: int,
+    *,
+    write: bool,
+) -> Listing:
+    """The marks, and the catalogue written back when it is worth it."""
     stamp, cached = _marks_stamp(marks_dir), cat.get("marks")
     marks_read = cached is None or stamp is None or cat.get("marks_stamp") != stamp
     marks: dict[str, dict[str, Any]] = _read_marks(marks_dir) if marks_read else cached or {}
     if write and (not cat or marks_read or changes > REWRITE_AFTER):
-        _write(path, fresh_rows, fresh_skipped, marks, stamp)
-    out = [_checkpoint(name, row, marks) for name, row in fresh_rows.items()]
-    out.sort(key=_created, reverse=True)
-    return Listing(out, fresh_skipped)
+        doc = {
+            "version": VERSION,
+            "fields": FIELDS,  # a record format with other fields makes this catalogue stale
+            "names": names,
+            "created": created,
+            "rows": rows,  # each decoded only when its checkpoint is looked at
+            "skipped": skipped,
+            "marks": marks,
+            "marks_stamp": stamp,
+        }
+        _write(path, marshal.dumps(doc, 4))
+    return Listing(Checkpoints(rows, marks), skipped)
 
 
-def _created(cp: Checkpoint) -> str:
-    return cp.created
+Entry = tuple[str, str, bytes]  # file name, created, the record's fields (marshal of a Row)
 
 
-def _row(cp: Checkpoint) -> tuple[Any, ...]:
+def _row(cp: Checkpoint) -> Row:
     return tuple(getattr(cp, name) for name in FIELDS)
 
 
-def _checkpoint(name: str, row: tuple[Any, ...], marks: dict[str, dict[str, Any]]) -> Checkpoint:
-    cid = name[:-5]
-    doc = marks.get(cid)
-    return Checkpoint(cid, *row, marks=_NO_MARKS if doc is None else _marks(doc))  # type: ignore[misc]
+def _checkpoint(row: Row, marks: dict[str, dict[str, Any]]) -> Checkpoint:
+    """``Checkpoint(*row)`` without the frozen dataclass's per-field ``object.__setattr__``
+    (several times faster, which is most of a listing's cost with 10,000 records): the fields
+    go into the instance's ``__dict__`` at once. The row holds exactly the fields
+    (``FIELDS``) of a parsed and checked record."""
+    attrs = dict(zip(FIELDS, row, strict=False))  # _read checked FIELDS
+    doc = marks.get(row[0])
+    attrs["marks"] = _NO_MARKS if doc is None else _marks(doc)
+    cp = _new(Checkpoint)
+    object.__setattr__(cp, "__dict__", attrs)
+    return cp
+
+
+_new = object.__new__
+
+
+class Checkpoints(Sequence[Checkpoint]):
+    """The listed checkpoints, newest first, each built when first asked for: ``show latest``
+    builds one or two of 10,000."""
+
+    def __init__(self, rows: list[bytes], marks: dict[str, dict[str, Any]]) -> None:
+        self._rows, self._marks = rows, marks
+        self._built: list[Checkpoint | None] = [None] * len(rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, i: int) -> Checkpoint: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Checkpoint]: ...
+    def __getitem__(self, i: int | slice) -> Checkpoint | list[Checkpoint]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        cp = self._built[i]
+        if cp is None:
+            cp = self._built[i] = _checkpoint(marshal.loads(self._rows[i]), self._marks)
+        return cp
+
+    def __iter__(self) -> Iterator[Checkpoint]:
+        for i in range(len(self._rows)):
+            yield self[i]
+
+    def all(self) -> list[Checkpoint]:
+        return list(self)
 
 
 def _marks(doc: dict[str, Any]) -> Marks:
@@ -149,43 +236,33 @@ def _read(path: Path) -> dict[str, Any]:
         data = path.read_bytes()
     except OSError:
         return {}
-    head = len(MAGIC) + 16
-    if (
-        data[: len(MAGIC)] != MAGIC
-        or hashlib.blake2b(data[head:], digest_size=16).digest() != (data[len(MAGIC) : head])
-    ):
+    head = len(MAGIC) + 8
+    body = memoryview(data)[head:]
+    if data[: len(MAGIC)] != MAGIC or _checksum(body) != data[len(MAGIC) : head]:
         return {}
     try:
-        doc = marshal.loads(data[head:])
+        doc = marshal.loads(body)
     except (EOFError, ValueError, TypeError):
         return {}
-    if not isinstance(doc, dict) or doc.get("version") != VERSION:
+    if not isinstance(doc, dict) or doc.get("version") != VERSION or doc.get("fields") != FIELDS:
         return {}
     return doc
 
 
-def _write(
-    path: Path,
-    rows: dict[str, tuple[Any, ...]],
-    skipped: dict[str, str],
-    marks: dict[str, dict[str, Any]],
-    stamp: tuple[int, int] | None,
-) -> None:
-    doc = {
-        "version": VERSION,
-        "records": rows,
-        "skipped": skipped,
-        "marks": marks,
-        "marks_stamp": stamp,
-    }
-    body = marshal.dumps(doc, 4)
+def _write(path: Path, body: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
-            f.write(MAGIC + hashlib.blake2b(body, digest_size=16).digest() + body)
+            f.write(MAGIC + _checksum(body) + body)
         os.replace(tmp, path)
     except OSError:  # a cache: a read-only or full repository just goes without
         tmp.unlink(missing_ok=True)
+
+
+def _checksum(body: bytes | memoryview) -> bytes:
+    """CRC-32 and length of the body: they tell a torn or damaged file (the catalogue guards
+    against accidents, not attackers: whoever can write it can write the records too)."""
+    return zlib.crc32(body).to_bytes(4, "big") + len(body).to_bytes(4, "big")
 
 
 def drop(path: Path) -> None:

@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -320,6 +320,14 @@ class Repository:
         bad file must not make every other checkpoint, and ``recover`` above all, unusable."""
         if forgotten:
             return self._forgotten_checkpoints()
+        listing = load_checkpoints(self.catalogue_path, self.records_dir, self.marks_dir)
+        for name, why in listing.skipped.items():
+            self.skipped_records[self.records_dir / name] = why
+        return listing.checkpoints.all()
+
+    def listed(self) -> Sequence[Checkpoint]:
+        """``checkpoints()`` built lazily, one record at a time as it is looked at: for a
+        reference resolved among 10,000 (``show latest``)."""
         listing = load_checkpoints(self.catalogue_path, self.records_dir, self.marks_dir)
         for name, why in listing.skipped.items():
             self.skipped_records[self.records_dir / name] = why
