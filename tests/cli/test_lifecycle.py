@@ -171,3 +171,27 @@ def test_the_catalogue_follows_marks_records_and_damage(site: Path) -> None:
     name = f"{cps[1]['id']}.json"
     (repo / "forgotten" / name).rename(repo / "checkpoints" / name)
     assert labels(site) == ["d03", "d02", "d01"]
+
+
+def test_retention_auto_prunes_after_a_rollback(site: Path) -> None:
+    with (site / "safepoint.toml").open("a") as f:
+        f.write('\n[retention]\nauto = true\nkeep_last = 2\nkeep_safety_within = "1h"\n')
+    days(site, 2)
+    for day, ref in (("05", "d01"), ("10", "d02")):
+        proc = sp(
+            "rollback",
+            ref,
+            "--yes",
+            "--no-health",
+            cwd=site,
+            env={"SAFEPOINT_NOW": f"2026-11-{day}T12:00:00+00:00"},
+            check=True,
+        )
+    assert "[retention] forgot 1 checkpoint(s)" in proc.stderr
+    gone = sp_json("list", "--forgotten", cwd=site)
+    assert [(cp["kind"], cp["created"][:10]) for cp in gone] == [("safety", "2026-11-05")]
+    listed = sp_json("list", cwd=site)
+    assert [(cp["kind"], cp["label"]) for cp in listed][1:] == [
+        ("manual", "d02"),
+        ("manual", "d01"),
+    ]

@@ -7,6 +7,7 @@ with no policy at all, and a policy that would leave no checkpoint other than sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from safepoint.config import RetentionConfig
@@ -83,3 +84,14 @@ def auto_prune(site: Site) -> PruneResult | None:
     if not site.config.retention.auto:
         return None
     return prune_locked(site)
+
+
+def prune_after_rollback(site: Site, warn: Callable[[str], None]) -> None:
+    """``auto_prune`` after a rollback (its safety checkpoint is one more checkpoint), the
+    caller holding the lock; what it forgot is told through ``warn``."""
+    pruned = auto_prune(site)
+    if pruned is not None and pruned.forgotten:
+        warn(
+            f"[retention] forgot {len(pruned.forgotten)} checkpoint(s) (safepoint list "
+            "--forgotten); run 'safepoint gc' to free the space"
+        )

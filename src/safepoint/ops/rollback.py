@@ -29,6 +29,7 @@ from safepoint.ops.delta import tree_delta
 from safepoint.ops.marks import describe, describe_mark
 from safepoint.ops.protect import secure_manifest, secure_replaced
 from safepoint.ops.prove import Proof, ProofOptions, check_proof_setup, mark_health, prove
+from safepoint.ops.prune import prune_after_rollback
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
 from safepoint.ops.spare import not_restored, spare
@@ -227,6 +228,7 @@ def rollback(
                 )
         finally:  # an undone rollback reports its time too (it said "in 0.00s")
             result.seconds = time.monotonic() - started
+        prune_after_rollback(site, note)  # [retention] auto; the journal is gone by now
         return result
 
 
