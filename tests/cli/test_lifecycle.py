@@ -195,3 +195,13 @@ def test_retention_auto_prunes_after_a_rollback(site: Path) -> None:
         ("manual", "d02"),
         ("manual", "d01"),
     ]
+
+
+def test_verify_reads_records_from_their_files_not_the_catalogue(site: Path) -> None:
+    cps = days(site, 2)
+    assert labels(site) == ["d02", "d01"]  # catalogued
+    record = site / ".safepoint" / "checkpoints" / f"{cps[0]['id']}.json"
+    record.write_text(record.read_text().replace('"d01"', '"D01"'))  # damaged on disk since
+    proc = sp("verify", cwd=site)
+    assert proc.returncode == 3, proc.stderr
+    assert str(record) in proc.stdout + proc.stderr

@@ -246,6 +246,9 @@ def _read(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(doc, dict) or doc.get("version") != VERSION or doc.get("fields") != FIELDS:
         return {}
+    lists = [doc.get(key) for key in ("names", "created", "rows")]
+    if not all(isinstance(x, list) and len(x) == len(doc["names"]) for x in lists):
+        return {}
     return doc
 
 

@@ -368,6 +368,20 @@ class Repository:
         """Put a forgotten record back in ``checkpoints/``. The caller holds the lock."""
         _move(self.forgotten_dir / f"{cp.id}.json", self.records_dir / f"{cp.id}.json")
 
+    def read_records(self) -> list[Checkpoint]:
+        """Every record read from its file, not from the catalogue (``verify``: a record
+        damaged on disk since it was catalogued is damage too); fills ``skipped_records``."""
+        out = []
+        for path in self.records_dir.glob("*.json"):
+            try:
+                out.append(load_record(path, self.marks_dir))
+            except IntegrityError as exc:
+                self.skipped_records[path] = str(exc)
+            except OSError as exc:
+                self.skipped_records[path] = f"unreadable: {exc.strerror or exc}"
+        out.sort(key=lambda c: c.created, reverse=True)
+        return out
+
     def _forgotten_checkpoints(self) -> list[Checkpoint]:
         out = []
         for path in self.forgotten_dir.glob("*.json"):
