@@ -120,3 +120,13 @@ def test_lazy_listing_resolves_without_building_everything(repo: Repository) -> 
     assert listed[0] == truth(repo)[0] == cps[-1]
     assert sum(1 for b in listed._built if b is not None) == 1  # type: ignore[attr-defined]
     assert list(listed) == truth(repo)
+
+
+def test_the_catalogue_is_private_like_the_records(repo: Repository) -> None:
+    add(repo, 2)
+    old = os.umask(0o022)
+    try:
+        repo.checkpoints()
+    finally:
+        os.umask(old)
+    assert repo.catalogue_path.stat().st_mode & 0o777 == 0o600

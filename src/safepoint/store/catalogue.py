@@ -255,7 +255,9 @@ def _read(path: Path) -> dict[str, Any]:
 def _write(path: Path, body: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
+        # mode 0600 like the records it copies (notes, labels and paths may be secret)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
             f.write(MAGIC + _checksum(body) + body)
         os.replace(tmp, path)
     except OSError:  # a cache: a read-only or full repository just goes without
