@@ -347,7 +347,6 @@ class Repository:
         save_marks(self.marks_dir, cp.id, marks)
         return replace(cp, marks=marks)
 
-
     # -- forgotten checkpoints and the catalogue (forget, undelete; see store/catalogue.py) ---
     @property
     def forgotten_dir(self) -> Path:
