@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -31,11 +32,21 @@ from safepoint.ops.refs import resolve
 from safepoint.store.records import load_record, record_body
 from safepoint.store.repository import Repository
 
+CPU: dict[str, list[float]] = {}  # command name -> CPU seconds (user + system) of each run
 
-def run(cmd: list[str], cwd: Path) -> float:
+
+def run(cmd: list[str], cwd: Path, name: str | None = None) -> float:
+    """Wall seconds; the CPU seconds go to ``CPU[name]`` (less disturbed by a loaded machine
+    than the wall time, which waits for a core)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if name is not None:
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        CPU.setdefault(name, []).append(cpu)
+    return wall
 
 
 def build(root: Path, sp: str, records: int) -> None:
@@ -75,24 +86,30 @@ def measure(sp: str, records: int, runs: int, work: Path) -> dict[str, float]:
     root = work / f"site{records}"
     root.mkdir()
     build(root, sp, records)
-    out = {"rebuild (first list --json)": run([sp, "list", "--json"], root)}
+    CPU.clear()
+    out = {"rebuild (first list --json)": run([sp, "list", "--json"], root, "rebuild")}
     commands = {
         "list --json": [sp, "list", "--json"],
         "list": [sp, "list"],
         "show latest": [sp, "show", "latest"],
     }
     for name, cmd in commands.items():
-        out[name] = statistics.median(run(cmd, root) for _ in range(runs))
+        out[name] = statistics.median(run(cmd, root, name) for _ in range(runs))
     times = []
     for r in range(runs):
         edit10(root, r)
-        times.append(run([sp, "create"], root))
+        times.append(run([sp, "create"], root, "create"))
         run([sp, "show", "latest"], root)  # as a user would: the next command pays any refresh
     out["create (10 edits)"] = statistics.median(times)
+    for name, cpu in CPU.items():
+        out[f"CPU: {name}"] = statistics.median(cpu)
     # In process, the part that grows with the history (start-up of a command excluded).
     repo = Repository.open(root / ".safepoint")
     out["in process: checkpoints() + resolve latest"] = statistics.median(
         _timed(lambda: resolve("latest", repo.checkpoints())) for _ in range(runs)
+    )
+    out["in process: listed() + resolve latest (show)"] = statistics.median(
+        _timed(lambda: resolve("latest", repo.listed())) for _ in range(runs)
     )
     files = list((root / ".safepoint" / "checkpoints").glob("*.json"))
     out["in process: reading every record (before)"] = statistics.median(
