@@ -29,7 +29,7 @@ def restore(ctx: click.Context, ref: str, target: str, root: str | None, json_mo
     out = output(ctx, json_mode)
     started = time.monotonic()
     with site(root) as s:
-        cp = resolve(ref, s.repository.checkpoints())
+        cp = resolve(ref, s.repository.listed())
         dest = Path(target).absolute()
         restore_to(s.repository, s.repository.load_manifest(cp), dest, progress=out.progress())
     elapsed = time.monotonic() - started
