@@ -135,7 +135,7 @@ def report_prune(out: Output, result: PruneResult, *, json_mode: bool) -> None:
     for v in result.verdicts:
         when = v.checkpoint.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
         if v.keep:
-            out.line(f"keep    {when}  {_name(v.checkpoint)}: {', '.join(v.reasons)}")
+            out.line(f"keep    {when}  {_name(v.checkpoint)}: {printable(', '.join(v.reasons))}")
         else:
             verb = "gone" if result.dry_run else "forget"
             out.line(f"{verb:<7} {when}  {_name(v.checkpoint)}")
