@@ -130,3 +130,12 @@ def test_the_catalogue_is_private_like_the_records(repo: Repository) -> None:
     finally:
         os.umask(old)
     assert repo.catalogue_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_saving_a_forgotten_record_again_undeletes_it(repo: Repository) -> None:
+    cps = add(repo, 2)
+    repo.forget(cps[0])
+    again = repo.save_checkpoint(replace(cps[0], id=""))  # e.g. import of the same archive
+    assert again.id == cps[0].id
+    assert repo.checkpoints(forgotten=True) == []
+    assert [c.id for c in repo.checkpoints()] == [cps[1].id, cps[0].id]

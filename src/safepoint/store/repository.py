@@ -311,7 +311,11 @@ class Repository:
         return decode_manifest(self.read_blob(bytes.fromhex(cp.manifest)), self.read_blob)
 
     def save_checkpoint(self, cp: Checkpoint) -> Checkpoint:
-        return save_record(self.records_dir, cp)
+        saved = save_record(self.records_dir, cp)
+        # The same record again (an import of a forgotten checkpoint) is an undelete: a copy left
+        # in forgotten/ would have gc drop the marks of a listed checkpoint.
+        (self.forgotten_dir / f"{saved.id}.json").unlink(missing_ok=True)
+        return saved
 
     def checkpoints(self, *, forgotten: bool = False) -> list[Checkpoint]:
         """All readable checkpoints, newest first (with ``forgotten``: the forgotten ones,
