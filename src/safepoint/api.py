@@ -22,7 +22,7 @@ def find_checkpoint(site: Site, ref: str) -> Checkpoint:
     that is not a safety checkpoint), ``good`` (the newest known-good), a unique id prefix of
     4 or more hex digits, a label (the newest checkpoint with it). Raises
     ``BadReferenceError`` (exit code 2) when nothing or more than one id matches."""
-    return resolve(ref, site.repository.checkpoints())
+    return resolve(ref, site.repository.listed())
 
 
 def restore_checkpoint(

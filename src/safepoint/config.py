@@ -7,16 +7,17 @@ turn the health checks off).
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from safepoint.durations import parse_duration
 from safepoint.errors import ConfigError
+from safepoint.tomltable import Table, bounded
 
 CONFIG_NAME = "safepoint.toml"
 IGNORE_NAME = ".safepointignore"
@@ -122,6 +123,7 @@ class Config:
     app: AppConfig | None = None
     django: DjangoConfig | None = None
     database: DatabaseConfig | None = None
+    retention: RetentionConfig = field(default_factory=lambda: RetentionConfig())
 
 
 def find_root(start: Path | None = None, *, explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -157,8 +159,10 @@ def load_config(root: Path) -> Config:
 
 
 def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config:
-    t = _Table(data, source, "")
-    t.only("repository", "files", "hooks", "health", "guard", "app", "django", "database")
+    t = Table(data, source, "")
+    t.only(
+        "repository", "files", "hooks", "health", "guard", "app", "django", "database", "retention"
+    )
 
     repo = t.table("repository")
     repo.only("path")
@@ -216,6 +220,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
         app=_app_config(t, root),
         django=_django_config(t),
         database=database_config(t, root),
+        retention=_retention_config(t),
     )
 
 
@@ -231,7 +236,7 @@ def settle_problem(settle: float, deadline: float) -> str | None:
 
 
 
-def _app_config(t: _Table, root: Path) -> AppConfig | None:
+def _app_config(t: Table, root: Path) -> AppConfig | None:
     if "app" not in t.data:
         return None
     app = t.table("app")
@@ -259,7 +264,7 @@ SQLITE, POSTGRESQL = "sqlite", "postgresql"
 ALWAYS, ASK = "always", "ask"
 
 
-def database_config(t: _Table, root: Path) -> DatabaseConfig | None:
+def database_config(t: Table, root: Path) -> DatabaseConfig | None:
     """``[database]``, or None when the file has none. A PostgreSQL database is named by
     ``url`` or ``name`` (the rest from libpq's defaults and PG* variables); a password in the
     URL is refused: the configuration is not a secret store."""
@@ -309,7 +314,7 @@ def _pg_url(value: str) -> str | None:
     return None
 
 
-def _django_config(t: _Table) -> DjangoConfig | None:
+def _django_config(t: Table) -> DjangoConfig | None:
     if "django" not in t.data:
         return None
     dj = t.table("django")
@@ -321,6 +326,59 @@ def _django_config(t: _Table) -> DjangoConfig | None:
     )
 
 
+# -- [retention]: the policy of ``prune`` (ops/retention.py) ------------------------------------
+DEFAULT_SAFETY_WITHIN = "7d"
+MAX_KEEP = 1_000_000  # more than any history holds
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """``[retention]``: the ``--keep-*`` options of ``prune`` (0, empty: the rule is off)."""
+
+    keep_last: int = 0
+    keep_hourly: int = 0
+    keep_daily: int = 0
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+    keep_yearly: int = 0
+    keep_within: str | None = None
+    keep_label: tuple[str, ...] = ()
+    keep_safety_within: str = DEFAULT_SAFETY_WITHIN
+    auto: bool = False
+    """Prune with this policy after each ``create`` (and a rollback's safety checkpoint)."""
+
+
+QUOTAS = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
+
+
+def _retention_config(t: Table) -> RetentionConfig:
+    r = t.table("retention")
+    r.only(*QUOTAS, "keep_within", "keep_label", "keep_safety_within", "auto")
+    auto = r.data.get("auto", False)
+    if not isinstance(auto, bool):
+        raise r.fail("auto", f"expected true or false, got {auto!r}")
+    durations = {}
+    for key in ("keep_within", "keep_safety_within"):
+        text = r.get(key, str, None)
+        if text is not None:
+            try:
+                parse_duration(text)
+            except ConfigError as exc:
+                raise r.fail(key, str(exc)) from None
+        durations[key] = text
+    config = RetentionConfig(
+        **{key: r.get(key, int, 0, check=_keep) for key in QUOTAS},
+        keep_within=durations["keep_within"],
+        keep_label=r.strings("keep_label"),
+        keep_safety_within=durations["keep_safety_within"] or DEFAULT_SAFETY_WITHIN,
+        auto=auto,
+    )
+    rules = [getattr(config, key) for key in QUOTAS] + [config.keep_within, config.keep_label]
+    if auto and not any(rules):
+        raise r.fail("auto", "needs a policy: keep_last, keep_daily, ... or keep_within")
+    return config
+
+
 # Upper bounds of the numbers (TOML allows inf, nan and 1e300, which overflow timers and
 # sleeps: a rollback would switch files and then crash before its verdict). Checked when the
 # file is loaded, before any command changes anything.
@@ -329,33 +387,16 @@ MAX_INTERVAL = 86400.0  # seconds: between attempts, polls, rollbacks
 MAX_COUNT = 1000  # retries, failures
 MAX_NUMBER = 1e6  # any other number (see _positive)
 
-Check = Callable[[Any], "str | None"]
+_timeout = bounded(0, MAX_TIMEOUT, open_low=True)
+_poll = bounded(0, MAX_INTERVAL, open_low=True)
+_interval = bounded(0, MAX_INTERVAL)
+_count = bounded(1, MAX_COUNT)
+_keep = bounded(0, MAX_KEEP)
+_positive = bounded(0, MAX_NUMBER, open_low=True)
+_not_negative = bounded(0, MAX_NUMBER)
 
 
-def _bounded(low: float, high: float, *, open_low: bool = False) -> Check:
-    """A check that a number is finite and in [low, high] ((low, high] with ``open_low``)."""
-
-    def check(value: float) -> str | None:
-        if not math.isfinite(value):
-            return "must be a finite number"
-        if value < low or (open_low and value == low):
-            return f"must be {'greater than' if open_low else 'at least'} {low:g}"
-        if value > high:
-            return f"must be at most {high:g}"
-        return None
-
-    return check
-
-
-_timeout = _bounded(0, MAX_TIMEOUT, open_low=True)
-_poll = _bounded(0, MAX_INTERVAL, open_low=True)
-_interval = _bounded(0, MAX_INTERVAL)
-_count = _bounded(1, MAX_COUNT)
-_positive = _bounded(0, MAX_NUMBER, open_low=True)
-_not_negative = _bounded(0, MAX_NUMBER)
-
-
-def _check_repository(t: _Table, path: Path, root: Path) -> None:
+def _check_repository(t: Table, path: Path, root: Path) -> None:
     """The repository may not be the site root or a folder above it (``..``, ``/``): it would
     be made mode 0700 and filled with packs, and hold the site it checkpoints."""
     real, site = Path(os.path.realpath(path)), Path(os.path.realpath(root))
@@ -366,71 +407,3 @@ def _check_repository(t: _Table, path: Path, root: Path) -> None:
 
 def _http_status(value: int) -> str | None:
     return None if 100 <= value <= 599 else "must be an HTTP status code (100-599)"
-
-
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number"}
-
-
-class _Table:
-    """A view of one TOML table that reports errors as ``file: [table] key: reason``."""
-
-    def __init__(self, data: Mapping[str, Any], source: Path, name: str) -> None:
-        self.data, self.source, self.name = data, source, name
-
-    def fail(self, key: str, reason: str) -> ConfigError:
-        where = f"[{self.name}] " if self.name else ""
-        return ConfigError(f"{self.source}: {where}{key}: {reason}")
-
-    def only(self, *keys: str) -> None:
-        for key in self.data:
-            if key not in keys:
-                raise self.fail(key, f"unknown key (expected one of: {', '.join(keys)})")
-
-    def table(self, key: str) -> _Table:
-        value = self.data.get(key, {})
-        if not isinstance(value, dict):
-            raise self.fail(key, "expected a table")
-        return _Table(value, self.source, f"{self.name}.{key}" if self.name else key)
-
-    def tables(self, key: str, keys: tuple[str, ...]) -> list[_Table]:
-        value = self.data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise self.fail(key, f"expected an array of tables ([[{self.name}.{key}]])")
-        out = []
-        for i, item in enumerate(value):
-            sub = _Table(item, self.source, f"{self.name}.{key}][{i}")
-            sub.only(*keys)
-            out.append(sub)
-        return out
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        value = self.data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(key, "expected a list of strings")
-        return tuple(value)
-
-    def get(
-        self,
-        key: str,
-        kind: type,
-        default: Any = None,
-        *,
-        required: bool = False,
-        check: Callable[[Any], str | None] | None = None,
-    ) -> Any:
-        if key not in self.data:
-            if required:
-                raise self.fail(key, "missing (required)")
-            return default
-        value = self.data[key]
-        ok = isinstance(value, kind) and not isinstance(value, bool)
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
-        if not ok:
-            raise self.fail(key, f"expected {_TYPE_NAMES[kind]}, got {value!r}")
-        if kind is str and not value.strip():
-            raise self.fail(key, "must not be empty")
-        problem = check(value) if check else None
-        if problem:
-            raise self.fail(key, f"{problem}, got {value!r}")
-        return value

@@ -24,4 +24,7 @@ COMMANDS: dict[str, str] = {
     "run": "safepoint.cli.run_cmd:run",
     "demo": "safepoint.cli.demo_cmd:demo",
     "timeline": "safepoint.cli.timeline_cmd:timeline",
+    "forget": "safepoint.cli.forget_cmd:forget_cmd",
+    "undelete": "safepoint.cli.forget_cmd:undelete_cmd",
+    "prune": "safepoint.cli.forget_cmd:prune_cmd",
 }

@@ -37,7 +37,7 @@ def _read_note(note: str | None, note_file: str | None) -> str | None:
 @click.option(
     "--pin",
     is_flag=True,
-    help="Mark this checkpoint pinned (list shows it; the planned prune will keep it).",
+    help="Mark this checkpoint pinned (prune keeps it; forget needs --force).",
 )
 @click.option(
     "--verify-health",
@@ -101,6 +101,9 @@ def create(
                 "not_in_checkpoints": [{"path": p, "what": w} for p, w in result.found],
                 "health_report": result.health.to_json() if result.health else None,
                 "not_proven": result.not_proven or result.proof_error,
+                "forgotten": [v.checkpoint.id for v in result.pruned.forgotten]
+                if result.pruned
+                else [],
             }
         )
     else:
@@ -111,6 +114,11 @@ def create(
         )
         if result.found:
             out.line(f"not in checkpoints: {fold(result.found)}")
+        if result.pruned and result.pruned.forgotten:
+            out.line(
+                f"[retention] forgot {len(result.pruned.forgotten)} checkpoint(s) "
+                "(safepoint list --forgotten; run 'safepoint gc' to free the space)"
+            )
         if result.health is not None:
             from safepoint.cli.health_cmd import print_report
 

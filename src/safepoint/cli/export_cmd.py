@@ -41,7 +41,7 @@ def export(
     """Write a checkpoint as a tar archive, with a .sha256 and a standalone restore script."""
     out = output(ctx, json_mode)
     with site(root) as s:
-        cp = resolve(ref, s.repository.checkpoints())
+        cp = resolve(ref, s.repository.listed())
         result = export_checkpoint(
             s,
             cp,

@@ -67,18 +67,21 @@ def _row(cp: Checkpoint) -> list[str]:
 
 
 @click.command("list")
+@click.option(
+    "--forgotten", is_flag=True, help="The forgotten checkpoints (undelete brings them back)."
+)
 @site_options
 @click.pass_context
-def list_(ctx: click.Context, root: str | None, json_mode: bool) -> None:
+def list_(ctx: click.Context, forgotten: bool, root: str | None, json_mode: bool) -> None:
     """Checkpoints, newest first; safety checkpoints (taken by rollbacks) after them."""
     out = output(ctx, json_mode)
     with site(root) as s:
-        checkpoints = s.repository.checkpoints()
+        checkpoints = s.repository.checkpoints(forgotten=forgotten)
     if json_mode:
         out.json([{**cp.to_json(), "short_id": cp.short_id} for cp in checkpoints])
         return
     if not checkpoints:
-        out.line("no checkpoints yet")
+        out.line("no forgotten checkpoints" if forgotten else "no checkpoints yet")
         return
     # Safety checkpoints apart: they usually hold the broken tree a rollback left behind.
     out.table(
@@ -117,7 +120,7 @@ def show(
     """One checkpoint: its details, its files, or its note."""
     out = output(ctx, json_mode)
     with site(root) as s:
-        cp = resolve(ref, s.repository.checkpoints())
+        cp = resolve(ref, s.repository.listed())
         entries = s.repository.load_manifest(cp) if show_files else []
     if json_mode:
         doc = {**cp.to_json(), "short_id": cp.short_id}

@@ -17,6 +17,7 @@ from safepoint.ops.database import database_for_create, snapshot_database
 from safepoint.ops.labels import check_label
 from safepoint.ops.migrations import record_migrations
 from safepoint.ops.prove import ProofOptions, check_proof_setup, mark_health, prove
+from safepoint.ops.prune import PruneResult, auto_prune
 from safepoint.ops.site import Site
 from safepoint.ops.spare import found_runtime
 from safepoint.progress import Progress
@@ -37,6 +38,7 @@ class CreateResult:
     """With verify_health: why the checks were not run on these files (not marked)."""
     proof_error: str | None = None
     """With verify_health and reload: the reload or a hook failed (not marked)."""
+    pruned: PruneResult | None = None  # [retention] auto = true: what the policy forgot
 
     @property
     def entries(self) -> list[Entry]:
@@ -76,8 +78,8 @@ def create_checkpoint(
     most 200 characters); ``note`` is free text. A rollback left
     unfinished by a crash is refused (``PendingRecoveryError``: run ``safepoint recover``).
 
-    ``pin`` marks it pinned: shown by ``list``; nothing deletes checkpoints yet, and the
-    planned prune will keep pinned ones.
+    ``pin`` marks it pinned: ``forget`` refuses it without ``--force`` and ``prune`` keeps it.
+    With ``[retention] auto = true`` the policy is applied afterwards (``pruned``).
 
     With ``verify_health`` the health checks run after it is written: it is marked known-good
     when they pass and bad when they fail (it is kept either way). Known-good means proven on
@@ -106,6 +108,7 @@ def create_checkpoint(
             extra=record_migrations(site),  # the database's migrations, when it can be read
             database=database,
         )
+        result = replace(result, pruned=auto_prune(site))  # the new checkpoint is head: kept
         cp = result.checkpoint
         if pin:
             cp = repo.set_marks(cp, replace(cp.marks, pinned=True))

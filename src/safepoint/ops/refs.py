@@ -14,7 +14,7 @@ cannot take over a reference to another checkpoint.
 from __future__ import annotations
 
 import string
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from safepoint.errors import BadReferenceError
 from safepoint.store.records import GOOD, SAFETY, Checkpoint
@@ -30,8 +30,9 @@ def known_good(checkpoints: Iterable[Checkpoint]) -> Iterator[Checkpoint]:
     return (cp for cp in checkpoints if cp.marks.health == GOOD)
 
 
-def resolve(ref: str, checkpoints: list[Checkpoint]) -> Checkpoint:
-    """``checkpoints`` newest first, as ``Repository.checkpoints`` returns them."""
+def resolve(ref: str, checkpoints: Sequence[Checkpoint]) -> Checkpoint:
+    """``checkpoints`` newest first, as ``Repository.checkpoints`` (or, built as looked at,
+    ``Repository.listed``) returns them."""
     if not checkpoints:
         raise BadReferenceError("the repository has no checkpoints yet")
     hex_ref = ref.lower() if ref and all(c in string.hexdigits for c in ref) else None
@@ -63,7 +64,7 @@ def resolve(ref: str, checkpoints: list[Checkpoint]) -> Checkpoint:
     raise BadReferenceError(f"no checkpoint matches {ref!r} (use an id, a label, latest or good)")
 
 
-def _latest(checkpoints: list[Checkpoint]) -> Checkpoint:
+def _latest(checkpoints: Sequence[Checkpoint]) -> Checkpoint:
     for cp in checkpoints:
         if cp.kind != SAFETY:
             return cp

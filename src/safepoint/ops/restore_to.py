@@ -52,7 +52,7 @@ def restore_checkpoint(
     (a SQLite file under ``target``, or a new PostgreSQL database beside the live one)."""
     started = time.monotonic()
     repo = site.repository
-    cp = resolve(ref, repo.checkpoints())
+    cp = resolve(ref, repo.listed())
     db = database_for_rollback(site, cp, with_db=with_db)  # refused before anything is written
     dest = Path(target).absolute()
     restore_to(repo, repo.load_manifest(cp), dest, progress=progress)

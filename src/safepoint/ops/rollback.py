@@ -34,6 +34,7 @@ from safepoint.ops.marks import describe, describe_mark
 from safepoint.ops.migrations import MigrationOptions, check_schema
 from safepoint.ops.protect import secure_manifest
 from safepoint.ops.prove import Proof, ProofOptions, check_proof_setup, mark_health, prove
+from safepoint.ops.prune import prune_after_rollback
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
 from safepoint.ops.spare import not_restored
@@ -254,6 +255,7 @@ def rollback(
         finally:  # an undone rollback reports its time too (it said "in 0.00s")
             result.seconds = time.monotonic() - started
             record_rollback(site, result)  # its outcome, for the history page (ops/history.py)
+        prune_after_rollback(site, note)  # [retention] auto; the journal is gone by now
         return result
 
 

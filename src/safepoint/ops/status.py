@@ -31,7 +31,7 @@ class Side:
 
 def base_checkpoint(site: Site) -> Checkpoint:
     """What ``status`` compares with: the checkpoint the tree last matched, else the newest."""
-    checkpoints = site.repository.checkpoints()
+    checkpoints = site.repository.listed()  # built as looked at: the head is usually first
     if not checkpoints:
         raise BadReferenceError("the repository has no checkpoints yet; run 'safepoint create'")
     head = site.repository.head()
@@ -47,9 +47,9 @@ def pending(site: Site) -> str | None:
 def diff_sides(site: Site, a: str | None, b: str | None) -> tuple[Side, Side, Changes]:
     """``diff``: A and B checkpoints; A and the working tree; or the status base and the tree."""
     repo = site.repository
-    left = resolve(a, repo.checkpoints()) if a else base_checkpoint(site)
+    left = resolve(a, repo.listed()) if a else base_checkpoint(site)
     if b:
-        right = resolve(b, repo.checkpoints())
+        right = resolve(b, repo.listed())
         delta = checkpoint_delta(site, left, right)
         changes = compare(delta.current, delta.target, owner=IS_ROOT)
         return Side(left), Side(right), replace(changes, unchanged=changes.unchanged + delta.shared)

@@ -38,7 +38,7 @@ def verify_checkpoints(
     and ``damaged`` maps a checkpoint id to what is wrong (the command line exits 3)."""
     progress = progress or NullProgress()
     report = VerifyReport(checked=checkpoints)
-    repo.checkpoints()  # the records that cannot be read are damage too, whatever was asked
+    repo.read_records()  # the records that cannot be read are damage too, whatever was asked
     report.records = {str(path): problem for path, problem in repo.skipped_records.items()}
     users: dict[bytes, list[tuple[str, str]]] = defaultdict(list)  # blob -> (checkpoint, path)
     for cp in checkpoints:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from safepoint.errors import IntegrityError
+from safepoint.errors import IntegrityError, UsageError
 from safepoint.model.entry import FILE, Entry
 from safepoint.store.atomic import write_atomic
 
@@ -103,8 +103,27 @@ def new_checkpoint(entries: Iterable[Entry], **fields: Any) -> Checkpoint:
     return Checkpoint(id="", files=len(sizes), bytes=sum(sizes), **fields)
 
 
+NOW_ENV = "SAFEPOINT_NOW"
+
+
 def now_iso() -> str:
+    """The time records and marks are stamped with: now, in UTC. A test hook: the environment
+    variable ``SAFEPOINT_NOW`` (an ISO time with its zone) stands in for the clock, so tests
+    build histories spread over days without waiting. Read here only."""
+    fixed = os.environ.get(NOW_ENV)
+    if fixed:
+        try:
+            at = datetime.fromisoformat(fixed)
+        except ValueError:
+            raise UsageError(f"{NOW_ENV}={fixed!r} is not an ISO time") from None
+        if at.tzinfo is None:
+            raise UsageError(f"{NOW_ENV}={fixed!r} needs a zone (e.g. +00:00)")
+        return at.astimezone(UTC).isoformat(timespec="microseconds")
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def now() -> datetime:
+    return datetime.fromisoformat(now_iso())
 
 
 def record_body(cp: Checkpoint) -> bytes:
@@ -122,8 +141,14 @@ def save_record(directory: Path, cp: Checkpoint) -> Checkpoint:
 
 
 def load_record(path: Path, marks_dir: Path) -> Checkpoint:
-    body = path.read_bytes()
-    cid = path.name.removesuffix(".json")
+    cp = parse_record(path.name, path.read_bytes())
+    return replace(cp, marks=load_marks(marks_dir, cp.id))
+
+
+def parse_record(name: str, body: bytes) -> Checkpoint:
+    """The record in file ``name`` (``ID.json``) holding ``body``, without its marks;
+    IntegrityError when its hash or content is wrong."""
+    cid = name.removesuffix(".json")
     if hashlib.sha256(body).hexdigest() != cid:
         raise IntegrityError(f"checkpoint record {cid[:12]} is damaged (hash mismatch)")
     try:
@@ -131,7 +156,19 @@ def load_record(path: Path, marks_dir: Path) -> Checkpoint:
         cp = Checkpoint(id=cid, **doc)
     except (ValueError, TypeError) as exc:
         raise IntegrityError(f"checkpoint record {cid[:12]} is damaged: {exc}") from None
-    return replace(cp, marks=load_marks(marks_dir, cid))
+    return checked(cp)
+
+
+def checked(cp: Checkpoint) -> Checkpoint:
+    """A record whose hash matches can still hold what nothing can sort or read (written by
+    hand or by another program): refused like a damaged one."""
+    try:
+        datetime.fromisoformat(cp.created)  # any parseable date sorts and prints (see export)
+        if len(bytes.fromhex(cp.manifest)) != 32:
+            raise ValueError("manifest is not a blob id")
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise IntegrityError(f"checkpoint record {cp.short_id} is malformed: {exc}") from None
+    return cp
 
 
 _MARK_FIELDS = frozenset(f.name for f in fields(Marks))
@@ -140,13 +177,20 @@ _MARK_FIELDS = frozenset(f.name for f in fields(Marks))
 def load_marks(marks_dir: Path, cid: str) -> Marks:
     """The marks of ``cid``. Files written by earlier versions lack the ``health_by`` family
     and read with those as None; keys a later version added are ignored."""
+    doc = read_marks_doc(marks_dir / f"{cid}.json")
     try:
-        doc = json.loads((marks_dir / f"{cid}.json").read_bytes())
-        return Marks(**{k: v for k, v in doc.items() if k in _MARK_FIELDS})
-    except FileNotFoundError:
-        return Marks()
-    except (ValueError, TypeError, AttributeError):
+        return Marks(**{k: v for k, v in (doc or {}).items() if k in _MARK_FIELDS})
+    except TypeError:
         return Marks()  # marks are advisory; a damaged file reads as "unknown"
+
+
+def read_marks_doc(path: Path) -> dict[str, Any] | None:
+    """A marks file's JSON object; None when missing or damaged."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def save_marks(marks_dir: Path, cid: str, marks: Marks) -> None:

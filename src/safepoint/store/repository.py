@@ -5,6 +5,8 @@
     packs/xx/*.pack     blobs (see pack.py)
     index.sqlite        blob id -> pack location (see index.py; rebuildable from packs)
     checkpoints/*.json  checkpoint records (see records.py), never modified
+    forgotten/*.json    records taken out of the list by forget/prune, until undelete or gc
+    catalogue           a cache of the records and marks (see catalogue.py)
     marks/*.json        known-good/bad and pinned marks, replaced atomically
     treecache           what each directory held when last read (see scan/treecache.py)
     head.json           the checkpoint the site's tree last matched (status compares with it)
@@ -25,10 +27,9 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 
 import zstandard
@@ -36,7 +37,8 @@ import zstandard
 from safepoint.errors import FormatError, IntegrityError, LockedError, OperationalError
 from safepoint.model.entry import Entry
 from safepoint.store import lockinfo
-from safepoint.store.atomic import write_atomic
+from safepoint.store.atomic import fsync_dir, write_atomic
+from safepoint.store.catalogue import load_checkpoints
 from safepoint.store.index import Index, rebuild_index
 from safepoint.store.manifest import decode_manifest
 from safepoint.store.pack import (
@@ -308,23 +310,31 @@ class Repository:
         return decode_manifest(self.read_blob(bytes.fromhex(cp.manifest)), self.read_blob)
 
     def save_checkpoint(self, cp: Checkpoint) -> Checkpoint:
-        return save_record(self.records_dir, cp)
+        saved = save_record(self.records_dir, cp)
+        # The same record again (an import of a forgotten checkpoint) is an undelete: a copy left
+        # in forgotten/ would have gc drop the marks of a listed checkpoint.
+        (self.forgotten_dir / f"{saved.id}.json").unlink(missing_ok=True)
+        return saved
 
-    def checkpoints(self) -> list[Checkpoint]:
-        """All readable checkpoints, newest first. A damaged or stray ``*.json`` in
-        ``checkpoints/`` is left out and noted in ``skipped_records`` (which ``verify`` reports
-        as damage): one bad file must not make every other checkpoint, and ``recover`` above
-        all, unusable."""
-        out = []
-        for path in self.records_dir.glob("*.json"):
-            try:
-                out.append(_checked(load_record(path, self.marks_dir)))
-            except IntegrityError as exc:
-                self.skipped_records[path] = str(exc)
-            except OSError as exc:
-                self.skipped_records[path] = f"unreadable: {exc.strerror or exc}"
-        out.sort(key=lambda c: c.created, reverse=True)
-        return out
+    def checkpoints(self, *, forgotten: bool = False) -> list[Checkpoint]:
+        """All readable checkpoints, newest first (with ``forgotten``: the forgotten ones,
+        which ``undelete`` can bring back). A damaged or stray ``*.json`` in ``checkpoints/``
+        is left out and noted in ``skipped_records`` (which ``verify`` reports as damage): one
+        bad file must not make every other checkpoint, and ``recover`` above all, unusable."""
+        if forgotten:
+            return self._forgotten_checkpoints()
+        listing = load_checkpoints(self.catalogue_path, self.records_dir, self.marks_dir)
+        for name, why in listing.skipped.items():
+            self.skipped_records[self.records_dir / name] = why
+        return listing.checkpoints.all()
+
+    def listed(self) -> Sequence[Checkpoint]:
+        """``checkpoints()`` built lazily, one record at a time as it is looked at: for a
+        reference resolved among 10,000 (``show latest``)."""
+        listing = load_checkpoints(self.catalogue_path, self.records_dir, self.marks_dir)
+        for name, why in listing.skipped.items():
+            self.skipped_records[self.records_dir / name] = why
+        return listing.checkpoints
 
     def head(self) -> str | None:
         """The id of the checkpoint the site's tree last matched (created or rolled back to)."""
@@ -340,17 +350,57 @@ class Repository:
         save_marks(self.marks_dir, cp.id, marks)
         return replace(cp, marks=marks)
 
+    # -- forgotten checkpoints and the catalogue (forget, undelete; see store/catalogue.py) ---
+    @property
+    def forgotten_dir(self) -> Path:
+        """``forgotten/ID.json``: records taken out of the list, byte for byte (so their ids
+        still hold), until ``undelete`` puts them back or ``gc`` drops them."""
+        return self.path / "forgotten"
 
-def _checked(cp: Checkpoint) -> Checkpoint:
-    """A record whose hash matches can still hold what nothing can sort or read (written by
-    hand or by another program): refused like a damaged one."""
-    try:
-        datetime.fromisoformat(cp.created)  # any parseable date sorts and prints (see export)
-        if len(bytes.fromhex(cp.manifest)) != 32:
-            raise ValueError("manifest is not a blob id")
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise IntegrityError(f"checkpoint record {cp.short_id} is malformed: {exc}") from None
-    return cp
+    @property
+    def catalogue_path(self) -> Path:
+        return self.path / "catalogue"
+
+    def forget(self, cp: Checkpoint) -> None:
+        """Move ``cp``'s record to ``forgotten/`` (its marks stay). The caller holds the lock."""
+        self.forgotten_dir.mkdir(mode=0o700, exist_ok=True)
+        _move(self.records_dir / f"{cp.id}.json", self.forgotten_dir / f"{cp.id}.json")
+
+    def undelete(self, cp: Checkpoint) -> None:
+        """Put a forgotten record back in ``checkpoints/``. The caller holds the lock."""
+        _move(self.forgotten_dir / f"{cp.id}.json", self.records_dir / f"{cp.id}.json")
+
+    def read_records(self) -> list[Checkpoint]:
+        """Every record read from its file, not from the catalogue (``verify``: a record
+        damaged on disk since it was catalogued is damage too); fills ``skipped_records``."""
+        out = []
+        for path in self.records_dir.glob("*.json"):
+            try:
+                out.append(load_record(path, self.marks_dir))
+            except IntegrityError as exc:
+                self.skipped_records[path] = str(exc)
+            except OSError as exc:
+                self.skipped_records[path] = f"unreadable: {exc.strerror or exc}"
+        out.sort(key=lambda c: c.created, reverse=True)
+        return out
+
+    def _forgotten_checkpoints(self) -> list[Checkpoint]:
+        out = []
+        for path in self.forgotten_dir.glob("*.json"):
+            try:
+                out.append(load_record(path, self.marks_dir))
+            except (IntegrityError, OSError):
+                continue  # damaged: gc drops it; nothing to undelete
+        out.sort(key=lambda c: c.created, reverse=True)
+        return out
+
+
+def _move(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst`` durably: both directories are fsynced, so after a crash the
+    record is in one place or the other, never lost."""
+    os.rename(src, dst)
+    fsync_dir(dst.parent)
+    fsync_dir(src.parent)
 
 
 def _unborn(path: Path) -> bool:
