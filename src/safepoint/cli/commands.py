@@ -21,4 +21,6 @@ COMMANDS: dict[str, str] = {
     "export": "safepoint.cli.export_cmd:export",
     "import": "safepoint.cli.import_cmd:import_",
     "repair": "safepoint.cli.repair_cmd:repair",
+    "gc": "safepoint.cli.gc_cmd:gc",
+    "check": "safepoint.cli.check_cmd:check",
 }

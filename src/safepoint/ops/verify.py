@@ -22,6 +22,8 @@ class VerifyReport:
     bytes: int = 0
     damaged: dict[str, list[str]] = field(default_factory=dict)  # checkpoint id -> paths/reasons
     records: dict[str, str] = field(default_factory=dict)  # unreadable record file -> reason
+    # each missing or damaged file blob -> the (checkpoint id, path) pairs that use it (repair)
+    lost: dict[bytes, list[tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -50,7 +52,23 @@ def verify_checkpoints(
 
     found = repo.index.lookup_many(users)
     bad: dict[bytes, str] = {b: "missing from the repository" for b in users if b not in found}
-    locations = sorted(found.values(), key=pack_order)
+    bad.update(rehash(repo, list(found.values()), progress))
+    report.blobs = len(users)
+    report.bytes = sum(loc.raw_size for loc in found.values())
+    for blob_id, problem in bad.items():
+        report.lost[blob_id] = users[blob_id]
+        for cid, path in users[blob_id]:
+            report.damaged.setdefault(cid, []).append(f"{path}: {problem}")
+    return report
+
+
+def rehash(
+    repo: Repository, locations: list[Location], progress: Progress | None = None
+) -> dict[bytes, str]:
+    """Read every blob at ``locations`` whole, pack by pack, and check its hash: the problem
+    of each one that is damaged or unreadable (``verify``, ``check --read-data``)."""
+    progress = progress or NullProgress()
+    locations = sorted(locations, key=pack_order)
     progress.start("verify", sum(loc.stored_size for loc in locations))
 
     def check(loc: Location) -> tuple[bytes, str | None]:
@@ -65,13 +83,9 @@ def verify_checkpoints(
         finally:
             progress.advance(loc.stored_size)
 
+    bad: dict[bytes, str] = {}
     for blob_id, problem in map_each(check, locations, lambda loc: loc.raw_size):
         if problem:
             bad[blob_id] = problem
     progress.finish()
-    report.blobs = len(users)
-    report.bytes = sum(loc.raw_size for loc in locations)
-    for blob_id, problem in bad.items():
-        for cid, path in users[blob_id]:
-            report.damaged.setdefault(cid, []).append(f"{path}: {problem}")
-    return report
+    return bad
