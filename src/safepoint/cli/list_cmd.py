@@ -12,6 +12,7 @@ from safepoint.cli.table import Column, Section
 from safepoint.model.entry import DIR, FILE
 from safepoint.ops.marks import HOW_SHORT, describe_mark, marked_at
 from safepoint.ops.refs import resolve
+from safepoint.store import damage
 from safepoint.store.records import SAFETY, Checkpoint, Marks
 
 
@@ -73,6 +74,7 @@ def list_(ctx: click.Context, root: str | None, json_mode: bool) -> None:
     out = output(ctx, json_mode)
     with site(root) as s:
         checkpoints = s.repository.checkpoints()
+        damaged = damage.all_reasons(s.repository)
     if json_mode:
         out.json([{**cp.to_json(), "short_id": cp.short_id} for cp in checkpoints])
         return
@@ -87,6 +89,9 @@ def list_(ctx: click.Context, root: str | None, json_mode: bool) -> None:
             Section([_row(cp) for cp in checkpoints if cp.kind == SAFETY], SAFETY_TITLE),
         ],
     )
+    for cp in checkpoints:  # marked by 'safepoint repair' (store/damage.py)
+        if cp.id in damaged:
+            out.line(f"DAMAGED {cp.display_name}, cannot be restored: {damaged[cp.id]}")
 
 
 @click.command()
@@ -107,6 +112,7 @@ def show(
     out = output(ctx, json_mode)
     with site(root) as s:
         cp = resolve(ref, s.repository.checkpoints())
+        damaged = damage.reason(s.repository, cp.id)
         entries = s.repository.load_manifest(cp) if show_files else []
     if json_mode:
         doc = {**cp.to_json(), "short_id": cp.short_id}
@@ -145,6 +151,7 @@ def show(
         ("newly stored", human_size(cp.new_bytes)),
         ("health", describe_mark(cp.marks)),
         ("pinned", "yes" if cp.marks.pinned else "no"),
+        *([("DAMAGED", f"cannot be restored: {damaged}")] if damaged else []),
     ]:
         out.line(f"{key:>13}: {value}")
     if cp.note:

@@ -11,6 +11,7 @@ from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import human_duration
 from safepoint.ops.refs import resolve
 from safepoint.restore.materialize import restore_to
+from safepoint.store.damage import refuse_if_damaged
 
 
 @click.command()
@@ -30,6 +31,7 @@ def restore(ctx: click.Context, ref: str, target: str, root: str | None, json_mo
     started = time.monotonic()
     with site(root) as s:
         cp = resolve(ref, s.repository.checkpoints())
+        refuse_if_damaged(s.repository, cp)
         dest = Path(target).absolute()
         restore_to(s.repository, s.repository.load_manifest(cp), dest, progress=out.progress())
     elapsed = time.monotonic() - started

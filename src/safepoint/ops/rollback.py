@@ -38,6 +38,7 @@ from safepoint.restore.apply import discard_staged, remove_temp_files, stage_fil
 from safepoint.restore.journal import Journal, read_journal, remove_journal, write_journal
 from safepoint.restore.plan import Plan, plan_rollback
 from safepoint.scan.walk import Known
+from safepoint.store.damage import refuse_if_damaged
 from safepoint.store.records import BAD, BY_ROLLBACK, SAFETY, Checkpoint
 
 Warn = Callable[[str], None]
@@ -156,6 +157,7 @@ def rollback(
     with repo.lock():
         refuse_if_pending(site)
         target = default_target(repo.checkpoints(), ref, warn=note)
+        refuse_if_damaged(repo, target)
         if not dry_run:
             check_proof_setup(site, proof_options)  # before any file changes
         if dry_run or confirm is not None:

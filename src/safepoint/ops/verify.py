@@ -14,6 +14,9 @@ from safepoint.store.pack import Location, pack_order
 from safepoint.store.records import Checkpoint
 from safepoint.store.repository import Repository
 
+# each missing or damaged file blob -> the (checkpoint id, path) pairs that use it
+Lost = dict[bytes, list[tuple[str, str]]]
+
 
 @dataclass
 class VerifyReport:
@@ -22,8 +25,7 @@ class VerifyReport:
     bytes: int = 0
     damaged: dict[str, list[str]] = field(default_factory=dict)  # checkpoint id -> paths/reasons
     records: dict[str, str] = field(default_factory=dict)  # unreadable record file -> reason
-    # each missing or damaged file blob -> the (checkpoint id, path) pairs that use it (repair)
-    lost: dict[bytes, list[tuple[str, str]]] = field(default_factory=dict)
+    lost: Lost = field(default_factory=dict)  # what repair tries to heal
 
     @property
     def ok(self) -> bool:

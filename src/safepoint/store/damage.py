@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from safepoint.errors import IntegrityError
 from safepoint.store.atomic import write_atomic
-from safepoint.store.records import now_iso
+from safepoint.store.records import Checkpoint, now_iso
 
 if TYPE_CHECKING:
     from safepoint.store.repository import Repository
@@ -52,3 +53,25 @@ def clear(repo: Repository, cid: str) -> bool:
         path.unlink()
         return True
     return False
+
+
+def refuse_if_damaged(repo: Repository, cp: Checkpoint) -> None:
+    """Restore and rollback stop here, before touching anything, for a damaged checkpoint."""
+    why = reason(repo, cp.id)
+    if why is not None:
+        raise IntegrityError(
+            f"checkpoint {cp.display_name} is damaged and cannot be restored: {why} "
+            "('safepoint repair' found its data gone and could not heal it)"
+        )
+
+
+def all_reasons(repo: Repository) -> dict[str, str]:
+    """Every damaged checkpoint's id and reason (one directory listing: for ``list``)."""
+    folder = repo.path / FOLDER
+    if not folder.is_dir():
+        return {}
+    out = {}
+    for path in folder.glob("*.json"):
+        cid = path.name.removesuffix(".json")
+        out[cid] = reason(repo, cid) or ""
+    return out
