@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from safepoint.errors import IntegrityError, UsageError
+from safepoint.diskspace import free_space, human_size
+from safepoint.errors import IntegrityError, OperationalError, UsageError
 from safepoint.ops.site import Site
 from safepoint.restore.journal import read_journal
 from safepoint.store import damage
-from safepoint.store.gc import FORGOTTEN, GcPlan, forgotten_records, plan_gc, sweep
+from safepoint.store.gc import FORGOTTEN, INDEX_SPARE, GcPlan, forgotten_records, plan_gc, sweep
 from safepoint.store.index import IndexDamagedError
 from safepoint.store.reach import ChunkCache, blobs_of
 from safepoint.store.records import Checkpoint, load_record
@@ -43,6 +44,7 @@ def gc(site: Site, *, dry_run: bool = False, max_unused: float = 10.0) -> GcResu
     if not 0 <= max_unused <= 100:
         raise UsageError(f"--max-unused must be a percentage from 0 to 100, not {max_unused:g}")
     repo = site.repository
+    _check_some_room(repo)
     with repo.lock():
         roots = gc_roots(repo)
         keep = {cp.id for cp in roots}
@@ -50,6 +52,18 @@ def gc(site: Site, *, dry_run: bool = False, max_unused: float = 10.0) -> GcResu
         plan = plan_gc(repo, live_blobs(repo, roots), forgotten, max_unused / 100)
         after = plan.disk_before - plan.freed_estimate if dry_run else sweep(repo, plan)
     return _result(plan, len(roots), dry_run, after)
+
+
+def _check_some_room(repo: Repository) -> None:
+    """Even a gc that only deletes writes to the index first; on a file system without room
+    for that, SQLite says no more than "disk I/O error"."""
+    free = free_space(repo.path)
+    if free is not None and free < INDEX_SPARE:
+        raise OperationalError(
+            f"gc stopped: no space left at {repo.path} ({human_size(free)} free; gc needs about "
+            f"{human_size(INDEX_SPARE)} for its index transactions); nothing was deleted (free "
+            "some space on that file system, then run gc again)"
+        )
 
 
 def gc_roots(repo: Repository) -> list[Checkpoint]:
