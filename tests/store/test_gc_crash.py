@@ -24,9 +24,9 @@ POINTS = [
     "packs-written",
     "index-updated",
     "announced",
+    "records-deleted",
     "index-forgot",
     "cache-dropped",
-    "records-deleted",
     "pack-deleted:1",
     "pack-deleted:2",
     "done",
@@ -69,7 +69,10 @@ def test_thirty_kills_across_the_phases_of_gc(site: Path, tmp_path: Path) -> Non
         assert finished.returncode == 0, (point, finished.stderr)
         assert not list((repo / "forgotten").glob("*.json"))
         clean = sp_json("check", cwd=site)
-        assert clean["ok"] and clean["warnings"] == [], (point, clean)
+        # Only what the threshold leaves (a pack that is 94% live keeps its dead 6%): no pack
+        # the index does not know, no unfinished pack.
+        leftovers = [w for w in clean["warnings"] if "no checkpoint needs" not in w]
+        assert clean["ok"] and leftovers == [], (point, clean)
     # What every gc kept is whole: each kept checkpoint restores as it was taken.
     for label, snap in kept.items():
         out = tmp_path / f"out-{label}"

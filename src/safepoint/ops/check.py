@@ -166,13 +166,20 @@ def _extra(
     needed: set[bytes],
     report: CheckReport,
 ) -> None:
-    known_packs = {loc.pack for loc in locations.values()}
-    unknown = sorted(set(on_disk) - known_packs)
+    unknown = sorted(set(on_disk) - repo.index.known_packs())
     if unknown:
         size = sum(on_disk[p] for p in unknown)
         report.warnings.append(
             f"{len(unknown)} pack(s) the index does not know ({human_size(size)}): the next "
             "'safepoint gc' indexes them and deletes what nothing needs"
+        )
+    used = {loc.pack for loc in locations.values()}
+    idle = sorted(set(on_disk) - used - set(unknown))
+    if idle:
+        size = sum(on_disk[p] for p in idle)
+        report.warnings.append(
+            f"{len(idle)} pack(s) hold only copies of blobs stored elsewhere "
+            f"({human_size(size)}): 'safepoint gc' deletes them"
         )
     unused = [loc for b, loc in locations.items() if b not in needed]
     if unused:

@@ -12,15 +12,17 @@ The sweep, step by step (``docs/FORMAT.md`` lists the same order):
 1. new packs written as ``.pack.tmp``, fsynced, renamed, directories fsynced;
 2. their locations committed to the index, replacing the old ones (one transaction);
 3. ``gc.json`` replaced (readers that meet a vanished pack after this know why);
-4. the packs to delete forgotten by the index (one transaction);
-5. the tree cache removed (it vouches that the blobs it names are stored);
-6. the forgotten records (``forgotten/ID.json``) and their marks deleted;
+4. the forgotten records (``forgotten/ID.json``) deleted, then marks and damage notes that
+   name no record;
+5. the packs to delete forgotten by the index (one transaction);
+6. the tree cache removed (it vouches that the blobs it names are stored);
 7. the old packs deleted, their directories fsynced.
 
-Nothing is deleted before step 4, so a full disk (steps 1 to 3) leaves the repository as it
-was. A crash after step 4 leaves packs that the index does not know: the next writer indexes
-them again (store/upkeep.py) and the next gc deletes them. A crash between 6 and 7 leaves a
-pack whose blobs nothing needs, which the next gc deletes.
+Nothing is deleted before step 4, and steps 1 to 3 are the ones that need space (checked
+first), so a full disk leaves the repository as it was. Before step 5 the packs to delete hold
+only blobs no remaining record needs (the live ones were re-homed in step 2); a crash after it
+leaves packs that the index does not know: the next writer indexes them again
+(store/upkeep.py), and the next gc deletes them.
 """
 
 from __future__ import annotations
@@ -101,10 +103,13 @@ def plan_gc(repo: Repository, live: set[bytes], forgotten: list[str], max_unused
         by_pack[loc.pack].append(loc)
     known = {loc.blob_id for locs in by_pack.values() for loc in locs}
     plan.missing = sorted(live - known)
+    indexed = repo.index.known_packs()
     for name, size in sorted(plan.packs_before.items()):
-        if name not in by_pack:
+        if name not in indexed:
             continue  # a pack the upkeep could not index: never deleted by gc
-        kept = [loc for loc in by_pack[name] if loc.blob_id in live]
+        # A pack indexed with no rows holds only copies of blobs found elsewhere first (a
+        # repack that a crash cut off before its index commit): nothing of it is used.
+        kept = [loc for loc in by_pack.get(name, []) if loc.blob_id in live]
         used = len(FILE_HEADER) + sum(RECORD_SIZE + loc.stored_size for loc in kept)
         if not kept:
             plan.delete.append(name)
@@ -136,13 +141,13 @@ def sweep(repo: Repository, plan: GcPlan) -> int:
         except OSError as exc:
             raise OperationalError(f"gc stopped: {describe(exc)}; nothing was deleted") from None
         _test_point("announced")
+    _remove_records(repo, plan.forgotten)
+    _test_point("records-deleted")
     if doomed:
         repo.index.forget_packs(doomed)
         _test_point("index-forgot")
         repo.cache_path.unlink(missing_ok=True)
         _test_point("cache-dropped")
-    _remove_records(repo, plan.forgotten)
-    _test_point("records-deleted")
     repo.close_packs()
     dirs = set()
     for name in doomed:
