@@ -171,7 +171,8 @@ def _extra(
         size = sum(on_disk[p] for p in unknown)
         report.warnings.append(
             f"{len(unknown)} pack(s) the index does not know ({human_size(size)}): the next "
-            "'safepoint gc' indexes them and deletes what nothing needs"
+            "'safepoint gc' indexes them and deletes what nothing needs (if the index lost "
+            "them, 'safepoint repair index' rebuilds it from the packs)"
         )
     used = {loc.pack for loc in locations.values()}
     idle = sorted(set(on_disk) - used - set(unknown))
