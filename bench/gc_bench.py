@@ -18,6 +18,7 @@ garbage); after each round both tools take a checkpoint (untimed).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -27,10 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from peers import Restic, Safepoint, du_bytes  # noqa: E402
-from run import find_safepoint  # noqa: E402
-from timing import Timer, run_quiet  # noqa: E402
-from trees import EditSet, copy_tree, exclude_spec, source_files  # noqa: E402
+from peers import Restic, Safepoint, du_bytes
+from run import find_safepoint
+from timing import Timer, run_quiet
+from trees import EditSet, copy_tree, exclude_spec, source_files
 
 KEEP = 10
 BUNDLE = 256 * 1024
@@ -82,8 +83,7 @@ def run(original: Path, work: Path, count: int, exe: str) -> int:
     if not gc.ok:
         raise RuntimeError(f"safepoint gc: {gc.last_error_line()}")
     rows.append(("safepoint forget + gc", sp_seconds, gc.max_rss_kib, before, du_bytes(sp.repo)))
-    checked = run_quiet([exe, "check", "--read-data", "--root", str(site)], cwd=site)
-    del checked
+    run_quiet([exe, "check", "--read-data", "--root", str(site)], cwd=site)  # raises if not ok
 
     before = du_bytes(restic.repo)
     args = ["restic", "-r", str(restic.repo), "forget", "--keep-last", str(KEEP), "--prune"]
@@ -96,7 +96,8 @@ def run(original: Path, work: Path, count: int, exe: str) -> int:
     print("| tool | seconds | peak RSS | repository before | after | given back |")
     print("|---|---|---|---|---|---|")
     for name, seconds, rss, b, a in rows:
-        print(f"| {name} | {seconds:.2f} | {rss / 1024:.0f} MiB | {mib(b)} | {mib(a)} | {mib(b - a)} |")
+        rss_mib = f"{rss / 1024:.0f} MiB"
+        print(f"| {name} | {seconds:.2f} | {rss_mib} | {mib(b)} | {mib(a)} | {mib(b - a)} |")
     return 0
 
 
@@ -112,8 +113,6 @@ def forget_all_but_newest(repo: Path, keep: int) -> None:
 
 
 def _created(path: Path) -> str:
-    import json
-
     return str(json.loads(path.read_bytes())["created"])
 
 
