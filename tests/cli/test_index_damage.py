@@ -119,5 +119,9 @@ def test_an_index_that_is_not_a_database_and_a_damaged_pack(site: Path, tmp_path
     assert sp("verify", cwd=site).returncode == 3
 
 
-def test_repair_without_what_is_one_line(site: Path) -> None:
-    assert_one_line_error(sp("repair", cwd=site), 2)
+def test_repair_of_an_unknown_part_is_one_line(site: Path) -> None:
+    """'repair' alone heals and marks (tests/store/test_check_repair.py); an unknown part is
+    bad usage."""
+    assert_one_line_error(sp("repair", "packs", cwd=site), 2)
+    whole = sp("repair", cwd=site)
+    assert whole.returncode == 0 and "checked 0 checkpoints" in whole.stdout

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from safepoint.dbsnap.chunks import read_top
 from safepoint.store.repository import Repository
+from safepoint.store.snapshots import read_top
 from tests.dbsnap.conftest import sqlite_site
 from tests.helpers import sp_json
 

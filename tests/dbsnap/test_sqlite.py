@@ -9,8 +9,8 @@ import threading
 import time
 from pathlib import Path
 
-from safepoint.dbsnap.chunks import read_top
 from safepoint.store.repository import Repository
+from safepoint.store.snapshots import read_top
 from tests.dbsnap.conftest import sqlite_rows, sqlite_site
 from tests.helpers import assert_one_line_error, snapshot, sp, sp_json
 from tests.restore.test_faults import blob_location, flip

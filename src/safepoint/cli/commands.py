@@ -27,4 +27,6 @@ COMMANDS: dict[str, str] = {
     "forget": "safepoint.cli.forget_cmd:forget_cmd",
     "undelete": "safepoint.cli.forget_cmd:undelete_cmd",
     "prune": "safepoint.cli.forget_cmd:prune_cmd",
+    "gc": "safepoint.cli.gc_cmd:gc",
+    "check": "safepoint.cli.check_cmd:check",
 }

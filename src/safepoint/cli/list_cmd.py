@@ -13,6 +13,7 @@ from safepoint.model.entry import DIR, FILE
 from safepoint.ops.marks import HOW_SHORT, describe_mark, marked_at
 from safepoint.ops.migrations import recorded
 from safepoint.ops.refs import resolve
+from safepoint.store import damage
 from safepoint.store.records import SAFETY, Checkpoint, Marks
 
 
@@ -77,6 +78,7 @@ def list_(ctx: click.Context, forgotten: bool, root: str | None, json_mode: bool
     out = output(ctx, json_mode)
     with site(root) as s:
         checkpoints = s.repository.checkpoints(forgotten=forgotten)
+        damaged = damage.all_reasons(s.repository)
     if json_mode:
         out.json([{**cp.to_json(), "short_id": cp.short_id} for cp in checkpoints])
         return
@@ -91,6 +93,9 @@ def list_(ctx: click.Context, forgotten: bool, root: str | None, json_mode: bool
             Section([_row(cp) for cp in checkpoints if cp.kind == SAFETY], SAFETY_TITLE),
         ],
     )
+    for cp in checkpoints:  # marked by 'safepoint repair' (store/damage.py)
+        if cp.id in damaged:
+            out.line(f"DAMAGED {cp.display_name}, cannot be restored: {damaged[cp.id]}")
 
 
 def _database(cp: Checkpoint) -> str:
@@ -121,6 +126,7 @@ def show(
     out = output(ctx, json_mode)
     with site(root) as s:
         cp = resolve(ref, s.repository.listed())
+        damaged = damage.reason(s.repository, cp.id)
         entries = s.repository.load_manifest(cp) if show_files else []
     if json_mode:
         doc = {**cp.to_json(), "short_id": cp.short_id}
@@ -160,6 +166,7 @@ def show(
         ("health", describe_mark(cp.marks)),
         ("pinned", "yes" if cp.marks.pinned else "no"),
         ("database", _database(cp)),
+        *([("DAMAGED", f"cannot be restored: {damaged}")] if damaged else []),
     ]:
         out.line(f"{key:>13}: {value}")
     migrations = recorded(cp)

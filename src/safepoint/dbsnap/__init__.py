@@ -3,8 +3,8 @@
 ``chunks`` owns the stored form: a snapshot is a list of content blobs (SQLite: pieces of one
 page, so pages that did not change are stored once; ``pg_dump`` output:
 content-defined chunks, so an insertion does not shift every later piece) and a small JSON
-"top" blob listing them; ``snapshot_blobs`` is the one answer to "which blobs does a
-checkpoint's snapshot use". ``sqlite`` copies a live SQLite database with the online backup
+"top" blob listing them; which blobs a checkpoint's snapshot uses is answered below, in
+``store/snapshots.py``, so that gc, check and verify count them. ``sqlite`` copies a live SQLite database with the online backup
 API, both ways; ``postgres`` runs ``pg_dump`` and restores into a new database that is then
 swapped in by renaming. ``snapshot`` ties them together for ``ops``.
 

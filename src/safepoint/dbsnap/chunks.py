@@ -28,12 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from safepoint.errors import IntegrityError, OperationalError
-from safepoint.store.records import Checkpoint
 from safepoint.store.repository import Repository
+from safepoint.store.snapshots import FORMAT, VERSION, read_top
 from safepoint.store.writer import BlobWriter, blob_hash
 
-FORMAT = "safepoint-db-snapshot"
-VERSION = 1
 PAGE_MIN = 4096  # pieces of SQLite files: one page, but never smaller than this
 CDC_MIN, CDC_AVG, CDC_MAX = 16 * 1024, 64 * 1024, 256 * 1024
 CDC_NAME = "fastcdc-16k-64k-256k"
@@ -93,42 +91,6 @@ def store_snapshot(
     }
     top_id = writer.add_bytes(json.dumps(top, separators=(",", ":")).encode())
     return {"engine": engine, "name": name, "bytes": total, "top": top_id}
-
-
-def snapshot_info(cp_extra: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``extra["database"]`` of a record, or None when it has no snapshot."""
-    info = cp_extra.get("database")
-    return info if isinstance(info, dict) and isinstance(info.get("top"), str) else None
-
-
-def read_top(repo: Repository, info: dict[str, Any]) -> list[tuple[bytes, int]]:
-    """The chunk list of a snapshot (hash-checked; IntegrityError when it cannot be read)."""
-    try:
-        top_id = bytes.fromhex(info["top"])
-    except (ValueError, TypeError):
-        raise IntegrityError(
-            f"database snapshot top {info.get('top')!r} is not a blob id"
-        ) from None
-    doc = json.loads(repo.read_blob(top_id))
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != VERSION:
-        raise IntegrityError(f"blob {top_id.hex()} is not a database snapshot this safepoint reads")
-    try:
-        return [(bytes.fromhex(h), int(n)) for h, n in doc["chunks"]]
-    except (KeyError, ValueError, TypeError) as exc:
-        raise IntegrityError(f"database snapshot {top_id.hex()} is malformed: {exc}") from None
-
-
-def snapshot_blobs(repo: Repository, cp: Checkpoint) -> Iterator[bytes]:
-    """Every blob the database snapshot of checkpoint ``cp`` uses (none without one): its top
-    blob, then its chunks. The one place that knows; reachability (gc) and verify ask it. A
-    top blob that cannot be read raises IntegrityError after yielding its own id, so a caller
-    deleting what nothing reaches stops rather than taking the chunks."""
-    info = snapshot_info(cp.extra)
-    if info is None:
-        return
-    yield bytes.fromhex(info["top"])
-    for blob_id, _ in read_top(repo, info):
-        yield blob_id
 
 
 def snapshot_pieces(repo: Repository, info: dict[str, Any]) -> Iterator[bytes]:

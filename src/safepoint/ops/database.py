@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import quote
 
 from safepoint.config import ALWAYS, CONFIG_NAME, POSTGRESQL, SQLITE, DatabaseConfig
-from safepoint.dbsnap.chunks import snapshot_info
 from safepoint.dbsnap.snapshot import (
     check_tools,
     display_name,
@@ -33,6 +32,7 @@ from safepoint.errors import (
 )
 from safepoint.ops.site import Site
 from safepoint.store.records import Checkpoint
+from safepoint.store.snapshots import snapshot_info
 from safepoint.store.writer import BlobWriter
 
 

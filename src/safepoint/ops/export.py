@@ -26,7 +26,7 @@ from safepoint.archive.export import (
 from safepoint.archive.outputs import destination, refuse_inside_root, staged
 from safepoint.archive.script import ScriptInfo, render_restore_script
 from safepoint.archive.select import Tracker
-from safepoint.dbsnap.chunks import snapshot_info, snapshot_pieces
+from safepoint.dbsnap.chunks import snapshot_pieces
 from safepoint.errors import OperationalError, UsageError
 from safepoint.model.entry import DIR, FILE, Entry
 from safepoint.ops.site import Site
@@ -35,6 +35,7 @@ from safepoint.scan.runtime import file_is_database
 from safepoint.scan.walk import scan_tree
 from safepoint.store.records import Checkpoint
 from safepoint.store.repository import Repository
+from safepoint.store.snapshots import snapshot_info
 from safepoint.store.upkeep import Upkeep, remove_dead
 from safepoint.version import __version__
 

@@ -17,6 +17,7 @@ from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
 from safepoint.progress import Progress
 from safepoint.restore.materialize import restore_to
+from safepoint.store.damage import refuse_if_damaged
 from safepoint.store.records import Checkpoint
 
 
@@ -53,6 +54,7 @@ def restore_checkpoint(
     started = time.monotonic()
     repo = site.repository
     cp = resolve(ref, repo.listed())
+    refuse_if_damaged(repo, cp)  # repair found its data gone: say so before writing anything
     db = database_for_rollback(site, cp, with_db=with_db)  # refused before anything is written
     dest = Path(target).absolute()
     restore_to(repo, repo.load_manifest(cp), dest, progress=progress)

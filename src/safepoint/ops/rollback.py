@@ -42,6 +42,7 @@ from safepoint.progress import Progress
 from safepoint.restore.journal import Journal
 from safepoint.restore.plan import Plan
 from safepoint.scan.tree import Tree, read_tree
+from safepoint.store.damage import refuse_if_damaged
 from safepoint.store.records import BAD, BY_ROLLBACK, SAFETY, Checkpoint
 
 Warn = Callable[[str], None]
@@ -169,6 +170,7 @@ def rollback(
     with repo.lock(), ExitStack() as stack:
         refuse_if_pending(site)
         target = default_target(repo.checkpoints(), ref, warn=note)
+        refuse_if_damaged(repo, target)
         database = database_for_rollback(site, target, with_db=with_db)
         if not dry_run:
             check_proof_setup(site, proof_options)  # before any file changes

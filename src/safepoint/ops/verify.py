@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from safepoint.dbsnap.chunks import snapshot_blobs
 from safepoint.errors import IntegrityError
 from safepoint.model.entry import FILE
 from safepoint.parallel import map_each
@@ -14,6 +13,10 @@ from safepoint.store.index import IndexDamagedError
 from safepoint.store.pack import Location, pack_order
 from safepoint.store.records import Checkpoint
 from safepoint.store.repository import Repository
+from safepoint.store.snapshots import snapshot_blobs
+
+# each missing or damaged file blob -> the (checkpoint id, path) pairs that use it
+Lost = dict[bytes, list[tuple[str, str]]]
 
 
 @dataclass
@@ -23,6 +26,7 @@ class VerifyReport:
     bytes: int = 0
     damaged: dict[str, list[str]] = field(default_factory=dict)  # checkpoint id -> paths/reasons
     records: dict[str, str] = field(default_factory=dict)  # unreadable record file -> reason
+    lost: Lost = field(default_factory=dict)  # what repair tries to heal
 
     @property
     def ok(self) -> bool:
@@ -56,7 +60,23 @@ def verify_checkpoints(
 
     found = repo.index.lookup_many(users)
     bad: dict[bytes, str] = {b: "missing from the repository" for b in users if b not in found}
-    locations = sorted(found.values(), key=pack_order)
+    bad.update(rehash(repo, list(found.values()), progress))
+    report.blobs = len(users)
+    report.bytes = sum(loc.raw_size for loc in found.values())
+    for blob_id, problem in bad.items():
+        report.lost[blob_id] = users[blob_id]
+        for cid, path in users[blob_id]:
+            report.damaged.setdefault(cid, []).append(f"{path}: {problem}")
+    return report
+
+
+def rehash(
+    repo: Repository, locations: list[Location], progress: Progress | None = None
+) -> dict[bytes, str]:
+    """Read every blob at ``locations`` whole, pack by pack, and check its hash: the problem
+    of each one that is damaged or unreadable (``verify``, ``check --read-data``)."""
+    progress = progress or NullProgress()
+    locations = sorted(locations, key=pack_order)
     progress.start("verify", sum(loc.stored_size for loc in locations))
 
     def check(loc: Location) -> tuple[bytes, str | None]:
@@ -71,16 +91,12 @@ def verify_checkpoints(
         finally:
             progress.advance(loc.stored_size)
 
+    bad: dict[bytes, str] = {}
     for blob_id, problem in map_each(check, locations, lambda loc: loc.raw_size):
         if problem:
             bad[blob_id] = problem
     progress.finish()
-    report.blobs = len(users)
-    report.bytes = sum(loc.raw_size for loc in locations)
-    for blob_id, problem in bad.items():
-        for cid, path in users[blob_id]:
-            report.damaged.setdefault(cid, []).append(f"{path}: {problem}")
-    return report
+    return bad
 
 
 DATABASE = "(database snapshot)"

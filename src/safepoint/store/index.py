@@ -146,6 +146,15 @@ class Index:
                 db.execute("ROLLBACK")
                 raise
 
+    def locations(self) -> list[Location]:
+        """Every blob the index knows, with its location (gc, check)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT b.id, p.name, b.offset, b.stored, b.raw, b.codec FROM blobs b "
+                "JOIN packs p ON p.id = b.pack"
+            ).fetchall()
+        return [Location(*row) for row in rows]
+
     def known_packs(self) -> set[str]:
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT name FROM packs")}

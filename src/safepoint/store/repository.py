@@ -36,7 +36,7 @@ import zstandard
 
 from safepoint.errors import FormatError, IntegrityError, LockedError, OperationalError
 from safepoint.model.entry import Entry
-from safepoint.store import lockinfo
+from safepoint.store import generation, lockinfo
 from safepoint.store.atomic import fsync_dir, write_atomic
 from safepoint.store.catalogue import load_checkpoints
 from safepoint.store.index import Index, rebuild_index
@@ -80,6 +80,7 @@ class Repository:
         self.skipped_records: dict[Path, str] = {}  # see checkpoints()
         # Where the upkeep at lock time reports (removed leftovers, missing packs).
         self.notify: Callable[[str], None] = lambda _: None
+        self.gc_seen = generation.seen(path)  # a gc after this: see store/generation.py
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -224,6 +225,7 @@ class Repository:
         """The content of a blob, hash-checked."""
         loc = self.index.lookup(blob_id)
         if loc is None:
+            generation.check_unchanged(self.path, self.gc_seen)
             raise IntegrityError(f"blob {blob_id.hex()} is missing from the repository")
         return self.read_at(loc)
 
@@ -231,7 +233,7 @@ class Repository:
         try:
             stored = read_record(self._pack_fd(loc.pack), loc)
         except FileNotFoundError:
-            raise IntegrityError(f"pack {loc.pack} is missing") from None
+            return self.read_at(self._moved(loc))
         if loc.codec == ZSTD:
             try:
                 data = self._decompressor().decompress(stored, max_output_size=loc.raw_size)
@@ -250,7 +252,8 @@ class Repository:
         try:
             fd = self._pack_fd(loc.pack)
         except FileNotFoundError:
-            raise IntegrityError(f"pack {loc.pack} is missing") from None
+            yield from self.stream_at(self._moved(loc))
+            return
         check_header(fd, loc)
         region = _Region(fd, loc.offset + RECORD_SIZE, loc.stored_size)
         # stream_reader bounds each piece to CHUNK bytes of output, however well it compressed
@@ -274,6 +277,16 @@ class Repository:
     def content(self, loc: Location) -> bytes | Iterator[bytes]:
         """``read_at`` for ordinary blobs, ``stream_at`` for large ones."""
         return self.stream_at(loc) if loc.raw_size > LARGE else self.read_at(loc)
+
+    def _moved(self, loc: Location) -> Location:
+        """Where the blob of ``loc``, whose pack is gone, is now: a gc repacked it (the read
+        goes on there), removed it since this command opened the repository (exit 1: run it
+        again), or the pack was lost (IntegrityError)."""
+        now = self.index.lookup(loc.blob_id)
+        if now is not None and now.pack != loc.pack:
+            return now
+        generation.check_unchanged(self.path, self.gc_seen)
+        raise IntegrityError(f"pack {loc.pack} is missing")
 
     def _pack_fd(self, name: str) -> int:
         with self._fd_lock:

@@ -9,8 +9,7 @@ Under the lock no other process writes to the repository, so:
   its writer never renamed into place; removed;
 - a ``.pack`` the index does not know was renamed by a writer that died before indexing it:
   its records are complete and fsynced, so it is indexed, and the next checkpoint reuses its
-  blobs instead of storing them again (nothing deletes a complete pack today; a future
-  ``gc``, planned, may);
+  blobs instead of storing them again (``gc`` deletes it if nothing needs them);
 - a pack the index knows that is gone from disk: its blobs are forgotten, so that the next
   checkpoint stores them again from the site, and the tree cache is dropped, since it vouches
   that every hash it holds names a stored blob.

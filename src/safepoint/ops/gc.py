@@ -1,0 +1,118 @@
+"""``safepoint gc``: end the undelete window of forgotten checkpoints and give their space back.
+
+Under the repository lock: the roots are the checkpoints in the list and those a pending
+rollback journal names (its target and safety checkpoint, even if forgotten); every blob they
+need is live (store/reach.py); packs are weighed, deleted or repacked (store/gc.py, which also
+says why every crash leaves extra data, never missing data). A checkpoint whose manifest cannot
+be read stops gc (what it needs cannot be known) unless ``repair`` marked it damaged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from safepoint.diskspace import free_space, human_size
+from safepoint.errors import IntegrityError, OperationalError, UsageError
+from safepoint.ops.site import Site
+from safepoint.restore.journal import read_journal
+from safepoint.store import damage
+from safepoint.store.gc import FORGOTTEN, INDEX_SPARE, GcPlan, forgotten_records, plan_gc, sweep
+from safepoint.store.index import IndexDamagedError
+from safepoint.store.reach import ChunkCache, blobs_of
+from safepoint.store.records import Checkpoint, load_record
+from safepoint.store.repository import Repository
+
+
+@dataclass(frozen=True)
+class GcResult:
+    dry_run: bool
+    checkpoints: int  # the roots
+    forgotten: list[str]  # records whose undelete window ended (or would)
+    deleted_packs: int
+    repacked_packs: int
+    copied_blobs: int
+    missing_blobs: int  # live blobs that were already missing ('check' says more)
+    bytes_before: int  # the packs' bytes on disk
+    bytes_after: int  # after (a dry run: the estimate)
+
+    @property
+    def freed(self) -> int:
+        return self.bytes_before - self.bytes_after
+
+
+def gc(site: Site, *, dry_run: bool = False, max_unused: float = 10.0) -> GcResult:
+    if not 0 <= max_unused <= 100:
+        raise UsageError(f"--max-unused must be a percentage from 0 to 100, not {max_unused:g}")
+    repo = site.repository
+    _check_some_room(repo)
+    with repo.lock():
+        roots = gc_roots(repo)
+        keep = {cp.id for cp in roots}
+        forgotten = [cid for cid in forgotten_records(repo) if cid not in keep]
+        plan = plan_gc(repo, live_blobs(repo, roots), forgotten, max_unused / 100)
+        after = plan.disk_before - plan.freed_estimate if dry_run else sweep(repo, plan)
+    return _result(plan, len(roots), dry_run, after)
+
+
+def _check_some_room(repo: Repository) -> None:
+    """Even a gc that only deletes writes to the index first; on a file system without room
+    for that, SQLite says no more than "disk I/O error"."""
+    free = free_space(repo.path)
+    if free is not None and free < INDEX_SPARE:
+        raise OperationalError(
+            f"gc stopped: no space left at {repo.path} ({human_size(free)} free; gc needs about "
+            f"{human_size(INDEX_SPARE)} for its index transactions); nothing was deleted (free "
+            "some space on that file system, then run gc again)"
+        )
+
+
+def gc_roots(repo: Repository) -> list[Checkpoint]:
+    """The listed checkpoints, and a forgotten one that a pending rollback journal names."""
+    roots = repo.checkpoints()
+    if repo.skipped_records:
+        path, why = next(iter(repo.skipped_records.items()))
+        raise IntegrityError(
+            f"gc refused: {path} cannot be read ({why}), so what it needs cannot be known; "
+            "nothing was deleted (move the file out of checkpoints/ if it is not a record)"
+        )
+    journal = read_journal(repo.journal_path)
+    if journal is not None:
+        listed = {cp.id for cp in roots}
+        for cid in (journal.target, journal.safety):
+            path = repo.path / FORGOTTEN / f"{cid}.json"
+            if cid not in listed and path.exists():
+                roots.append(load_record(path, repo.marks_dir))
+    return roots
+
+
+def live_blobs(repo: Repository, roots: list[Checkpoint]) -> set[bytes]:
+    live: set[bytes] = set()
+    chunks: ChunkCache = {}
+    for cp in roots:
+        try:
+            live |= blobs_of(repo, cp, chunks=chunks)
+        except IndexDamagedError:
+            raise
+        except IntegrityError as exc:
+            if damage.reason(repo, cp.id) is None:
+                raise IntegrityError(
+                    f"gc refused: checkpoint {cp.display_name} cannot be read ({exc}), so what "
+                    "it needs cannot be known; nothing was deleted (run 'safepoint repair', "
+                    "which heals it or marks it damaged)"
+                ) from None
+            live.add(bytes.fromhex(cp.manifest))  # damaged: keep whatever is left of it
+    return live
+
+
+def _result(plan: GcPlan, roots: int, dry_run: bool, after: int) -> GcResult:
+    return GcResult(
+        dry_run=dry_run,
+        checkpoints=roots,
+        forgotten=plan.forgotten,
+        deleted_packs=len(plan.delete),
+        repacked_packs=len(plan.repack),
+        copied_blobs=len(plan.copy),
+        missing_blobs=len(plan.missing),
+        bytes_before=plan.disk_before,
+        bytes_after=after,
+    )
