@@ -4,9 +4,10 @@
 page, so pages that did not change are stored once; ``pg_dump`` output:
 content-defined chunks, so an insertion does not shift every later piece) and a small JSON
 "top" blob listing them; which blobs a checkpoint's snapshot uses is answered below, in
-``store/snapshots.py``, so that gc, check and verify count them. ``sqlite`` copies a live SQLite database with the online backup
-API, both ways; ``postgres`` runs ``pg_dump`` and restores into a new database that is then
-swapped in by renaming. ``snapshot`` ties them together for ``ops``.
+``store/snapshots.py``, so that gc, check and verify count them. ``sqlite`` copies a live
+SQLite database with the online backup API, both ways; ``postgres`` runs ``pg_dump`` and
+restores into a new database that is then swapped in by renaming. ``snapshot`` ties them
+together for ``ops``.
 
 An interruption while taking a snapshot leaves a temporary folder ``.dbsnap-*`` in the
 repository (removed by the next snapshot) and at most unreferenced pack data; while restoring
