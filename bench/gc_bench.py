@@ -1,11 +1,7 @@
 """Benchmark row: thinning a history to its last 10 checkpoints and giving the space back.
 
-safepoint: every checkpoint but the 10 newest forgotten, then ``safepoint gc``; restic:
-``restic forget --keep-last 10 --prune`` on the same history. Until ``safepoint prune`` exists
-(branch life), the forget step renames ``checkpoints/ID.json`` to ``forgotten/ID.json`` for
-each record but the 10 newest, which is exactly what ``prune --keep-last 10`` does to this
-history (no pins, no marks, no safety checkpoints, no journal: only the last-10 rule applies);
-that step takes milliseconds either way, so the row measures gc.
+safepoint: ``safepoint prune --keep-last 10`` then ``safepoint gc`` (both timed, as one row);
+restic: ``restic forget --keep-last 10 --prune`` on the same history.
 
 The history: a copy of the site, then N rounds of one deploy each: 10 source files get one
 line appended (the main bench's edit) and ``static/bundle.js`` is replaced by 256 KiB of new
@@ -18,7 +14,6 @@ garbage); after each round both tools take a checkpoint (untimed).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -77,12 +72,15 @@ def run(original: Path, work: Path, count: int, exe: str) -> int:
     rows = []
     before = du_bytes(sp.repo)
     t0 = time.perf_counter()
-    forget_all_but_newest(sp.repo, KEEP)
+    prune = timer.run([exe, "prune", "--keep-last", str(KEEP), "--root", str(site)], cwd=site)
+    if not prune.ok:
+        raise RuntimeError(f"safepoint prune: {prune.last_error_line()}")
     gc = timer.run([exe, "gc", "--root", str(site)], cwd=site)
     sp_seconds = time.perf_counter() - t0
     if not gc.ok:
         raise RuntimeError(f"safepoint gc: {gc.last_error_line()}")
-    rows.append(("safepoint forget + gc", sp_seconds, gc.max_rss_kib, before, du_bytes(sp.repo)))
+    rss = max(prune.max_rss_kib, gc.max_rss_kib)
+    rows.append(("safepoint prune + gc", sp_seconds, rss, before, du_bytes(sp.repo)))
     run_quiet([exe, "check", "--read-data", "--root", str(site)], cwd=site)  # raises if not ok
 
     before = du_bytes(restic.repo)
@@ -99,21 +97,6 @@ def run(original: Path, work: Path, count: int, exe: str) -> int:
         rss_mib = f"{rss / 1024:.0f} MiB"
         print(f"| {name} | {seconds:.2f} | {rss_mib} | {mib(b)} | {mib(a)} | {mib(b - a)} |")
     return 0
-
-
-def forget_all_but_newest(repo: Path, keep: int) -> None:
-    """What ``safepoint prune --keep-last KEEP`` does to a history with no pins, marks or
-    safety checkpoints: every record but the newest KEEP moves to forgotten/."""
-    records = sorted(
-        (repo / "checkpoints").glob("*.json"), key=lambda p: _created(p), reverse=True
-    )
-    (repo / "forgotten").mkdir(mode=0o700, exist_ok=True)
-    for path in records[keep:]:
-        os.rename(path, repo / "forgotten" / path.name)
-
-
-def _created(path: Path) -> str:
-    return str(json.loads(path.read_bytes())["created"])
 
 
 def mib(n: int) -> str:

@@ -1,17 +1,18 @@
-"""Test helpers for the checkpoint lifecycle. ``forget_by_rename`` does exactly what
-``safepoint forget`` does to the repository (branch life): the record moves by rename from
-``checkpoints/ID.json`` to ``forgotten/ID.json``, bytes unchanged, marks left in place. Once
-``forget`` is merged, this is the one place to switch to it."""
+"""Test helpers for the checkpoint lifecycle: forgetting through the real command, and the
+packs' size as gc measures it."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from tests.helpers import sp
 
-def forget_by_rename(repo: Path, cid: str) -> None:
-    (repo / "forgotten").mkdir(mode=0o700, exist_ok=True)
-    os.rename(repo / "checkpoints" / f"{cid}.json", repo / "forgotten" / f"{cid}.json")
+
+def forget(repo: Path, cid: str) -> None:
+    """``safepoint forget ID --force`` on the site whose repository is ``repo`` (the site root
+    holds it): the record moves to ``forgotten/``, to be dropped by the next gc."""
+    sp("forget", cid, "--force", "--root", repo.parent, check=True)
+    assert (repo / "forgotten" / f"{cid}.json").exists()
 
 
 def packs_bytes(repo: Path) -> int:

@@ -14,7 +14,7 @@ import pytest
 from safepoint.store.generation import RepositoryChangedError
 from safepoint.store.repository import Repository
 from tests.helpers import EXCLUDED, assert_one_line_error, snapshot, sp, sp_json, write
-from tests.store.lifecycle import forget_by_rename, packs_bytes
+from tests.store.lifecycle import forget, packs_bytes
 
 BIG = 6 * 1024 * 1024
 
@@ -56,8 +56,8 @@ def test_gc_gives_back_the_space_of_a_forgotten_large_file(
     idle = sp_json("gc", cwd=site)
     assert idle["bytes_freed"] == 0 and packs_bytes(repo) == before
 
-    forget_by_rename(repo, ids["big"])
-    forget_by_rename(repo, ids["middle"])
+    forget(repo, ids["big"])
+    forget(repo, ids["middle"])
     dry = sp_json("gc", "--dry-run", cwd=site)
     assert packs_bytes(repo) == before and (repo / "forgotten" / f"{ids['big']}.json").exists()
     done = sp_json("gc", cwd=site)
@@ -96,8 +96,12 @@ def test_gc_keeps_what_remaining_checkpoints_share(
         out = tmp_path / f"{name}-before"
         sp("restore", name, "--to", out, cwd=site, check=True)
         snaps[name] = snapshot(out)
+    # 'after' is what the tree last matched, which forget keeps: move the tree to 'middle'
+    # first, and forget the safety checkpoint of 'after''s tree with it.
+    safety = sp_json("rollback", "middle", "--yes", "--no-health", cwd=site)["safety"]
     before = packs_bytes(repo)
-    forget_by_rename(repo, ids["after"])
+    forget(repo, ids["after"])
+    forget(repo, safety)
     done = sp_json("gc", "--max-unused", "0", cwd=site)
     assert 0 < done["bytes_freed"] < 64 * 1024 and packs_bytes(repo) == before - done["bytes_freed"]
     for name, snap in snaps.items():
@@ -110,7 +114,7 @@ def test_gc_keeps_the_checkpoints_of_a_pending_rollback(
 ) -> None:
     repo = site / ".safepoint"
     ids = history["ids"]
-    forget_by_rename(repo, ids["big"])
+    forget(repo, ids["big"])
     journal = {
         "version": 1,
         "target": ids["big"],
@@ -139,8 +143,8 @@ def test_a_reader_that_looked_a_blob_up_before_gc_finishes_or_says_why(
         small = repo.index.lookup(_blob_of(repo, ids["after"], "eventsite/settings.py"))
         huge = repo.index.lookup(_blob_of(repo, ids["big"], "static/huge.bin"))
         assert small is not None and huge is not None and small.pack == huge.pack
-        forget_by_rename(repo_path, ids["big"])
-        forget_by_rename(repo_path, ids["middle"])
+        forget(repo_path, ids["big"])
+        forget(repo_path, ids["middle"])
         sp("gc", cwd=site, check=True)
         assert not (repo_path / "packs" / small.pack[:2] / f"{small.pack}.pack").exists()
         # A pack the reader had open (the manifests' and files' pack) reads on to the end.

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import EXCLUDED, assert_one_line_error, snapshot, sp, sp_json, write
-from tests.store.lifecycle import forget_by_rename, packs_bytes
+from tests.store.lifecycle import forget, packs_bytes
 
 # The kill points of store/gc.py, in the order gc reaches them ("pack-deleted:2": after the
 # second old pack is deleted).
@@ -60,7 +60,7 @@ def test_thirty_kills_across_the_phases_of_gc(site: Path, tmp_path: Path) -> Non
         create(site, label)
         kept[label] = snapshot(site, skip=EXCLUDED)
         for cid in doomed:
-            forget_by_rename(repo, cid)
+            forget(repo, cid)
         killed = sp("gc", cwd=site, env={"SAFEPOINT_TEST_GC_KILL": point})
         assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr)
         checked = sp("check", "--read-data", cwd=site)
@@ -131,7 +131,7 @@ def test_gc_on_a_full_file_system_deletes_nothing(small_fs: Path, tmp_path: Path
     create(site, "new")
     keep = snapshot(site, skip=(".safepoint", "safepoint.toml"))
     repo = site / ".safepoint"
-    forget_by_rename(repo, old)
+    forget(repo, old)
     before = tree_of(repo)
     filler = small_fs / "filler"
     # Full to the last block, then with room for the index but not for the 2 MiB that the
