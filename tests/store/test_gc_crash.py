@@ -99,11 +99,11 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
 
 def tree_of(repo: Path) -> dict[str, bytes]:
     """Every file of the repository and its content, but for the index's database files (a
-    read opens a WAL) and the lock."""
+    read opens a WAL), the lock and the records' catalogue (a cache any command may write)."""
     out = {}
     for path in sorted(repo.rglob("*")):
         rel = str(path.relative_to(repo))
-        if path.is_file() and not rel.startswith(("index.sqlite", "lock")):
+        if path.is_file() and not rel.startswith(("index.sqlite", "lock", "catalogue")):
             out[rel] = path.read_bytes()
     return out
 

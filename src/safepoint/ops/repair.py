@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from safepoint.errors import IntegrityError
 from safepoint.ops.site import Site
-from safepoint.ops.tree import file_pieces, read_stable
 from safepoint.ops.verify import verify_checkpoints
+from safepoint.scan.hashing import file_pieces, read_stable
 from safepoint.store import damage
 from safepoint.store.pack import LARGE, Location, scan_pack
 from safepoint.store.repository import Repository
