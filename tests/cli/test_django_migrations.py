@@ -358,3 +358,33 @@ def test_run_with_db_brings_the_database_back_when_the_change_fails(tmp_path: Pa
     assert proc.returncode == 5, proc.stderr
     with sqlite3.connect(dj.database(root)) as db:
         assert db.execute("SELECT name FROM shop_item").fetchall() == [("kept",)]
+
+
+def test_apps_installed_in_the_sites_venv_are_not_compared(tmp_path: Path) -> None:
+    """As met on a real site: Django's own apps (admin, auth, ...) live in the venv inside the
+    root, which checkpoints leave out; their applied migrations are not 'ahead' of a target
+    that cannot hold them, and a plain rollback goes ahead."""
+    root = dj.build(tmp_path / "site")
+    vendored = root / "venv" / "lib" / "vendored" / "vendorapp"
+    (vendored / "migrations").mkdir(parents=True)
+    (vendored / "__init__.py").write_text("")
+    (vendored / "models.py").write_text("")
+    (vendored / "migrations" / "__init__.py").write_text("")
+    (vendored / "migrations" / "0001_initial.py").write_text(
+        dj.MIGRATIONS["blog/0001_initial"].replace('name="Post"', 'name="Thing"')
+    )
+    with (root / "mysite" / "settings.py").open("a") as f:
+        f.write('import sys\nsys.path.insert(0, str(BASE_DIR / "venv/lib/vendored"))\n')
+        f.write('INSTALLED_APPS = [*INSTALLED_APPS, "vendorapp"]\n')
+    dj.migrate(root)
+    assert "vendorapp.0001_initial" in dj.applied(root)
+    dj.config(root)
+    sp("init", cwd=root, check=True)
+    sp("create", "--label", "m1", cwd=root, check=True)
+    with (root / "shop/models.py").open("a") as f:
+        f.write("# newer code\n")
+    sp("create", cwd=root, check=True)
+    proc = sp("rollback", "m1", "--yes", "--no-health", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "vendorapp" not in proc.stderr
+    assert "newer code" not in (root / "shop/models.py").read_text()

@@ -63,7 +63,12 @@ try:
         if path is None:
             continue
         folder = os.path.realpath(os.path.dirname(path) if path.endswith(".py") else path)
-        if folder.startswith(root + os.sep):
+        # Only the site's own apps: under the root, and not in a virtual environment there
+        # (Django's own apps live in the venv, which checkpoints leave out).
+        up = folder
+        while up.startswith(root + os.sep) and not os.path.exists(os.path.join(up, "pyvenv.cfg")):
+            up = os.path.dirname(up)
+        if folder.startswith(root + os.sep) and up == root:
             dirs[label] = os.path.relpath(folder, root).replace(os.sep, "/")
     def leaves(label, among):
         nodes = [n for n in among if n[0] == label]
