@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -97,15 +99,18 @@ def create_checkpoint(
     if verify_health:
         check_proof_setup(site, proof_options)
     database = database_for_create(site, with_db=with_db)
-    with repo.lock():
+    with repo.lock(), ThreadPoolExecutor(1) as background:
         refuse_if_pending(site)
+        # The database's migrations, when it can be read: asking the site's Django takes about
+        # a second (its start-up and migration loader), so it runs while the tree is read.
+        migrations = background.submit(record_migrations, site)
         result = take_checkpoint(
             site,
             label=label,
             note=note,
             kind=kind,
             progress=progress,
-            extra=record_migrations(site),  # the database's migrations, when it can be read
+            extra=migrations.result,
             database=database,
         )
         result = replace(result, pruned=auto_prune(site))  # the new checkpoint is head: kept
@@ -155,17 +160,20 @@ def take_checkpoint(
     label: str | None,
     note: str | None,
     kind: str,
-    extra: dict[str, Any] | None = None,
+    extra: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
     progress: Progress | None = None,
     keep_cache: bool = True,
     database: DatabaseConfig | None = None,
 ) -> CreateResult:
     """The work of ``create_checkpoint``; the caller holds the repository lock. With
-    ``database``, a snapshot of it is stored too and named in ``extra["database"]``."""
+    ``database``, a snapshot of it is stored too and named in ``extra["database"]``.
+    ``extra`` may be a function, called once the tree is read (a result computed meanwhile)."""
     repo = site.repository
     with repo.writer() as writer:
         tree = read_tree(site.root, site.rules, repo.cache_path, sink=writer, progress=progress)
         manifest = writer.add_chunks(tree.chunks())
+        if callable(extra):
+            extra = extra()
         if database is not None:
             extra = {**(extra or {}), "database": snapshot_database(site, writer, database)}
         writer.commit()
