@@ -388,3 +388,25 @@ def test_apps_installed_in_the_sites_venv_are_not_compared(tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr
     assert "vendorapp" not in proc.stderr
     assert "newer code" not in (root / "shop/models.py").read_text()
+
+
+def test_a_rollback_that_changes_no_migration_file_does_not_ask_django(tmp_path: Path) -> None:
+    """Asking the site's Django costs about a second; a rollback that leaves every migration
+    file as it is cannot put the database further ahead, so it is not asked (here it could
+    not answer: the interpreter named fails, which a probe would have warned about)."""
+    root = dj.build(tmp_path / "site")
+    dj.config(root)
+    sp("init", cwd=root, check=True)
+    sp("create", "--label", "m1", cwd=root, check=True)
+    with (root / "shop/models.py").open("a") as f:
+        f.write("# newer code\n")
+    broken = tmp_path / "broken-python"  # an interpreter that answers nothing
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o755)
+    dj.config(root, f'[django]\npython = "{broken}"\n')
+    proc = sp("rollback", "m1", "--yes", "--no-health", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "cannot read the migrations" not in proc.stderr
+    dj.add(root, "shop/0002_item_price")  # now a migration file differs: Django is asked
+    proc = sp("rollback", "m1", "--yes", "--no-health", cwd=root)
+    assert "cannot read the migrations" in proc.stderr

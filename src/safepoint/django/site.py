@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,25 +49,31 @@ def is_django(root: Path) -> bool:
 def has_own_migrations(root: Path, *, depth: int = 4) -> bool:
     """Whether an app under ``root`` (not in a virtual environment) has a migrations package:
     without one, no migration of the site changes with its files, and Django is not asked."""
+    return any(_migration_folders(root, depth))
 
-    def walk(folder: Path, left: int) -> bool:
-        try:
-            children = [e for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
-        except OSError:
-            return False
-        for child in children:
-            if child.name.startswith(".") or child.name in ("node_modules", "__pycache__"):
-                continue
-            path = Path(child.path)
-            if (path / "pyvenv.cfg").exists():
-                continue
-            if child.name == "migrations" and (path / "__init__.py").is_file():
-                return True
-            if left > 1 and walk(path, left - 1):
-                return True
-        return False
 
-    return walk(root, depth)
+def own_migration_folders(root: Path, *, depth: int = 4) -> set[str]:
+    """The migrations packages of the apps under ``root`` (not in a virtual environment), as
+    paths relative to it, found without Django."""
+    found = _migration_folders(root, depth)
+    return {os.path.relpath(path, root).replace(os.sep, "/") for path in found}
+
+
+def _migration_folders(folder: Path, left: int) -> Iterator[Path]:
+    try:
+        children = [e for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return
+    for child in children:
+        if child.name.startswith(".") or child.name in ("node_modules", "__pycache__"):
+            continue
+        path = Path(child.path)
+        if (path / "pyvenv.cfg").exists():
+            continue
+        if child.name == "migrations" and (path / "__init__.py").is_file():
+            yield path
+        elif left > 1:
+            yield from _migration_folders(path, left - 1)
 
 
 def django_site(config: Config) -> DjangoSite | None:

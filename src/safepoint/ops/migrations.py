@@ -28,7 +28,12 @@ from typing import Any
 
 from safepoint.django.migrations import Names, by_app, missing, on_disk
 from safepoint.django.probe import BackwardPlan, State, backward_plan, migrate, state
-from safepoint.django.site import DjangoSite, django_site, has_own_migrations
+from safepoint.django.site import (
+    DjangoSite,
+    django_site,
+    has_own_migrations,
+    own_migration_folders,
+)
 from safepoint.errors import OperationalError, UsageError
 from safepoint.model.entry import FILE
 from safepoint.ops.site import Site
@@ -81,6 +86,19 @@ def checkpoint_migrations(site: Site, cp: Checkpoint, dirs: dict[str, str] | Non
     return on_disk((e.path for e in entries if e.kind == FILE), labels)
 
 
+def _same_migration_files(site: Site, target: Checkpoint) -> bool:
+    """Whether the rollback changes no file of the site's migrations: the same migrations
+    packages on disk as the target recorded, holding the same migrations. Then it cannot leave
+    the database further ahead than it is, and Django (about a second) is not asked."""
+    recorded = target.extra.get("migrations")
+    dirs = recorded.get("dirs") if isinstance(recorded, dict) else None
+    if not isinstance(dirs, dict) or not dirs:
+        return False
+    if own_migration_folders(site.root) != set(dirs.values()):
+        return False  # an app added or removed since, or a record that counted the venv's
+    return checkpoint_migrations(site, target, dirs) == live_migrations(site, dirs)
+
+
 def live_migrations(site: Site, dirs: dict[str, str]) -> Names:
     """The migrations on disk now in the folders ``dirs`` names (app label -> folder)."""
     paths = []
@@ -109,7 +127,7 @@ def check_schema(
             "--with-db brings the database back whole; it takes no --migrate or --force"
         )
     dj = None if options.with_db else _django(site)
-    if dj is None:
+    if dj is None or (not options.migrate and _same_migration_files(site, target)):
         return SchemaSteps(site, None, options, warn=warn)
     try:
         now = state(dj)
