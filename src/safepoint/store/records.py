@@ -99,6 +99,10 @@ class Checkpoint:
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["marks"] = asdict(self.marks)
+        doc["marks"]["hosts"] = [  # each host's mark: what it is, not pinned again
+            {"health_host": m.health_host, **{k: getattr(m, k) for k in _HOST_FIELDS}}
+            for m in self.marks.hosts
+        ]
         return doc
 
 
