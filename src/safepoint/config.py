@@ -237,6 +237,8 @@ def settle_problem(settle: float, deadline: float) -> str | None:
     return None
 
 
+
+
 def _app_config(t: Table, root: Path) -> AppConfig | None:
     if "app" not in t.data:
         return None
