@@ -117,6 +117,20 @@ def test_records_name_the_host_they_were_made_on(tmp_path: Path) -> None:
     assert "@b" in sp("list", cwd=a, env=host("a"), check=True).stdout
 
 
+def test_a_prune_on_one_host_keeps_each_host_s_newest_known_good(tmp_path: Path) -> None:
+    a, b, _ = two_hosts(tmp_path)
+    sp("create", "--label", "good-on-a", cwd=a, env=host("a"), check=True)
+    sp("mark", "good-on-a", "good", cwd=a, env=host("a"), check=True)
+    for label in ("b1", "b2"):
+        write(b / "app.py", f"{label}\n")
+        sp("create", "--label", label, cwd=b, env=host("b"), check=True)
+    proc = sp("prune", "--keep-last", "1", cwd=b, env=host("b"))
+    assert proc.returncode == 0, proc.stderr
+    kept = {c["label"] for c in sp_json_env("list", cwd=b, env=host("b"))}
+    assert kept == {"good-on-a", "b2"}  # A's bare rollback still has somewhere to go
+    assert_one_line_error(sp("forget", "good-on-a", cwd=b, env=host("b")), 2)
+
+
 def sp_json_env(*args: str, cwd: Path, env: dict[str, str]) -> object:
     proc = sp(*args, "--json", cwd=cwd, env=env)
     assert proc.returncode == 0, proc.stderr
