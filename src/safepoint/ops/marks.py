@@ -60,7 +60,7 @@ def describe(cp: Checkpoint) -> str:
 def other_hosts(marks: Marks) -> list[Marks]:
     """The marks other hosts earned (``show`` lists them; they do not count here)."""
     host = this_host()
-    return [m for m in marks.hosts if m.health_host != host]
+    return [m for m in marks.hosts if m.health_host not in (host, None)]
 
 
 def marked_at(marks: Marks) -> datetime | None:

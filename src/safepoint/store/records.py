@@ -52,7 +52,7 @@ class Marks:
         earned now; pinned and the other hosts' marks are kept. A new mark always replaces
         the host's old one whole: a good mark followed by a bad one is bad."""
         host = this_host()
-        others = tuple(m for m in self.hosts if m.health_host != host)
+        others = tuple(m for m in self.hosts if m.health_host not in (host, None))
         if verdict is None:
             return Marks(pinned=self.pinned, hosts=others)
         if reason is not None and len(reason) > REASON_MAX:
@@ -213,28 +213,32 @@ def marks_from_doc(doc: dict[str, Any], host: str) -> Marks:
     hosts = doc.get("hosts")
     if isinstance(hosts, dict):
         entries = [_host_mark(name, m) for name, m in hosts.items() if isinstance(m, dict)]
-    else:
-        entries = [_host_mark(doc.get("health_host") or host, doc)]
+    else:  # host None: the oldest form, this host's as much as any host's
+        entries = [_host_mark(doc.get("health_host"), doc)]
     known = sorted(
         (m for m in entries if m is not None), key=lambda m: m.health_at or "", reverse=True
     )
-    mine = next((m for m in known if m.health_host == host), Marks())
+    mine = next((m for m in known if m.health_host in (host, None)), Marks())
     return replace(mine, pinned=doc.get("pinned") is True, hosts=tuple(known))
 
 
 def _host_mark(host: object, doc: dict[str, Any]) -> Marks | None:
     """One host's mark from its JSON (None when it is not a readable good or bad mark)."""
     fields: dict[str, Any] = {k: doc.get(k) for k in _HOST_FIELDS}
-    if fields["health"] not in (GOOD, BAD) or not isinstance(host, str):
+    if fields["health"] not in (GOOD, BAD) or not isinstance(host, str | None):
         return None
     if not all(v is None or isinstance(v, str) for v in fields.values()):
         return None
     return Marks(health_host=host, **fields)
 
 
-def marks_doc(marks: Marks) -> dict[str, Any]:
-    """What ``marks/ID.json`` holds for ``marks``."""
-    hosts = {m.health_host: {k: getattr(m, k) for k in _HOST_FIELDS} for m in marks.hosts}
+def marks_doc(marks: Marks, host: str) -> dict[str, Any]:
+    """What ``marks/ID.json`` holds for ``marks``, written on ``host`` (which a mark of the
+    oldest form, without a host, is then written as)."""
+    hosts = {
+        m.health_host or host: {k: getattr(m, k) for k in _HOST_FIELDS}
+        for m in reversed(marks.hosts)  # newest last: it wins a clash with a host-less mark
+    }
     return {"pinned": marks.pinned, "hosts": hosts}
 
 
@@ -246,6 +250,7 @@ def merged(old: Marks, new: Marks, *, host: str | None) -> Marks:
     by_host = {m.health_host: m for m in old.hosts}
     if host is not None:
         by_host.pop(host, None)
+        by_host.pop(None, None)  # a host-less mark counted as this host's: replaced too
         if new.health is not None:  # this host's mark, as with_health made it (or a caller)
             by_host[host] = replace(new, health_host=host, pinned=False, hosts=())
         pinned = new.pinned
@@ -274,8 +279,8 @@ def save_marks(marks_dir: Path, cid: str, marks: Marks, *, copying: bool = False
     them. The caller holds the repository lock."""
     host = this_host()
     old = load_marks(marks_dir, cid)
-    doc = marks_doc(merged(old, marks, host=None if copying else host))
-    if copying and doc == marks_doc(old):
+    doc = marks_doc(merged(old, marks, host=None if copying else host), host)
+    if copying and doc == marks_doc(old, host):
         return old  # nothing new: marks/ (and the catalogue's view of it) stay as they are
     write_atomic(marks_dir / f"{cid}.json", json.dumps(doc, sort_keys=True).encode())
     return marks_from_doc(doc, host)
