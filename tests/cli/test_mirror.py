@@ -54,6 +54,11 @@ def test_create_copies_the_new_checkpoint_to_the_mirror(tmp_path: Path) -> None:
     ).read_bytes()
     human = sp("create", "--label", "v3", cwd=site, check=True)
     assert "mirror: 1 checkpoint(s) copied" in human.stdout
+    # A mark earned after v1 was mirrored goes there with the next create.
+    sp("mark", "v1", "good", cwd=site, check=True)
+    create(site, "v4")
+    marks = {c["label"]: c["marks"]["health"] for c in sp_json("list", cwd=reader)}
+    assert marks == {"v4": None, "v3": None, "v2": None, "v1": "good"}
 
 
 def test_a_busy_mirror_does_not_fail_the_create_and_the_next_catches_up(tmp_path: Path) -> None:

@@ -103,8 +103,11 @@ def copy_checkpoints(
                     raise IntegrityError(
                         f"checkpoint record {cp.short_id} did not keep its id when copied"
                     )
-        for cp in chosen:  # marks earned since an earlier copy follow too
-            dst.merge_marks(cp.id, cp.marks)
+        # Marks earned since an earlier copy follow too (a mirror: those of every checkpoint,
+        # so that it knows what was proven good if this host is lost).
+        for cp in listed if refs is None else chosen:
+            if cp.marks.hosts or cp.marks.pinned:
+                dst.merge_marks(cp.id, cp.marks)
     return result
 
 
