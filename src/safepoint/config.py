@@ -117,6 +117,7 @@ class Config:
     repository: Path
     exclude: tuple[str, ...] = ()
     repository_named: bool = False  # [repository] path is in the file (not the default)
+    mirror: str | None = None  # [repository] mirror: where each create copies its checkpoints
     after_restore: tuple[str, ...] = ()
     health: HealthConfig = field(default_factory=HealthConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
@@ -165,9 +166,10 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
     )
 
     repo = t.table("repository")
-    repo.only("path")
+    repo.only("path", "mirror")
     repo_path = Path(repo.get("path", str, DEFAULT_REPOSITORY)).expanduser()
     _check_repository(repo, root / repo_path, root)
+    mirror = repo.get("mirror", str, None)  # a path or URL: ops/site.open_other judges it
 
     files = t.table("files")
     files.only("exclude")
@@ -201,6 +203,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
         source=source,
         repository=repo_path if repo_path.is_absolute() else root / repo_path,
         repository_named="path" in data.get("repository", {}),
+        mirror=mirror,
         exclude=files.strings("exclude"),
         after_restore=hooks.strings("after_restore"),
         health=HealthConfig(

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from safepoint.cli.common import output, site, site_options
+from safepoint.cli.copy_cmd import report_mirror
 from safepoint.cli.found import fold
 from safepoint.cli.health_cmd import DEADLINE_HELP
 from safepoint.cli.output import human_size, printable
@@ -91,6 +92,7 @@ def create(
         out.warn(f"skipped {path}: {reason}")
     cp = result.checkpoint
     healthy = result.health is None or result.health.ok
+    mirrored = report_mirror(out, result.mirrored)
     if json_mode:
         out.json(
             {
@@ -104,6 +106,7 @@ def create(
                 "forgotten": [v.checkpoint.id for v in result.pruned.forgotten]
                 if result.pruned
                 else [],
+                "mirror": mirrored,
             }
         )
     else:

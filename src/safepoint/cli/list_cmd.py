@@ -10,7 +10,7 @@ from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import human_size
 from safepoint.cli.table import Column, Section
 from safepoint.model.entry import DIR, FILE
-from safepoint.ops.marks import HOW_SHORT, describe_mark, marked_at
+from safepoint.ops.marks import HOW_SHORT, describe_mark, marked_at, other_hosts
 from safepoint.ops.migrations import recorded
 from safepoint.ops.refs import resolve
 from safepoint.store import damage
@@ -163,7 +163,8 @@ def show(
         ("files", str(cp.files)),
         ("size", human_size(cp.bytes)),
         ("newly stored", human_size(cp.new_bytes)),
-        ("health", describe_mark(cp.marks)),
+        ("health", describe_mark(cp.marks)),  # on this host
+        *(("elsewhere", describe_mark(m)) for m in other_hosts(cp.marks)),
         ("pinned", "yes" if cp.marks.pinned else "no"),
         ("database", _database(cp)),
         *([("DAMAGED", f"cannot be restored: {damaged}")] if damaged else []),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from safepoint.config import CONFIG_NAME, DatabaseConfig
 from safepoint.errors import PendingRecoveryError, UsageError
 from safepoint.model.entry import DIR, Entry
+from safepoint.ops.copy import MirrorResult, mirror
 from safepoint.ops.database import database_for_create, snapshot_database
 from safepoint.ops.labels import check_label
 from safepoint.ops.migrations import record_migrations
@@ -25,7 +26,7 @@ from safepoint.ops.spare import found_runtime
 from safepoint.progress import Progress
 from safepoint.restore.journal import pending_recovery
 from safepoint.scan.tree import Tree, read_tree
-from safepoint.store.records import BY_CREATE, Checkpoint, now_iso
+from safepoint.store.records import BY_CREATE, Checkpoint, now_iso, this_host
 
 if TYPE_CHECKING:
     from safepoint.health import HealthReport
@@ -41,6 +42,7 @@ class CreateResult:
     proof_error: str | None = None
     """With verify_health and reload: the reload or a hook failed (not marked)."""
     pruned: PruneResult | None = None  # [retention] auto = true: what the policy forgot
+    mirrored: MirrorResult | None = None  # [repository] mirror: what was copied there, or why not
 
     @property
     def entries(self) -> list[Entry]:
@@ -81,7 +83,9 @@ def create_checkpoint(
     unfinished by a crash is refused (``PendingRecoveryError``: run ``safepoint recover``).
 
     ``pin`` marks it pinned: ``forget`` refuses it without ``--force`` and ``prune`` keeps it.
-    With ``[retention] auto = true`` the policy is applied afterwards (``pruned``).
+    With ``[retention] auto = true`` the policy is applied afterwards (``pruned``). With
+    ``[repository] mirror``, every checkpoint the mirror lacks is copied there last
+    (``mirrored``); a mirror that fails is reported there, not raised: the checkpoint is safe.
 
     With ``verify_health`` the health checks run after it is written: it is marked known-good
     when they pass and bad when they fail (it is kept either way). Known-good means proven on
@@ -116,21 +120,29 @@ def create_checkpoint(
         result = replace(result, pruned=auto_prune(site))  # the new checkpoint is head: kept
         cp = result.checkpoint
         if pin:
-            cp = repo.set_marks(cp, replace(cp.marks, pinned=True))
-        if not verify_health:
-            return replace(result, checkpoint=cp)
-        result = replace(result, checkpoint=cp)
-        if not reload and site.config.app is not None:
-            from safepoint.health.app import app_freshness  # /proc: only when asked
+            result = replace(result, checkpoint=repo.set_marks(cp, replace(cp.marks, pinned=True)))
+        if verify_health:
+            result = _verify_health(site, result, reload=reload, proof_options=proof_options)
+    # After the lock is let go (the copy only reads this repository), with the mark just earned.
+    return replace(result, mirrored=mirror(site))
 
-            fresh = app_freshness(site.config.app, _changes(site, result.entries))
-            if not fresh.fresh:
-                return replace(result, not_proven=fresh.reason)
-        proof = prove(site, run_hook=reload, options=proof_options)
-        if proof.health is None:  # the reload or a hook failed: nothing was checked
-            return replace(result, proof_error=proof.summary())
-        marked = mark_health(site, cp, proof, how=BY_CREATE)
-        return replace(result, checkpoint=marked, health=proof.health)
+
+def _verify_health(
+    site: Site, result: CreateResult, *, reload: bool, proof_options: ProofOptions | None
+) -> CreateResult:
+    """``create --verify-health``: prove the new checkpoint and mark it (see
+    ``create_checkpoint``)."""
+    if not reload and site.config.app is not None:
+        from safepoint.health.app import app_freshness  # /proc: only when asked
+
+        fresh = app_freshness(site.config.app, _changes(site, result.entries))
+        if not fresh.fresh:
+            return replace(result, not_proven=fresh.reason)
+    proof = prove(site, run_hook=reload, options=proof_options)
+    if proof.health is None:  # the reload or a hook failed: nothing was checked
+        return replace(result, proof_error=proof.summary())
+    marked = mark_health(site, result.checkpoint, proof, how=BY_CREATE)
+    return replace(result, checkpoint=marked, health=proof.health)
 
 
 def _changes(site: Site, entries: list[Entry]) -> list[tuple[int, str]]:
@@ -189,7 +201,7 @@ def take_checkpoint(
             new_bytes=new_bytes,
             label=label,
             note=note,
-            host=os.uname().nodename,
+            host=this_host(),
             user=_user(),
             extra={"rules": site.rules.fingerprint, **(extra or {})},
         )

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from safepoint.errors import IntegrityError, UsageError
-from safepoint.ops.refs import known_good, resolve
+from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
 from safepoint.restore.journal import read_journal
-from safepoint.store.records import Checkpoint
+from safepoint.store.records import GOOD, Checkpoint
 from safepoint.store.repository import Repository
 
 # Why a checkpoint must stay (the reasons ``prune --dry-run`` prints).
@@ -36,9 +36,15 @@ def protected(repo: Repository, checkpoints: Sequence[Checkpoint]) -> dict[str, 
     for cp in checkpoints:
         if cp.marks.pinned:
             out[cp.id] = PINNED
-    for cp in known_good(checkpoints):
-        out.setdefault(cp.id, NEWEST_GOOD)
-        break
+    # Each host's newest known-good: a prune on one host of a shared repository must not take
+    # away the checkpoint another host's bare rollback would go to.
+    newest_good: dict[str | None, str] = {}
+    for cp in checkpoints:
+        for mark in cp.marks.hosts or (cp.marks,):
+            if mark.health == GOOD:
+                newest_good.setdefault(mark.health_host, cp.id)
+    for cid in newest_good.values():
+        out.setdefault(cid, NEWEST_GOOD)
     head = repo.head()
     if head is not None:
         out[head] = HEAD

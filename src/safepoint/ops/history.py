@@ -4,11 +4,10 @@ for it (``rollback``, ``guard``, ``run``)."""
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from safepoint.ops.site import Site
-from safepoint.store.records import now_iso
+from safepoint.store.records import now_iso, this_host
 from safepoint.store.rollbacks import (
     HEALTHY,
     STILL_FAILING,
@@ -47,7 +46,7 @@ def record_rollback(site: Site, result: RollbackResult) -> None:
         written=len(result.plan.write) + len(result.plan.link),
         removed=len(result.plan.remove),
         seconds=round(result.seconds, 3),
-        host=os.uname().nodename,
+        host=this_host(),
     )
     try:
         write_rollback_record(site.repository.path, record)

@@ -1,8 +1,9 @@
 """Health marks set by hand (``safepoint mark REF good|bad|clear``), and how a mark is told.
 
 A mark is advisory state beside an immutable record (see store/records.py): setting one never
-changes a checkpoint's content or id. A bare ``rollback`` and ``guard`` go only to a checkpoint
-whose newest mark is good; a checkpoint marked bad is still reachable by naming it.
+changes a checkpoint's content or id. Marks are per host: a bare ``rollback`` and ``guard`` go
+only to a checkpoint whose newest mark on this host is good; a checkpoint marked bad is still
+reachable by naming it. Pinned is one flag for every host.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from safepoint.store.records import (
     GOOD,
     Checkpoint,
     Marks,
+    this_host,
 )
 
 CLEAR = "clear"
@@ -53,6 +55,12 @@ def set_mark(site: Site, ref: str, verdict: str, *, reason: str | None = None) -
 
 def describe(cp: Checkpoint) -> str:
     return f"checkpoint {cp.display_name}"
+
+
+def other_hosts(marks: Marks) -> list[Marks]:
+    """The marks other hosts earned (``show`` lists them; they do not count here)."""
+    host = this_host()
+    return [m for m in marks.hosts if m.health_host not in (host, None)]
 
 
 def marked_at(marks: Marks) -> datetime | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from safepoint.config import Config, find_root, load_config
+from safepoint.errors import ConfigError, UsageError
 from safepoint.scan.rules import Rules
 from safepoint.store.repository import Repository
 
@@ -58,3 +59,19 @@ def open_site(root: str | os.PathLike[str] | None = None, *, cwd: Path | None = 
     found = find_root(cwd, explicit=root)
     config = load_config(found)
     return Site(config, Rules.for_site(config))
+
+
+def open_other(spec: str, *, base: Path, create: bool = False) -> Repository:
+    """The repository that ``spec`` names, for ``copy --to/--from`` and ``[repository] mirror``:
+    a path (relative to ``base``). With ``create``, a path where there is none yet becomes one.
+    The one place that turns such a name into a repository: the rest of copy and mirror works
+    on any ``Repository``."""
+    scheme, sep, _ = spec.partition("://")
+    if sep:
+        raise ConfigError(
+            f"{spec}: this safepoint opens repositories by path only, not {scheme}:// URLs"
+        )
+    if not spec:
+        raise UsageError("a repository path may not be empty")
+    path = base / Path(spec).expanduser()
+    return Repository.init(path) if create else Repository.open(path)

@@ -43,7 +43,14 @@ from pathlib import Path
 from typing import Any, overload
 
 from safepoint.errors import IntegrityError
-from safepoint.store.records import Checkpoint, Marks, parse_record, read_marks_doc
+from safepoint.store.records import (
+    Checkpoint,
+    Marks,
+    marks_from_doc,
+    parse_record,
+    read_marks_doc,
+    this_host,
+)
 
 MAGIC = b"SPCAT1\n"
 VERSION = 1
@@ -52,7 +59,6 @@ RACY_NS = 2_000_000_000
 FIELDS = tuple(f.name for f in fields(Checkpoint) if f.name != "marks")  # "id" first
 assert FIELDS[0] == "id"
 Row = tuple[Any, ...]
-_MARK_FIELDS = frozenset(f.name for f in fields(Marks))
 _NO_MARKS = Marks()
 
 
@@ -198,10 +204,7 @@ class Checkpoints(Sequence[Checkpoint]):
 
 
 def _marks(doc: dict[str, Any]) -> Marks:
-    try:
-        return Marks(**{k: v for k, v in doc.items() if k in _MARK_FIELDS})
-    except TypeError:
-        return _NO_MARKS
+    return marks_from_doc(doc, this_host())  # the cache holds every host's: this one's is read
 
 
 def _marks_stamp(marks_dir: Path) -> tuple[int, int] | None:

@@ -2,8 +2,11 @@
 
 A record is ``checkpoints/<id>.json``: small UTF-8 JSON, written atomically, never modified; its
 id is the SHA-256 of its bytes. What changes later (known-good or bad after a health check,
-pinned) lives beside it in ``marks/<id>.json``, replaced atomically as a whole; a health mark
-says how, when and where it was earned (``health_by``, ``health_at``, ``health_host``).
+pinned) lives beside it in ``marks/<id>.json``, replaced atomically as a whole. Health marks
+are kept per host (several hosts may share a repository, and a checkpoint proven good on one
+has not been proven on another): ``{"pinned": bool, "hosts": {HOST: {"health", "health_at",
+"health_by", "health_reason"}}}``. A ``Marks`` read on a host holds that host's mark in its
+``health*`` fields (what a bare rollback and ``list`` go by) and every host's in ``hosts``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,29 +39,32 @@ REASON_MAX = 200  # a mark's reason is a one-line summary, not a report
 
 @dataclass(frozen=True)
 class Marks:
-    health: str | None = None  # "good" (known-good) or "bad"
+    health: str | None = None  # "good" (known-good) or "bad", on this host
     health_at: str | None = None  # ISO 8601, UTC
     health_by: str | None = None  # BY_*; None in marks written before it was recorded
     health_host: str | None = None  # the host that ran the checks (or set the mark)
     health_reason: str | None = None  # why bad: the failing check's summary, or the user's words
-    pinned: bool = False
+    pinned: bool = False  # for every host
+    hosts: tuple[Marks, ...] = ()  # each host's mark (this host's too), newest first
 
     def with_health(self, verdict: str | None, *, by: str, reason: str | None = None) -> Marks:
-        """These marks with the health mark replaced (``verdict`` None clears it), earned now
-        on this host; pinned is kept. A new mark always replaces the old one whole: a good
-        mark followed by a bad one is bad."""
+        """These marks with this host's health mark replaced (``verdict`` None clears it),
+        earned now; pinned and the other hosts' marks are kept. A new mark always replaces
+        the host's old one whole: a good mark followed by a bad one is bad."""
+        host = this_host()
+        others = tuple(m for m in self.hosts if m.health_host not in (host, None))
         if verdict is None:
-            return Marks(pinned=self.pinned)
+            return Marks(pinned=self.pinned, hosts=others)
         if reason is not None and len(reason) > REASON_MAX:
             reason = reason[: REASON_MAX - 1] + "…"
-        return Marks(
+        mine = Marks(
             health=verdict,
             health_at=now_iso(),
             health_by=by,
-            health_host=os.uname().nodename,
+            health_host=host,
             health_reason=reason,
-            pinned=self.pinned,
         )
+        return replace(mine, pinned=self.pinned, hosts=(mine, *others))
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,10 @@ class Checkpoint:
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["marks"] = asdict(self.marks)
+        doc["marks"]["hosts"] = [  # each host's mark: what it is, not pinned again
+            {"health_host": m.health_host, **{k: getattr(m, k) for k in _HOST_FIELDS}}
+            for m in self.marks.hosts
+        ]
         return doc
 
 
@@ -104,6 +114,22 @@ def new_checkpoint(entries: Iterable[Entry], **fields: Any) -> Checkpoint:
 
 
 NOW_ENV = "SAFEPOINT_NOW"
+HOST_ENV = "SAFEPOINT_HOST"
+HOST_MAX = 253  # a DNS name's length
+
+
+def this_host() -> str:
+    """The name records, marks and rollback records give this host: ``SAFEPOINT_HOST`` when set
+    (two site roots on one machine standing for two hosts, in tests and demos; or a stable
+    name on a host whose name changes), else the node name. Read here only."""
+    name = os.environ.get(HOST_ENV)
+    if name is None:
+        return os.uname().nodename
+    if not name or len(name) > HOST_MAX or not name.isprintable():
+        raise UsageError(
+            f"{HOST_ENV}={name!r} is not a host name (1 to {HOST_MAX} printable characters)"
+        )
+    return name
 
 
 def now_iso() -> str:
@@ -171,17 +197,71 @@ def checked(cp: Checkpoint) -> Checkpoint:
     return cp
 
 
-_MARK_FIELDS = frozenset(f.name for f in fields(Marks))
+_HOST_FIELDS = ("health", "health_at", "health_by", "health_reason")
 
 
 def load_marks(marks_dir: Path, cid: str) -> Marks:
-    """The marks of ``cid``. Files written by earlier versions lack the ``health_by`` family
-    and read with those as None; keys a later version added are ignored."""
-    doc = read_marks_doc(marks_dir / f"{cid}.json")
-    try:
-        return Marks(**{k: v for k, v in (doc or {}).items() if k in _MARK_FIELDS})
-    except TypeError:
-        return Marks()  # marks are advisory; a damaged file reads as "unknown"
+    """The marks of ``cid`` as this host sees them (see ``marks_from_doc``)."""
+    return marks_from_doc(read_marks_doc(marks_dir / f"{cid}.json") or {}, this_host())
+
+
+def marks_from_doc(doc: dict[str, Any], host: str) -> Marks:
+    """A marks file's object as ``host`` sees it. A file of an earlier version holds one mark:
+    it counts as earned on its ``health_host``, or on every host reading it when it has none
+    (the oldest versions: one host per repository then). Marks are advisory: a damaged entry
+    reads as unknown, keys a later version added are ignored."""
+    hosts = doc.get("hosts")
+    if isinstance(hosts, dict):
+        entries = [_host_mark(name, m) for name, m in hosts.items() if isinstance(m, dict)]
+    else:  # host None: the oldest form, this host's as much as any host's
+        entries = [_host_mark(doc.get("health_host"), doc)]
+    known = sorted(
+        (m for m in entries if m is not None), key=lambda m: m.health_at or "", reverse=True
+    )
+    mine = next((m for m in known if m.health_host in (host, None)), Marks())
+    return replace(mine, pinned=doc.get("pinned") is True, hosts=tuple(known))
+
+
+def _host_mark(host: object, doc: dict[str, Any]) -> Marks | None:
+    """One host's mark from its JSON (None when it is not a readable good or bad mark)."""
+    fields: dict[str, Any] = {k: doc.get(k) for k in _HOST_FIELDS}
+    if fields["health"] not in (GOOD, BAD) or not isinstance(host, str | None):
+        return None
+    if not all(v is None or isinstance(v, str) for v in fields.values()):
+        return None
+    return Marks(health_host=host, **fields)
+
+
+def marks_doc(marks: Marks, host: str) -> dict[str, Any]:
+    """What ``marks/ID.json`` holds for ``marks``, written on ``host`` (which a mark of the
+    oldest form, without a host, is then written as)."""
+    hosts = {
+        m.health_host or host: {k: getattr(m, k) for k in _HOST_FIELDS}
+        for m in reversed(marks.hosts)  # newest last: it wins a clash with a host-less mark
+    }
+    return {"pinned": marks.pinned, "hosts": hosts}
+
+
+def merged(old: Marks, new: Marks, *, host: str | None) -> Marks:
+    """What to write when ``new`` is written over ``old`` (the file as it is now, which another
+    host may have changed since ``new`` was read). ``host`` given: ``new`` speaks for that
+    host's mark and for pinned, ``old`` for every other host's. None (a copy between
+    repositories): each host's newest mark wins, and pinned in either stays pinned."""
+    by_host = {m.health_host: m for m in old.hosts}
+    if host is not None:
+        by_host.pop(host, None)
+        by_host.pop(None, None)  # a host-less mark counted as this host's: replaced too
+        if new.health is not None:  # this host's mark, as with_health made it (or a caller)
+            by_host[host] = replace(new, health_host=host, pinned=False, hosts=())
+        pinned = new.pinned
+    else:
+        for m in new.hosts:
+            have = by_host.get(m.health_host)
+            if have is None or (m.health_at or "") > (have.health_at or ""):
+                by_host[m.health_host] = m
+        pinned = old.pinned or new.pinned
+    hosts = sorted(by_host.values(), key=lambda m: m.health_at or "", reverse=True)
+    return Marks(pinned=pinned, hosts=tuple(hosts))
 
 
 def read_marks_doc(path: Path) -> dict[str, Any] | None:
@@ -193,5 +273,14 @@ def read_marks_doc(path: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def save_marks(marks_dir: Path, cid: str, marks: Marks) -> None:
-    write_atomic(marks_dir / f"{cid}.json", json.dumps(asdict(marks)).encode())
+def save_marks(marks_dir: Path, cid: str, marks: Marks, *, copying: bool = False) -> Marks:
+    """Write ``marks`` over what ``marks/ID.json`` holds now: this host's mark and pinned, or
+    when ``copying`` every host's newest (see ``merged``); the marks written, as this host sees
+    them. The caller holds the repository lock."""
+    host = this_host()
+    old = load_marks(marks_dir, cid)
+    doc = marks_doc(merged(old, marks, host=None if copying else host), host)
+    if copying and doc == marks_doc(old, host):
+        return old  # nothing new: marks/ (and the catalogue's view of it) stay as they are
+    write_atomic(marks_dir / f"{cid}.json", json.dumps(doc, sort_keys=True).encode())
+    return marks_from_doc(doc, host)

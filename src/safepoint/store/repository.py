@@ -52,7 +52,13 @@ from safepoint.store.pack import (
     pack_path,
     read_record,
 )
-from safepoint.store.records import Checkpoint, Marks, load_record, save_marks, save_record
+from safepoint.store.records import (
+    Checkpoint,
+    Marks,
+    load_record,
+    save_marks,
+    save_record,
+)
 from safepoint.store.upkeep import keep_up
 from safepoint.store.writer import (
     COMPRESSION_LEVEL,
@@ -360,8 +366,14 @@ class Repository:
         write_atomic(self.head_path, json.dumps({"checkpoint": cp.id}).encode() + b"\n")
 
     def set_marks(self, cp: Checkpoint, marks: Marks) -> Checkpoint:
-        save_marks(self.marks_dir, cp.id, marks)
-        return replace(cp, marks=marks)
+        """Write this host's health mark and pinned from ``marks``; other hosts' marks stay
+        as they are now."""
+        return replace(cp, marks=save_marks(self.marks_dir, cp.id, marks))
+
+    def merge_marks(self, cid: str, marks: Marks) -> None:
+        """Take in marks from another repository's copy of ``cid``: each host's newest mark
+        wins, and pinned stays pinned (``copy``)."""
+        save_marks(self.marks_dir, cid, marks, copying=True)
 
     # -- forgotten checkpoints and the catalogue (forget, undelete; see store/catalogue.py) ---
     @property
