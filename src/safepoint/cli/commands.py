@@ -29,4 +29,5 @@ COMMANDS: dict[str, str] = {
     "prune": "safepoint.cli.forget_cmd:prune_cmd",
     "gc": "safepoint.cli.gc_cmd:gc",
     "check": "safepoint.cli.check_cmd:check",
+    "fleet": "safepoint.cli.fleet_cmd:fleet",
 }
