@@ -121,9 +121,7 @@ def rollback(
         env.stdout.flush()
         if env.stdin.readline().strip().lower() not in ("y", "yes"):
             raise UsageError("fleet rollback aborted; nothing was changed")
-    options = FleetOptions(
-        ref, inventory, limit, batches, max_fail, migrate, with_db, check_url
-    )
+    options = FleetOptions(ref, inventory, limit, batches, max_fail, migrate, with_db, check_url)
     return _finish(out, fleet_rollback(options))
 
 

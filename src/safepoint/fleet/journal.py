@@ -83,7 +83,10 @@ class Run:
         return doc if isinstance(doc, dict) else None
 
     def end(self, outcome: str, exit_code: int) -> None:
-        _write(self.folder / "ended.json", {"outcome": outcome, "exit_code": exit_code, "ended": _now()})
+        _write(
+            self.folder / "ended.json",
+            {"outcome": outcome, "exit_code": exit_code, "ended": _now()},
+        )
 
     def results(self, command: str) -> dict[str, dict[str, Any]]:
         """Each host's result of ``command`` in this run, by host name."""

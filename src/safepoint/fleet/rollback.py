@@ -41,7 +41,7 @@ def parse_batches(text: str) -> list[int | str]:
 @dataclass(frozen=True)
 class FleetOptions:
     ref: str
-    inventory: Path
+    inventory: str | Path
     limit: str | None = None
     batches: str = "1,25%,100%"
     max_fail: int = 0
@@ -88,8 +88,9 @@ def fleet_rollback(options: FleetOptions) -> FleetResult:
     }
     if options.check_url:
         extra["safepoint_check_url"] = options.check_url
-    rc = run_playbook("rollback", inventory=inventory, folder=run.folder, extra_vars=extra,
-                      limit=options.limit)
+    rc = run_playbook(
+        "rollback", inventory=inventory, folder=run.folder, extra_vars=extra, limit=options.limit
+    )
     result = _read_rollback(run, options.ref, rc)
     run.end(result.outcome, result.exit_code)
     if resumed is not None and resumed.ended is None:
@@ -116,7 +117,12 @@ def _read_rollback(run: journal.Run, ref: str, rc: int) -> FleetResult:
         failures = [h.host for h in hosts if h.error]
         note = f"; failed within --max-fail: {', '.join(failures)}" if failures else ""
         return FleetResult(
-            report.ROLLED_BACK, ExitStatus.OK, str(run.folder), ref, target, hosts,
+            report.ROLLED_BACK,
+            ExitStatus.OK,
+            str(run.folder),
+            ref,
+            target,
+            hosts,
             f"{len(hosts) - len(failures)} of {len(hosts)} hosts at {ref}{note}",
         )
     failures = [h for h, d in rolled.items() if report.failed(d)] or ["the fleet check"]
@@ -134,10 +140,16 @@ def _refusal(
         reason = report.message(doc) if report.failed(doc) else None
         if reason is None and len(ids) > 1:
             reason = f"{ref} is {str(inner.get('id'))[:12]} here; the hosts disagree"
-        hosts.append(HostReport(host, "refused" if reason else "ready", inner.get("before"),
-                                error=reason))
+        hosts.append(
+            HostReport(host, "refused" if reason else "ready", inner.get("before"), error=reason)
+        )
     return FleetResult(
-        report.REFUSED, ExitStatus.USAGE, str(run.folder), ref, None, hosts,
+        report.REFUSED,
+        ExitStatus.USAGE,
+        str(run.folder),
+        ref,
+        None,
+        hosts,
         f"preflight refused the rollback to {ref}; no host was changed",
     )
 
@@ -184,14 +196,23 @@ def put_back(run: journal.Run, hosts: list[str] | None = None) -> dict[str, Host
         doc = undone.get(host)
         inner = report.result_of(doc)
         mine = report.result_of(rolled.get(host))
-        row = HostReport(host, "put back", before, before, mine.get("safety"),
-                         report.health(inner) if doc and doc.get("changed") else None,
-                         mine.get("seconds"))
+        changed = bool(doc and doc.get("changed"))
+        row = HostReport(
+            host,
+            "put back",
+            before,
+            before,
+            mine.get("safety"),
+            # the proof after going back; for a host that was already back (it undid its own
+            # rollback), how its rollback ended
+            report.health(inner if changed else mine),
+            mine.get("seconds"),
+        )
         if report.failed(doc):
             tail = "" if doc else f" ({log_tail(run.folder, 'undo')}, exit {rc})"
             row.state, row.after, row.error = "undo failed", None, report.message(doc) + tail
-        elif not (doc and doc.get("changed")):
-            row.state = "was not changed" if host not in rolled else "put back by itself"
+        elif not changed:
+            row.state = "already back" if host in rolled else "was not changed"
         rows[host] = row
     return rows
 
@@ -202,12 +223,21 @@ def _after_undo(
     broken = [r.host for r in rows.values() if r.error]
     if broken:
         return FleetResult(
-            report.UNDO_FAILED, ExitStatus.CHANGE_ROLLBACK_FAILED, str(run.folder), ref, target,
+            report.UNDO_FAILED,
+            ExitStatus.CHANGE_ROLLBACK_FAILED,
+            str(run.folder),
+            ref,
+            target,
             list(rows.values()),
             f"{why}, and putting them back failed on {', '.join(broken)}",
         )
     return FleetResult(
-        report.PUT_BACK, ExitStatus.UNHEALTHY, str(run.folder), ref, target, list(rows.values()),
+        report.PUT_BACK,
+        ExitStatus.UNHEALTHY,
+        str(run.folder),
+        ref,
+        target,
+        list(rows.values()),
         f"{why}; every host was put back where it was",
     )
 
@@ -218,9 +248,14 @@ def fleet_undo(inventory: str | Path | None = None) -> FleetResult:
     ref = run.info.get("ref")
     rows = put_back(run)
     if not rows:
-        return FleetResult(report.NOTHING, ExitStatus.OK, str(run.folder), ref,
-                           message="the last fleet run changed no host")
-    result = _after_undo(run, ref, None, rows, f"fleet run {run.name}")
+        return FleetResult(
+            report.NOTHING,
+            ExitStatus.OK,
+            str(run.folder),
+            ref,
+            message="the last fleet run changed no host",
+        )
+    result = _after_undo(run, str(ref), None, rows, f"fleet run {run.name}")
     if result.exit_code == ExitStatus.UNHEALTHY:  # asked for: success
         result.outcome, result.exit_code = report.UNDONE, ExitStatus.OK
         result.message = f"every host of fleet run {run.name} is back where that run found it"

@@ -186,8 +186,15 @@ def rollback(host: Host, p: dict[str, Any], ref: str, check_mode: bool) -> tuple
     recovered = host.recover_if_pending() if p["recover"] else None
     target = host.checkpoint_id(ref)
     status = host.status()
-    if status.get("pending_recovery") is None and status.get("clean") and status.get("from") == target:
-        return False, {"target": target, "already": True, "recovered": recovered}
+    already = {"target": target, "already": True, "recovered": recovered}
+    if status.get("pending_recovery") is None and status.get("clean"):
+        if status.get("from") == target:
+            return False, already
+        # Clean at another checkpoint of the same content (a host that undid itself is at
+        # its safety checkpoint, which holds the tree it started from): nothing to write.
+        plan = host.run("rollback", target, "--dry-run", *rollback_flags(p))[1]
+        if changes(plan) == 0:
+            return False, already
     if check_mode:
         plan = host.run("rollback", target, "--dry-run", *rollback_flags(p))[1]
         return changes(plan) > 0, plan
