@@ -3,15 +3,15 @@ port of 127.0.0.1 by a small app that answers its health URL with the root's ``h
 a running site serves the code it has), each with a real HTTP health check in its own
 ``safepoint.toml``; an Ansible inventory of the four with local connections.
 
-Each root holds two checkpoints, ``v1`` (the REF the tests roll back to) and ``v2`` (where every
-host is at the start). The four roots are copies of one, repository included, so that ``v1``
-is the same checkpoint id on every host.
+All four share ONE repository (a folder outside the roots, ``[repository] path`` in each root's
+``safepoint.toml``), as hosts of one site share one: it holds ``v1`` (the REF the tests roll back
+to) and ``v2``, made on web1; every root starts with v2's files (the others are copies of web1's
+tree, so their trees match no checkpoint of their own: the fleet's ``before`` step makes one).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -26,7 +26,7 @@ from typing import Any
 from tests.helpers import SAFEPOINT, snapshot, sp, sp_json, write
 
 HOSTS = ("web1", "web2", "web3", "web4")
-SKIP = (".safepoint", "safepoint.toml")  # not part of a checkpoint; never touched by rollback
+SKIP = (".safepoint-state", "safepoint.toml")  # not in a checkpoint; never touched by rollback
 
 
 class SiteApp(ThreadingHTTPServer):
@@ -151,18 +151,27 @@ def controller_env(base: Path) -> dict[str, str]:
     }
 
 
+def use_repository(root: Path, repository: Path) -> None:
+    """Point the root at ``repository`` and create it if need be (a second init is harmless)."""
+    root.mkdir(parents=True, exist_ok=True)
+    write(root / "safepoint.toml", f'[repository]\npath = "{repository}"\n')
+    sp("init", cwd=root, check=True)
+
+
 @contextmanager
 def four_hosts(base: Path) -> Iterator[Fleet]:
+    repository = base / "repository"
     first = base / "hosts" / HOSTS[0]
     _version(first, "v1")
-    sp("init", cwd=first, check=True)
+    use_repository(first, repository)
     sp("create", "--label", "v1", cwd=first, check=True)
     _version(first, "v2")
     sp("create", "--label", "v2", cwd=first, check=True)
     roots = {HOSTS[0]: first}
     for host in HOSTS[1:]:
         roots[host] = base / "hosts" / host
-        shutil.copytree(first, roots[host], symlinks=True)
+        shutil.copytree(first, roots[host], symlinks=True, ignore=shutil.ignore_patterns(*SKIP))
+        use_repository(roots[host], repository)
     apps = {h: SiteApp(root) for h, root in roots.items()}
     threads = [threading.Thread(target=a.serve_forever, daemon=True) for a in apps.values()]
     for t in threads:
@@ -177,7 +186,3 @@ def four_hosts(base: Path) -> Iterator[Fleet]:
         for app in apps.values():
             app.shutdown()
             app.server_close()
-
-
-def env_without_root() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "SAFEPOINT_ROOT"}

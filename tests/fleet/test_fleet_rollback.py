@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet.fleetsite import HOSTS, Fleet, four_hosts
-from tests.helpers import sp_json
+from tests.fleet.fleetsite import HOSTS, Fleet, four_hosts, use_repository
+from tests.helpers import sp, sp_json
 
 pytestmark = pytest.mark.slow  # ansible-playbook runs, a second or more per step
 
@@ -23,7 +23,8 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
 
 
 def test_healthy_fleet_rollback_then_a_second_run_changes_nothing(fleet: Fleet) -> None:
-    v1, v2 = fleet.checkpoint("v1"), fleet.checkpoint("v2")
+    v1 = fleet.checkpoint("v1")
+    manifest_v2 = sp_json("show", "v2", cwd=fleet.roots["web1"])["manifest"]
     doc = fleet.rollback("v1", "--batches", "1,1,100%")
     assert doc["outcome"] == "rolled back" and doc["target"] == v1
     assert fleet.versions() == dict.fromkeys(HOSTS, "v1")
@@ -32,7 +33,10 @@ def test_healthy_fleet_rollback_then_a_second_run_changes_nothing(fleet: Fleet) 
     assert sorted(rows) == sorted(HOSTS)
     for row in rows.values():
         assert row["state"] == "rolled back" and row["error"] is None
-        assert (row["before"], row["after"]) == (v2, v1)
+        assert row["after"] == v1
+        # where the host was: a checkpoint of exactly its tree then (v2's manifest)
+        was = sp_json("show", row["before"], cwd=fleet.roots[row["host"]])
+        assert was["manifest"] == manifest_v2
         assert row["health"] == "healthy"
         assert isinstance(row["seconds"], float)
         # its own safety checkpoint, holding the tree it left
@@ -43,11 +47,11 @@ def test_healthy_fleet_rollback_then_a_second_run_changes_nothing(fleet: Fleet) 
     finished = {h: (run / f"rollback-{h}.json").stat().st_mtime_ns for h in HOSTS}
     assert finished["web1"] < finished["web2"] < min(finished["web3"], finished["web4"])
 
-    counts = {h: len(sp_json("list", cwd=r)) for h, r in fleet.roots.items()}
+    count = len(sp_json("list", cwd=fleet.roots["web1"]))
     again = fleet.rollback("v1", "--batches", "1,1,100%")
     assert again["outcome"] == "rolled back"
     assert {r["state"] for r in again["hosts"]} == {"ok, already there"}
-    assert {h: len(sp_json("list", cwd=r)) for h, r in fleet.roots.items()} == counts
+    assert len(sp_json("list", cwd=fleet.roots["web1"])) == count  # not even a safety checkpoint
 
     proc = fleet.fleet("status", "--inventory", str(fleet.inventory), "--json")
     assert proc.returncode == 0, proc.stderr
@@ -59,7 +63,6 @@ def test_healthy_fleet_rollback_then_a_second_run_changes_nothing(fleet: Fleet) 
 def test_unhealthy_host_in_the_last_batch_puts_the_whole_fleet_back(fleet: Fleet) -> None:
     # web4's health check wants what only v2 serves: v1 fails there, in the last batch.
     fleet.expect("web4", "ok v2")
-    v2 = fleet.checkpoint("v2")
     before = fleet.snapshots()
     proc = fleet.fleet(
         "rollback",
@@ -83,7 +86,7 @@ def test_unhealthy_host_in_the_last_batch_puts_the_whole_fleet_back(fleet: Fleet
     for host in ("web1", "web2", "web3"):
         assert rows[host]["state"] == "put back", rows[host]
         assert rows[host]["health"] == "healthy"  # proven again after going back
-        assert rows[host]["after"] == v2
+        assert rows[host]["after"] == rows[host]["before"]
 
     # A second undo finds every host where it was, and changes nothing.
     again = fleet.fleet_json("undo")
@@ -92,23 +95,42 @@ def test_unhealthy_host_in_the_last_batch_puts_the_whole_fleet_back(fleet: Fleet
     assert fleet.snapshots() == before
 
 
-def test_preflight_refuses_when_ref_is_missing_or_damaged_and_changes_no_host(
-    fleet: Fleet,
+def test_preflight_refuses_when_ref_differs_is_missing_or_damaged_and_changes_no_host(
+    fleet: Fleet, tmp_path: Path
 ) -> None:
-    # web3 never had v1; web2's copy of it is damaged.
-    sp_json("forget", "v1", cwd=fleet.roots["web3"])
-    packs = sorted((fleet.roots["web2"] / ".safepoint").rglob("*.pack"))
+    # web3 uses a repository of its own where "v1" is another checkpoint; web4's has no v1.
+    own = {h: fleet.roots[h] / "safepoint.toml" for h in ("web3", "web4")}
+    kept = {h: toml.read_text() for h, toml in own.items()}
+    for host in own:
+        use_repository(fleet.roots[host], tmp_path / f"own-{host}")
+        fleet.expect(host, "ok")
+    sp("create", "--label", "v1", cwd=fleet.roots["web3"], check=True)
+    sp("create", "--label", "v2", cwd=fleet.roots["web4"], check=True)
+    before = fleet.snapshots()
+    doc = fleet.rollback("v1", "--batches", "1,1,100%", code=2)
+    assert doc["outcome"] == "refused"
+    rows = {r["host"]: r for r in doc["hosts"]}
+    assert rows["web4"]["state"] == "refused" and "v1" in rows["web4"]["error"]
+    for host in ("web1", "web2", "web3"):  # each finds a v1, but not the same one
+        assert rows[host]["state"] == "refused" and "disagree" in rows[host]["error"]
+    assert fleet.snapshots() == before
+    assert not list(Path(doc["run"]).glob("before-*.json"))  # no host went past preflight
+
+    # Back on the shared repository, whose packs are damaged: verify fails on every host.
+    for host, text in kept.items():
+        own[host].write_text(text)
+    packs = sorted((tmp_path / "repository").rglob("*.pack"))
     assert packs
     for pack in packs:  # flip a byte in the middle of every pack
         data = bytearray(pack.read_bytes())
         data[len(data) // 2] ^= 0xFF
         pack.write_bytes(bytes(data))
-    before = fleet.snapshots()
-    doc = fleet.rollback("v1", "--batches", "1,1,100%", code=2)
-    assert doc["outcome"] == "refused"
-    rows = {r["host"]: r for r in doc["hosts"]}
-    assert rows["web3"]["state"] == "refused" and "v1" in rows["web3"]["error"]
-    assert rows["web2"]["state"] == "refused" and "verify" in rows["web2"]["error"]
-    assert rows["web1"]["state"] == "ready" and rows["web4"]["state"] == "ready"
+    proc = fleet.fleet(
+        "rollback", "v1", "--inventory", str(fleet.inventory), "--yes", "--batches", "1,1,100%"
+    )
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stderr.count("\n") == 1 and "no host was changed" in proc.stderr
+    for host in HOSTS:  # the table names every host and why
+        line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(host))
+        assert "refused" in line and "verify" in line, line
     assert fleet.snapshots() == before
-    assert not list(Path(doc["run"]).glob("before-*.json"))  # no host went past preflight

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -64,6 +65,12 @@ options:
         on the host (C(safepoint recover)); without it a pending recovery is a failure.
     type: bool
     default: false
+  lock_wait:
+    description:
+      - Seconds to wait while another host holds the shared repository's write lock (a
+        rollback holds it until its health is proven), before failing.
+    type: float
+    default: 600
 author: safepoint
 """
 
@@ -86,6 +93,7 @@ exit_code:
   returned: always
 """
 
+LOCK_POLL = 0.25  # seconds between attempts while another host holds the repository's lock
 READ_ONLY = ("show", "verify", "list", "status", "health")
 
 
@@ -105,15 +113,24 @@ class Host:
         p = module.params
         self.root = p["root"] or os.getcwd()
         self.executable = p["executable"]
+        self.lock_wait = float(p["lock_wait"])
         self.runs: list[dict[str, Any]] = []
 
     def run(self, *args: str, ok: tuple[int, ...] = (0,)) -> tuple[int, Any]:
         argv = [self.executable, *args, "--root", self.root, "--json"]
-        rc, out, err = self.module.run_command(argv, cwd=self.root)
-        try:
-            doc = json.loads(out) if out.strip() else None
-        except ValueError:
-            doc = None
+        # Hosts of one site share one repository, and a rollback holds its write lock until
+        # its health is proven: the hosts of a batch take turns rather than fail.
+        deadline = time.monotonic() + self.lock_wait
+        while True:
+            rc, out, err = self.module.run_command(argv, cwd=self.root)
+            try:
+                doc = json.loads(out) if out.strip() else None
+            except ValueError:
+                doc = None
+            locked = isinstance(doc, dict) and doc.get("kind") == "locked"
+            if not locked or time.monotonic() >= deadline:
+                break
+            time.sleep(LOCK_POLL)
         self.runs.append({"argv": argv, "rc": rc})
         if rc not in ok:
             lines = [ln for ln in err.splitlines() if ln.startswith("safepoint: ")]
@@ -229,6 +246,7 @@ def main() -> None:
             "migrate": {"type": "bool", "default": False},
             "with_db": {"type": "bool", "default": False},
             "recover": {"type": "bool", "default": False},
+            "lock_wait": {"type": "float", "default": 600.0},
         },
         required_if=[
             ("command", "rollback", ("ref",)),
