@@ -116,10 +116,12 @@ StrictModes no
         write(root / "app.txt", "v1\n")
         write(root / "health.txt", "ok\n")
         use_repository(root, tmp_path / "repository")
+        # healthy only with what the playbook's safepoint_environment gives the host's safepoint
+        write(root / "healthcheck.sh", 'test "$SITE_TOKEN" = s3cret && grep -q ok health.txt\n')
         with open(root / "safepoint.toml", "a") as toml:
             toml.write(
                 "\n[health]\nretries = 2\ninterval = 0.2\nsettle = 0.2\n"
-                '[[health.command]]\nrun = "grep -q ok health.txt"\n'
+                '[[health.command]]\nrun = "sh healthcheck.sh"\n'
             )
         sp("create", "--label", "v1", cwd=root, check=True)
         write(root / "app.txt", "v2\n")
@@ -135,6 +137,8 @@ StrictModes no
             f"ansible_ssh_private_key_file={keys / 'client_key'} safepoint_root={root}\n\n"
             f"[web:vars]\nansible_connection=ssh\nansible_python_interpreter={sys.executable}\n"
             f"safepoint_executable={SAFEPOINT}\nansible_ssh_common_args='{ssh_args}'\n"
+            # what the host's safepoint needs in its environment (as a passphrase from vault)
+            'safepoint_environment={"SITE_TOKEN": "s3cret"}\n'
         )
         env = controller_env(tmp_path)
         # No ControlPersist master left behind after the run; no agent offered.
