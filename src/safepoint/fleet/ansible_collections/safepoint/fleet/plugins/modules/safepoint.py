@@ -112,7 +112,16 @@ class Host:
         self.module = module
         p = module.params
         self.root = p["root"] or os.getcwd()
-        self.executable = p["executable"]
+        found = module.get_bin_path(p["executable"]) if os.sep not in p["executable"] else None
+        self.executable = found or p["executable"]
+        if not os.access(self.executable, os.X_OK):
+            module.fail_json(
+                msg=f"safepoint: {p['executable']} not found on the host (module option "
+                "executable, inventory variable safepoint_executable)",
+                exit_code=127,
+                result=None,
+                root=self.root,
+            )
         self.lock_wait = float(p["lock_wait"])
         self.runs: list[dict[str, Any]] = []
 
