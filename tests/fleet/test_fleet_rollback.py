@@ -5,13 +5,14 @@ that fails its health check in the last batch, and preflight refusals."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fleet.fleetsite import HOSTS, Fleet, four_hosts, use_repository
-from tests.helpers import sp, sp_json
+from tests.fleet.fleetsite import HOSTS, Fleet, SiteApp, four_hosts, use_repository
+from tests.helpers import sp, sp_json, write
 
 pytestmark = pytest.mark.slow  # ansible-playbook runs, a second or more per step
 
@@ -134,3 +135,43 @@ def test_preflight_refuses_when_ref_differs_is_missing_or_damaged_and_changes_no
         line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(host))
         assert "refused" in line and "verify" in line, line
     assert fleet.snapshots() == before
+
+
+def test_max_fail_lets_a_run_finish_and_the_load_balancer_check_stops_one(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    lb_dir = tmp_path / "lb"
+    lb_dir.mkdir()
+    write(lb_dir / "health.txt", "ok\n")
+    lb = SiteApp(lb_dir)  # what the load balancer answers, whichever host serves it
+    threading.Thread(target=lb.serve_forever, daemon=True).start()
+    try:
+        fleet.expect("web4", "ok v2")  # web4 fails on v1 and undoes itself
+        doc = fleet.rollback("v1", "--batches", "2,100%", "--max-fail", "1", "--check-url", lb.url)
+        assert doc["outcome"] == "rolled back" and "web4" in doc["message"]
+        rows = {r["host"]: r for r in doc["hosts"]}
+        assert rows["web4"]["state"] == "failed" and rows["web4"]["error"]
+        assert fleet.versions() == {"web1": "v1", "web2": "v1", "web3": "v1", "web4": "v2"}
+
+        # The site behind the load balancer fails after the first batch: stop, put it back.
+        (lb_dir / "health.txt").unlink()
+        before = fleet.snapshots()
+        proc = fleet.fleet(
+            "rollback",
+            "v2",
+            "--inventory",
+            str(fleet.inventory),
+            "--yes",
+            "--limit",
+            "web1,web2",
+            "--batches",
+            "1",
+            "--check-url",
+            lb.url,
+        )
+        assert proc.returncode == 4, (proc.stdout, proc.stderr)
+        assert "fleet check" in proc.stderr
+        assert fleet.snapshots() == before
+    finally:
+        lb.shutdown()
+        lb.server_close()
