@@ -93,3 +93,15 @@ def test_the_collection_installs_into_ones_own_ansible(tmp_path: Path) -> None:
     assert doc.returncode == 0, doc.stderr
     options = json.loads(doc.stdout)["safepoint.fleet.safepoint"]["doc"]["options"]
     assert {"command", "ref", "root", "executable", "lock_wait"} <= set(options)
+
+
+@pytest.mark.slow  # one ansible-playbook start
+def test_a_limit_that_matches_no_host_fails_in_one_line_and_ends_the_run(
+    inventory: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    argv = ["fleet", "rollback", "v1", "--inventory", inventory, "--yes", "--limit", "nosuch"]
+    proc = sp(*argv, env=env)
+    assert_one_line_error(proc, 1)
+    assert "before any host was checked" in proc.stderr
+    runs = list((tmp_path / "state" / "runs").iterdir())
+    assert len(runs) == 1 and (runs[0] / "ended.json").is_file()  # not taken for interrupted

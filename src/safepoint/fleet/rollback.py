@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from safepoint.errors import ExitStatus, OperationalError, UsageError
+from safepoint.errors import ExitStatus, OperationalError, SafepointError, UsageError
 from safepoint.fleet import journal, report
 from safepoint.fleet.playbook import log_tail, run_playbook
 from safepoint.fleet.report import FleetResult, HostReport
@@ -91,7 +91,11 @@ def fleet_rollback(options: FleetOptions) -> FleetResult:
     rc = run_playbook(
         "rollback", inventory=inventory, folder=run.folder, extra_vars=extra, limit=options.limit
     )
-    result = _read_rollback(run, options.ref, rc)
+    try:
+        result = _read_rollback(run, options.ref, rc)
+    except SafepointError as exc:  # no host changed: the run is over, not interrupted
+        run.end(f"error: {exc}", int(exc.exit_code))
+        raise
     run.end(result.outcome, result.exit_code)
     if resumed is not None and resumed.ended is None:
         resumed.end(f"resumed by {run.name}", result.exit_code)
@@ -108,8 +112,14 @@ def _read_rollback(run: journal.Run, ref: str, rc: int) -> FleetResult:
     ids = {report.result_of(d).get("id") for d in preflight.values() if not report.failed(d)}
     target = next(iter(ids)) if len(ids) == 1 else None
     reached = run.results("before")
-    if not reached and (rc != 0 or any(report.failed(d) for d in preflight.values())):
+    refused = any(report.failed(d) for d in preflight.values()) or len(ids) > 1
+    if not reached and refused:
         return _refusal(run, ref, preflight, ids)
+    if not reached and rc != 0:  # every host passed, yet Ansible stopped: say where
+        raise OperationalError(
+            f"ansible-playbook exited {rc} after the preflight, before any host changed: "
+            f"{log_tail(run.folder, 'rollback')} (log in {run.folder})"
+        )
     rolled = run.results("rollback")
     complete = rc == 0 and all(h in rolled for h in preflight)
     if complete:
