@@ -175,3 +175,26 @@ def test_max_fail_lets_a_run_finish_and_the_load_balancer_check_stops_one(
     finally:
         lb.shutdown()
         lb.server_close()
+
+
+def test_an_undo_that_fails_is_exit_6_and_names_the_host(fleet: Fleet) -> None:
+    fleet.expect("web4", "ok v2")  # fails on v1: the run stops in the last batch
+    fleet.expect("web2", "ok v1")  # healthy on v1 only: putting it back to v2 fails
+    proc = fleet.fleet(
+        "rollback",
+        "v1",
+        "--inventory",
+        str(fleet.inventory),
+        "--yes",
+        "--batches",
+        "1,1,100%",
+        "--json",
+    )
+    assert proc.returncode == 6, (proc.stdout, proc.stderr)
+    assert "putting them back failed on web2" in proc.stderr
+    doc = json.loads(proc.stdout)
+    rows = {r["host"]: r for r in doc["hosts"]}
+    assert rows["web2"]["state"] == "undo failed" and rows["web2"]["error"]
+    assert {rows[h]["state"] for h in ("web1", "web3")} == {"put back"}
+    # web2 stays where it is healthy (its own undo of the failed put-back); the others are back
+    assert fleet.versions() == {"web1": "v2", "web2": "v1", "web3": "v2", "web4": "v2"}
