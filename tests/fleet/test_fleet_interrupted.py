@@ -1,7 +1,12 @@
-"""``kill -9`` of the controller in the middle of a fleet rollback (the whole process group: the
-command, ansible-playbook, and the local hosts' module runs with it, as when the controller's
-machine dies): every host is left at REF, where it was, or mid-rollback with its own journal;
-``fleet undo`` puts every host back, and ``fleet rollback REF`` again finishes the job."""
+"""``kill -9`` of the controller in the middle of a fleet rollback (its whole process group: the
+command, ansible-playbook and its workers; and web2's own ``safepoint rollback``, caught
+mid-switch when the timing allows, as when the one machine they all run on dies): every host
+is left at REF, where it was, or mid-rollback with its own journal; ``fleet undo`` puts every
+host back, and ``fleet rollback REF`` again finishes the job.
+
+Ansible runs a host's module in a session of its own: killing the controller does not stop a
+rollback already running on a host (over SSH neither), which ends on its own; ``fleet undo``
+then waits for the repository lock it holds."""
 
 from __future__ import annotations
 
@@ -28,9 +33,27 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
         yield f
 
 
-def kill_mid_run(fleet: Fleet) -> None:
-    """Start a fleet rollback to v1 and kill its whole process group once web2's batch has
-    begun (web1 rolled back, web2's place recorded)."""
+def host_rollbacks(root: Path) -> list[int]:
+    """The ``safepoint rollback`` processes working on ``root`` (a path only this test uses)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"rollback" in argv and os.fsencode(root) in argv:
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_mid_run(fleet: Fleet) -> bool:
+    """Start a fleet rollback to v1 and, in web2's batch (web1 rolled back), kill the controller
+    (its whole process group: the command, ansible-playbook, its workers) and web2's own
+    rollback with it, as when the machine they run on dies: the moment web2's rollback journal
+    appears, or else once web2 has reported. True: web2 was left with its journal (a pending
+    recovery)."""
     env = {k: v for k, v in os.environ.items() if k != "SAFEPOINT_ROOT"}
     env.update(fleet.env)
     argv = [SAFEPOINT, "fleet", "rollback", "v1", "--inventory", str(fleet.inventory), "--yes"]
@@ -41,20 +64,27 @@ def kill_mid_run(fleet: Fleet) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    state = fleet.roots["web2"] / ".safepoint-state"
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
-            runs = fleet.runs()
-            if runs and (runs[-1] / "before-web2.json").exists():
-                time.sleep(0.3)  # into web2's rollback
+            if any(state.glob("*/journal.json")):
+                # Ansible runs the host's module in a session of its own: kill it by its id.
+                for pid in host_rollbacks(fleet.roots["web2"]):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 break
-            time.sleep(0.05)
+            runs = fleet.runs()
+            if runs and (runs[-1] / "rollback-web2.json").exists():
+                break
+            time.sleep(0.001)
         assert proc.poll() is None, "the fleet rollback ended before it could be killed"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     assert not (fleet.runs()[-1] / "ended.json").exists()
+    return any(state.glob("*/journal.json"))
 
 
 def assert_each_host_whole(fleet: Fleet, before: dict[str, Any]) -> None:
@@ -69,9 +99,11 @@ def assert_each_host_whole(fleet: Fleet, before: dict[str, Any]) -> None:
 
 def test_kill_then_fleet_undo_puts_every_host_back(fleet: Fleet) -> None:
     before = fleet.snapshots()
-    kill_mid_run(fleet)
+    caught = kill_mid_run(fleet)
     assert fleet.versions()["web1"] == "v1"  # the first batch had been rolled back
     assert_each_host_whole(fleet, before)
+    if caught:
+        assert sp_json("status", cwd=fleet.roots["web2"])["pending_recovery"] is not None
     doc = fleet.fleet_json("undo")
     assert doc["outcome"] == "undone", doc
     assert fleet.snapshots() == before
@@ -83,8 +115,10 @@ def test_kill_then_the_same_fleet_rollback_finishes_and_undo_still_knows_the_sta
 ) -> None:
     before = fleet.snapshots()
     v1 = fleet.checkpoint("v1")
-    kill_mid_run(fleet)
+    caught = kill_mid_run(fleet)
     assert_each_host_whole(fleet, before)
+    if caught:  # the same rollback again recovers web2 first, then finishes the job
+        assert sp_json("status", cwd=fleet.roots["web2"])["pending_recovery"] is not None
     doc = fleet.rollback("v1", "--batches", "1,1,100%")
     assert doc["outcome"] == "rolled back"
     assert {h: fleet.at(h) for h in HOSTS} == dict.fromkeys(HOSTS, v1)
