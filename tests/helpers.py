@@ -59,7 +59,9 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int) -> 
 
 def snapshot(root: Path, *, skip: tuple[str, ...] = ()) -> dict[bytes, tuple[Any, ...]]:
     """Everything that a round trip must keep, per path (as bytes): type, mode, owner, size,
-    mtime (files and links), content hash or link target."""
+    mtime (files and links), content hash or link target. The root's state folder
+    (``.safepoint-state``, the tool's own, never part of a checkpoint) is left out."""
+    skip = (*skip, ".safepoint-state")
     out: dict[bytes, tuple[Any, ...]] = {}
     broot = os.fsencode(root)
     for dirpath, dirnames, filenames in os.walk(broot):
@@ -93,6 +95,14 @@ def snapshot(root: Path, *, skip: tuple[str, ...] = ()) -> dict[bytes, tuple[Any
             else:
                 out[rel] = ("special",)
     return out
+
+
+def state_dir(root: Path) -> Path:
+    """Where ``root`` keeps its journal, head and tree cache (store/state.py): its state folder
+    for a repository outside it, else the repository ``.safepoint``."""
+    folders = list((root / ".safepoint-state").glob("*"))
+    assert len(folders) <= 1, folders
+    return folders[0] if folders else root / ".safepoint"
 
 
 def write(path: Path, content: str | bytes = "", *, mode: int | None = None) -> Path:

@@ -22,6 +22,8 @@ from safepoint.tomltable import Table, bounded
 CONFIG_NAME = "safepoint.toml"
 IGNORE_NAME = ".safepointignore"
 DEFAULT_REPOSITORY = ".safepoint"
+# A root's own state for a repository outside it (store/state.py); never part of a tree.
+STATE_DIR = ".safepoint-state"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import SAFEPOINT, snapshot, sp, sp_json, write
+from tests.helpers import SAFEPOINT, snapshot, sp, sp_json, state_dir, write
 from tests.restore.test_faults import tmpfs
 
 RUNS = 30
@@ -61,7 +61,7 @@ def two_states(tmp_path: Path, extra_config: str = "") -> tuple[Path, Path, dict
     state_b = snapshot(site)
     pristine = tmp_path / "pristine"
     shutil.copytree(site, pristine, symlinks=True)
-    return site, pristine, state_a, state_b, repo / "journal.json"
+    return site, pristine, state_a, state_b, state_dir(site) / "journal.json"
 
 
 def reset(site: Path, pristine: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import SAFEPOINT, snapshot, sp, write
+from tests.helpers import SAFEPOINT, snapshot, sp, state_dir, write
 
 pytestmark = pytest.mark.slow  # 30 kill -9 rollbacks of a 3,000-file tree: about a minute
 
@@ -82,7 +82,7 @@ def test_sigkill_during_rollback_then_recover(tmp_path: Path) -> None:
     state_b = snapshot(site)
     pristine = tmp_path / "pristine"
     shutil.copytree(site, pristine, symlinks=True)
-    journal = repo / "journal.json"
+    journal = state_dir(site) / "journal.json"
 
     # Calibrate: how long the apply phase (journal written -> process done) takes here.
     proc = start_rollback(site)

@@ -30,4 +30,5 @@ COMMANDS: dict[str, str] = {
     "gc": "safepoint.cli.gc_cmd:gc",
     "check": "safepoint.cli.check_cmd:check",
     "copy": "safepoint.cli.copy_cmd:copy",
+    "fleet": "safepoint.cli.fleet_cmd:fleet",
 }

@@ -49,7 +49,7 @@ def init_site(root: Path, *, force: bool = False) -> InitResult:
         except OSError as exc:
             raise OperationalError(f"cannot write {path}: {exc.strerror}") from None
     config = load_config(root)  # validates a hand-edited file on a second init
-    Repository.init(config.repository).close()
+    Repository.init(config.repository, root=root).close()
     found = tuple(find_runtime(root, Rules.for_site(config)))
     return InitResult(
         root,

@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 
 from safepoint.config import DatabaseConfig
+from safepoint.diskspace import describe as disk_describe
 from safepoint.errors import (
     BadReferenceError,
     IntegrityError,
@@ -280,11 +281,15 @@ def _undo_unhealthy(
     try:
         put_back_database(site, database, safety)
         restore_from_disk(site, safety, journal, warn=warn)
-    except SafepointError as exc:
+    except (SafepointError, OSError) as exc:
+        # OSError: the undo's journal could not be written (the root's state folder is on the
+        # site's disk, which may be full); then no file was changed by the undo.
+        why = disk_describe(exc) if isinstance(exc, OSError) else str(exc)
         failed = IntegrityError if isinstance(exc, IntegrityError) else OperationalError
         raise failed(
             f"health checks failed after rolling back to {result.target.short_id} "
-            f"({result.proof.summary()}), and undoing it failed: {exc}"
+            f"({result.proof.summary()}), and undoing it failed: {why}; the safety checkpoint "
+            f"is {safety.short_id}"
         ) from None
     site.repository.set_head(safety)
     result.undone = True

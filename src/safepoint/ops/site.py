@@ -29,7 +29,9 @@ class Site:
     def repository(self) -> Repository:
         if self._repo is None:
             named = self.config.source if self.config.repository_named else None
-            self._repo = Repository.open(self.config.repository, named_in=named)
+            self._repo = Repository.open(
+                self.config.repository, named_in=named, root=self.root
+            )
             self._repo.notify = self.notify
         return self._repo
 

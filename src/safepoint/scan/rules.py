@@ -6,7 +6,8 @@ a user rule re-includes it explicitly (``!venv/``); so is a file that starts wit
 (``scan/runtime.py``; ``!name`` re-includes it). A symlink is excluded when the rules exclude its
 path as a file or as a directory (``media/`` also covers a ``media`` link to another volume).
 The repository (by its configured path and resolved through links), any link to it,
-``safepoint.toml`` and ``.safepointignore`` are always excluded, whatever the rules say: a
+the root's state folder ``.safepoint-state``, ``safepoint.toml`` and ``.safepointignore`` are
+always excluded, whatever the rules say: a
 rollback must never rewrite the tool's own data or the rules it is applying.
 """
 
@@ -20,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from safepoint.config import CONFIG_NAME, IGNORE_NAME, Config
+from safepoint.config import CONFIG_NAME, IGNORE_NAME, STATE_DIR, Config
 from safepoint.errors import ConfigError
 from safepoint.scan.runtime import RUNTIME_EXCLUDES
 
@@ -115,15 +116,17 @@ class Rules:
 
     def excluded_name(self, rel: str, name: str, is_dir: bool) -> bool:
         """``excluded`` for a caller that has the last component at hand (the walk)."""
-        if name.startswith(TEMP_PREFIX) or rel in self._always:
+        if name.startswith(TEMP_PREFIX) or rel in self._always or rel == STATE_DIR:
             return True
         if self._name_any is not None and not self._name_any.match(name + "/" if is_dir else name):
             return False
         return self._spec.match_file(rel + "/" if is_dir else rel)
 
+    # STATE_DIR is not in the fingerprint: no tree recorded before it existed held it.
+
     def own(self, rel: str, name: str) -> bool:
         """Whether ``rel`` is the tool's own (repository, configuration, temporary file)."""
-        return name.startswith(TEMP_PREFIX) or rel in self._always
+        return name.startswith(TEMP_PREFIX) or rel in self._always or rel == STATE_DIR
 
     def leads_to_repository(self, path: str) -> bool:
         """Whether ``path``, resolved through links, is the repository or inside it."""

@@ -12,6 +12,9 @@
     head.json           the checkpoint the site's tree last matched (status compares with it)
     journal.json        present only while a rollback is being applied
 
+The last three belong to one site root: they live in that root's state folder, which is the
+repository folder only when the repository lies inside the root (see store/state.py).
+
 Blobs are content-addressed by the SHA-256 of their plain content; every read is hash-checked,
 so corruption is reported (IntegrityError), never returned. A crash leaves at worst an orphan
 ``.tmp`` pack or unindexed pack, which the next writer removes or indexes (upkeep.py); a
@@ -36,7 +39,7 @@ import zstandard
 
 from safepoint.errors import FormatError, IntegrityError, LockedError, OperationalError
 from safepoint.model.entry import Entry
-from safepoint.store import generation, lockinfo
+from safepoint.store import generation, lockinfo, state
 from safepoint.store.atomic import fsync_dir, write_atomic
 from safepoint.store.catalogue import load_checkpoints
 from safepoint.store.index import Index, rebuild_index
@@ -71,14 +74,17 @@ FORMAT_VERSION = 1
 
 
 class Repository:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, state_dir: Path | None = None) -> None:
+        """``state_dir``: the folder of one site root's own files (store/state.py); without
+        one, the repository folder."""
         self.path = path
         self.packs_dir = path / "packs"
         self.records_dir = path / "checkpoints"
         self.marks_dir = path / "marks"
-        self.cache_path = path / "treecache"
-        self.journal_path = path / "journal.json"
-        self.head_path = path / "head.json"
+        self.state_dir = path if state_dir is None else state_dir
+        self.cache_path = self.state_dir / state.TREECACHE
+        self.journal_path = self.state_dir / state.JOURNAL
+        self.head_path = self.state_dir / state.HEAD
         self._index: Index | None = None
         self._fds: dict[str, int] = {}
         self._fd_lock = threading.Lock()
@@ -90,10 +96,11 @@ class Repository:
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
-    def init(cls, path: Path) -> Repository:
-        """Create a repository at ``path``, or open the one already there."""
+    def init(cls, path: Path, *, root: Path | None = None) -> Repository:
+        """Create a repository at ``path``, or open the one already there (``root``: the site
+        root whose state folder to use, see ``open``)."""
         if (path / "format.json").exists():
-            return cls.open(path)
+            return cls.open(path, root=root)
         if not _unborn(path):
             raise FormatError(
                 f"{path} already exists and is neither an empty folder nor a safepoint "
@@ -108,12 +115,16 @@ class Repository:
             write_atomic(path / "format.json", json.dumps(doc, indent=1).encode() + b"\n")
         except OSError as exc:
             raise OperationalError(f"cannot create repository {path}: {exc.strerror}") from None
-        return cls.open(path)
+        return cls.open(path, root=root)
 
     @classmethod
-    def open(cls, path: Path, *, named_in: Path | None = None) -> Repository:
+    def open(
+        cls, path: Path, *, named_in: Path | None = None, root: Path | None = None
+    ) -> Repository:
         """``named_in``: the configuration that names ``path``; a repository missing there was
-        moved or unmounted, and ``init`` would only start an empty one."""
+        moved or unmounted, and ``init`` would only start an empty one. ``root``: the site
+        root this command works on; its journal, head and tree cache are kept in its state
+        folder (store/state.py). Without it they are read in the repository folder."""
         fmt = path / "format.json"
         try:
             doc = json.loads(fmt.read_bytes())
@@ -133,7 +144,9 @@ class Repository:
                 f"repository {path} has format version {doc.get('version')!r}; this safepoint "
                 f"reads version {FORMAT_VERSION} only (upgrade safepoint)"
             )
-        return cls(path)
+        if root is None:
+            return cls(path)
+        return cls(path, state.prepare(root, path, state.id_of(doc, path)))
 
     @property
     def index(self) -> Index:
@@ -191,7 +204,7 @@ class Repository:
 
     def _keep_up(self) -> None:
         """On taking the lock: index, forget and sweep (see store/upkeep.py)."""
-        done = keep_up(self.path, self.packs_dir, self.index, self.cache_path)
+        done = keep_up(self.path, self.packs_dir, self.index, self.cache_path, self.state_dir)
         if done.missing:
             self.close_packs()
         for line in done.notices():

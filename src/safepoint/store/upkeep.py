@@ -59,7 +59,9 @@ class Upkeep:
         return out
 
 
-def keep_up(path: Path, packs_dir: Path, index: Index, cache_path: Path) -> Upkeep:
+def keep_up(
+    path: Path, packs_dir: Path, index: Index, cache_path: Path, state_dir: Path | None = None
+) -> Upkeep:
     """Run the upkeep (see the module docstring); the caller holds the write lock."""
     result = Upkeep()
     on_disk: dict[str, Path] = {}
@@ -81,7 +83,7 @@ def keep_up(path: Path, packs_dir: Path, index: Index, cache_path: Path) -> Upke
     if result.missing:
         result.forgotten = index.forget_packs(result.missing)
         cache_path.unlink(missing_ok=True)
-    for folder in (path, path / "checkpoints", path / "marks"):
+    for folder in {path, path / "checkpoints", path / "marks", state_dir or path}:
         remove_dead(folder, ATOMIC_TMP, result)
     return result
 
