@@ -114,7 +114,8 @@ def test_records_name_the_host_they_were_made_on(tmp_path: Path) -> None:
     sp("create", "--label", "on-b", cwd=b, env=host("b"), check=True)
     by_label = {c["label"]: c["host"] for c in sp_json_env("list", cwd=a, env=host("a"))}
     assert by_label == {"on-a": "a", "on-b": "b"}
-    assert "@b" in sp("list", cwd=a, env=host("a"), check=True).stdout
+    wide = {**host("a"), "COLUMNS": "200"}  # narrow terminals drop the user@host column
+    assert "@b" in sp("list", cwd=a, env=wide, check=True).stdout
 
 
 def test_a_prune_on_one_host_keeps_each_host_s_newest_known_good(tmp_path: Path) -> None:
