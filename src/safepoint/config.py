@@ -119,6 +119,7 @@ class Config:
     repository: Path
     exclude: tuple[str, ...] = ()
     repository_named: bool = False  # [repository] path is in the file (not the default)
+    url: str | None = None  # [repository] url: a remote repository (s3://BUCKET/PREFIX)
     after_restore: tuple[str, ...] = ()
     health: HealthConfig = field(default_factory=HealthConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
@@ -167,9 +168,12 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
     )
 
     repo = t.table("repository")
-    repo.only("path")
+    repo.only("path", "url")
     repo_path = Path(repo.get("path", str, DEFAULT_REPOSITORY)).expanduser()
     _check_repository(repo, root / repo_path, root)
+    url = repo.get("url", str, None, check=_repository_url)
+    if url is not None and "path" in data.get("repository", {}):
+        raise repo.fail("url", "set either path (a folder) or url (a remote repository), not both")
 
     files = t.table("files")
     files.only("exclude")
@@ -203,6 +207,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
         source=source,
         repository=repo_path if repo_path.is_absolute() else root / repo_path,
         repository_named="path" in data.get("repository", {}),
+        url=url,
         exclude=files.strings("exclude"),
         after_restore=hooks.strings("after_restore"),
         health=HealthConfig(
@@ -396,6 +401,15 @@ _count = bounded(1, MAX_COUNT)
 _keep = bounded(0, MAX_KEEP)
 _positive = bounded(0, MAX_NUMBER, open_low=True)
 _not_negative = bounded(0, MAX_NUMBER)
+
+
+def _repository_url(url: str) -> str | None:
+    """Why ``url`` is not a remote repository URL, or None. The endpoint, region and
+    credentials come from the AWS environment only, never from this file."""
+    bucket, _, _prefix = url.removeprefix("s3://").partition("/")
+    if not url.startswith("s3://") or not bucket or "?" in url or "#" in url or "@" in bucket:
+        return "expected s3://BUCKET/PREFIX (endpoint and credentials from the AWS environment)"
+    return None
 
 
 def _check_repository(t: Table, path: Path, root: Path) -> None:

@@ -19,6 +19,8 @@ class Site:
     _repo: Repository | None = field(default=None, repr=False)
     # Where the repository reports what its upkeep did when a writer took the lock.
     notify: Callable[[str], None] = field(default=lambda _: None, repr=False)
+    # Seconds a writer waits for a remote repository's lock held by another host.
+    wait: float = 30.0
 
     @property
     def root(self) -> Path:
@@ -26,6 +28,11 @@ class Site:
 
     @property
     def repository(self) -> Repository:
+        if self._repo is None and self.config.url is not None:
+            from safepoint.ops.remote import open_remote_repository
+
+            self._repo = open_remote_repository(self.config.url, self.root, wait=self.wait)
+            self._repo.notify = self.notify
         if self._repo is None:
             named = self.config.source if self.config.repository_named else None
             self._repo = Repository.open(

@@ -1,0 +1,80 @@
+"""``CachedRepository``: the local cache repository of a remote one (see store/remote_sync.py).
+
+It is an ordinary repository whose packs may be absent until first read, whose writers also
+hold the remote lock and push what they wrote, and whose upkeep pulls from the remote instead
+of forgetting packs missing from the cache (they are on the remote).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from safepoint.store.pack import Location, pack_path
+from safepoint.store.records import Checkpoint, Marks
+from safepoint.store.remote_sync import RemoteSync
+from safepoint.store.repository import Repository
+
+
+class CachedRepository(Repository):
+    def __init__(self, path: Path, sync: RemoteSync) -> None:
+        super().__init__(path)
+        self.sync = sync
+        self.url = sync.url
+
+    def pull(self) -> None:
+        self.sync.pull(
+            self.records_dir, self.marks_dir, self.index.add, self.index.known_packs()
+        )
+
+    def push(self) -> None:
+        self.sync.push(self.packs_dir, self.records_dir, self.marks_dir, self.path)
+
+    @contextmanager
+    def lock(self, *, sync_index: bool = True) -> Iterator[None]:
+        """The local lock (one writer of this cache), then the remote one (one writer of the
+        repository, waiting up to ``--wait``); what the block wrote is pushed before the
+        remote lock is released."""
+        with super().lock(sync_index=sync_index):
+            remote = self.sync.remote_lock()
+            with remote:
+                self.sync.lock = remote
+                try:
+                    self.pull()  # under the lock: what another host wrote just before
+                    yield
+                    self.push()
+                finally:
+                    self.sync.lock = None
+
+    def _keep_up(self) -> None:
+        """Nothing to sweep in a cache: its packs are on the remote (pull runs in ``lock``)."""
+
+    def _pack_fd(self, name: str) -> int:
+        try:
+            return super()._pack_fd(name)
+        except FileNotFoundError:
+            if not self.sync.fetch(self.packs_dir, name):
+                raise
+            return super()._pack_fd(name)
+
+    def stored_soundly(self, loc: Location) -> bool:
+        if not pack_path(self.packs_dir, loc.pack).exists():
+            return loc.pack in self.sync.remote_packs  # checked when it was fetched
+        return super().stored_soundly(loc)
+
+    def set_marks(self, cp: Checkpoint, marks: Marks) -> Checkpoint:
+        done = super().set_marks(cp, marks)
+        self.sync.push_marks(self.marks_dir, self.path, [cp.id])
+        return done
+
+    def forget(self, cp: Checkpoint) -> None:
+        self.sync.refuse("forget")
+
+    def undelete(self, cp: Checkpoint) -> None:
+        self.sync.refuse("undelete")
+
+    def close(self) -> None:
+        super().close()
+        self.sync.transfer.report()
+        self.sync.transfer.sent = self.sync.transfer.received = 0

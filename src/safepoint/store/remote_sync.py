@@ -1,0 +1,207 @@
+"""A remote repository seen through a local cache repository.
+
+The remote storage (``s3://...``, sealed: ``store/backend/encrypted.py``) is the truth. Each
+site root keeps a local repository of the ordinary layout in its state folder
+(``ROOT/.safepoint-state/REPO-ID/cache``, see store/state.py): its index, the packs it wrote
+or downloaded, copies of the records and marks. Every command works on that cache, so a local
+read costs what it costs today; this module keeps it in step with the remote:
+
+- ``pull`` (on open, and again under the lock): records and marks the cache lacks are
+  downloaded (small sealed objects), and for each remote pack the cache's index does not know,
+  its **index object** ``index/NAME`` (a sealed list of the pack's blob locations) is read, so
+  that the cache knows every blob without downloading packs;
+- a blob whose pack is not in the cache is read after ``fetch`` downloads that pack whole (one
+  download per pack, however many threads want it);
+- ``push`` (at the end of a writer's lock): packs the remote lacks are uploaded whole
+  (streamed, a few at once), each followed by its index object, and only then the records the
+  remote lacks and changed marks. A writer killed during an upload leaves at most packs that no
+  record names (a later push uploads the record after them).
+
+Remote names reveal nothing of the content: packs keep their random names, a record is
+``checkpoints/content_id(record)`` and marks ``marks/content_id(checkpoint id)`` (keyed hash);
+every object but the key slots and the lock is sealed.
+
+Writers hold the remote ``RemoteLock`` (store/backend/lock.py) for the whole lock block:
+another host's writer waits for it (``--wait``) and is then refused with the holder named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from safepoint.errors import IntegrityError, UsageError
+from safepoint.store.atomic import write_atomic
+from safepoint.store.backend.base import Storage
+from safepoint.store.backend.encrypted import EncryptedStorage
+from safepoint.store.backend.lock import DEFAULT_WAIT, RemoteLock
+from safepoint.store.pack import Location, pack_path, scan_pack
+
+RECORDS, MARKS, PACKS, INDEX = "checkpoints/", "marks/", "packs/", "index/"
+PARALLEL = 4  # uploads and downloads at once: each holds at most one 8 MiB part in memory
+PUSHED_MARKS = "pushed-marks.json"  # in the cache: marks file digest per checkpoint id
+
+
+class Transfer:
+    """Bytes sent and received (``SAFEPOINT_TRANSFER_LOG``: appended as one JSON line when
+    the command ends, for tests and benchmarks)."""
+
+    def __init__(self) -> None:
+        self.sent = self.received = 0
+        self._lock = threading.Lock()
+
+    def add(self, *, sent: int = 0, received: int = 0) -> None:
+        with self._lock:
+            self.sent += sent
+            self.received += received
+
+    def report(self) -> None:
+        path = os.environ.get("SAFEPOINT_TRANSFER_LOG")
+        if path:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"sent": self.sent, "received": self.received}) + "\n")
+
+
+class RemoteSync:
+    def __init__(self, sealed: EncryptedStorage, plain: Storage, *, wait: float = DEFAULT_WAIT):
+        self.sealed = sealed
+        self.plain = plain  # the lock object is plain JSON (store/backend/lock.py)
+        self.wait = wait
+        self.url = plain.url
+        self.transfer = Transfer()
+        self.remote_packs: set[str] = set()
+        self._fetching: dict[str, threading.Lock] = {}
+        self._fetch_lock = threading.Lock()
+        self.lock: RemoteLock | None = None
+
+    # -- names ------------------------------------------------------------------------------
+    def record_name(self, body: bytes) -> str:
+        return RECORDS + self.sealed.content_id(body)
+
+    def marks_name(self, cid: str) -> str:
+        return MARKS + self.sealed.content_id(cid.encode())
+
+    def _names(self, prefix: str) -> set[str]:
+        return {info.name[len(prefix) :] for info in self.sealed.list(prefix)}
+
+    # -- pull -------------------------------------------------------------------------------
+    def pull(self, records_dir: Path, marks_dir: Path, index_add: Callable[[list[Location]], None],
+             known_packs: set[str]) -> None:
+        """Bring the cache up to date with the remote's records, marks and index objects."""
+        local = {self.sealed.content_id(p.read_bytes()) for p in records_dir.glob("*.json")}
+        for name in sorted(self._names(RECORDS) - local):
+            body = self._get(RECORDS + name)
+            write_atomic(records_dir / f"{hashlib.sha256(body).hexdigest()}.json", body)
+        for name in self._names(MARKS):
+            cid, _, doc = self._get(MARKS + name).partition(b"\n")
+            target = marks_dir / f"{cid.decode()}.json"
+            try:
+                same = target.read_bytes() == doc
+            except OSError:
+                same = False
+            if not same:
+                write_atomic(target, doc)
+        self.remote_packs = self._names(INDEX)
+        for pack in sorted(self.remote_packs - known_packs):
+            index_add(decode_index(pack, self._get(INDEX + pack)))
+
+    def _get(self, name: str) -> bytes:
+        data = self.sealed.get(name)
+        self.transfer.add(received=len(data))
+        return data
+
+    # -- fetch ------------------------------------------------------------------------------
+    def fetch(self, packs_dir: Path, name: str) -> bool:
+        """Download pack ``name`` into the cache; False when the remote has no such pack."""
+        with self._fetch_lock:
+            lock = self._fetching.setdefault(name, threading.Lock())
+        with lock:
+            path = pack_path(packs_dir, name)
+            if path.exists():
+                return True
+            if name not in self.remote_packs:
+                return False
+            data = self._get(PACKS + name[:2] + "/" + name)
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            write_atomic(path, data)
+            return True
+
+    # -- push -------------------------------------------------------------------------------
+    def push(self, packs_dir: Path, records_dir: Path, marks_dir: Path, cache: Path) -> None:
+        """Upload what the remote lacks: packs and their index objects, then records, then
+        changed marks. The caller holds the remote lock."""
+        local = {p.name.removesuffix(".pack"): p for p in packs_dir.glob("*/*.pack")}
+        new = sorted(local.keys() - self._names(INDEX))
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            list(pool.map(lambda n: self._put_pack(n, local[n]), new))
+        self.remote_packs |= set(new)
+        remote_records = self._names(RECORDS)
+        for path in sorted(records_dir.glob("*.json")):
+            body = path.read_bytes()
+            name = self.record_name(body)
+            if name[len(RECORDS) :] not in remote_records:
+                self._check_lock()
+                self._put(name, body)
+        self.push_marks(marks_dir, cache, (p.stem for p in marks_dir.glob("*.json")))
+
+    def push_marks(self, marks_dir: Path, cache: Path, ids: Iterable[str]) -> None:
+        pushed_path = cache / PUSHED_MARKS
+        try:
+            pushed = json.loads(pushed_path.read_bytes())
+        except (OSError, ValueError):
+            pushed = {}
+        changed = False
+        for cid in ids:
+            try:
+                doc = (marks_dir / f"{cid}.json").read_bytes()
+            except OSError:
+                continue
+            digest = hashlib.sha256(doc).hexdigest()
+            if pushed.get(cid) != digest:
+                self._put(self.marks_name(cid), cid.encode() + b"\n" + doc)
+                pushed[cid] = digest
+                changed = True
+        if changed:
+            write_atomic(pushed_path, json.dumps(pushed).encode())
+
+    def _put_pack(self, name: str, path: Path) -> None:
+        self._check_lock()
+        with open(path, "rb") as f:
+            self.sealed.put(PACKS + name[:2] + "/" + name, f)
+        self.transfer.add(sent=path.stat().st_size)
+        self._put(INDEX + name, encode_index(scan_pack(path)))
+
+    def _put(self, name: str, data: bytes) -> None:
+        self.sealed.put(name, data)
+        self.transfer.add(sent=len(data))
+
+    def _check_lock(self) -> None:
+        if self.lock is not None:
+            self.lock.check()
+
+    def remote_lock(self) -> RemoteLock:
+        return RemoteLock(self.plain, wait=self.wait)
+
+    def refuse(self, what: str) -> None:
+        raise UsageError(f"{what} is not available on a remote repository yet ({self.url})")
+
+
+def encode_index(locations: Iterable[Location]) -> bytes:
+    rows = [
+        [loc.blob_id.hex(), loc.offset, loc.stored_size, loc.raw_size, loc.codec]
+        for loc in locations
+    ]
+    return json.dumps(rows).encode()
+
+
+def decode_index(pack: str, data: bytes) -> list[Location]:
+    try:
+        rows = json.loads(data)
+        return [Location(bytes.fromhex(r[0]), pack, *map(int, r[1:5])) for r in rows]
+    except (ValueError, TypeError, IndexError) as exc:
+        raise IntegrityError(f"the index object of pack {pack} is damaged: {exc}") from None
