@@ -54,6 +54,7 @@ def check(
     progress: Progress | None = None,
 ) -> CheckReport:
     """``subset``: the percentage of packs whose data is read (``read_data`` reads all)."""
+    site.local_only("check")
     if subset is not None and not 0 < subset <= 100:
         raise UsageError(
             f"--read-data-subset must be a percentage above 0 and up to 100, not {subset:g}"

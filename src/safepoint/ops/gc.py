@@ -43,6 +43,7 @@ class GcResult:
 def gc(site: Site, *, dry_run: bool = False, max_unused: float = 10.0) -> GcResult:
     if not 0 <= max_unused <= 100:
         raise UsageError(f"--max-unused must be a percentage from 0 to 100, not {max_unused:g}")
+    site.local_only("gc")
     repo = site.repository
     _check_some_room(repo)
     with repo.lock():

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from safepoint.config import Config, find_root, load_config
+from safepoint.errors import UsageError
 from safepoint.scan.rules import Rules
 from safepoint.store.repository import Repository
 
@@ -40,6 +41,15 @@ class Site:
             )
             self._repo.notify = self.notify
         return self._repo
+
+    def local_only(self, command: str) -> None:
+        """Refuse (exit 2) a command not yet built for a remote repository: those that remove
+        or rewrite repository data (forget, prune, gc, repair, import, undelete) and check."""
+        if self.config.url is not None:
+            raise UsageError(
+                f"'safepoint {command}' is not available on a remote repository yet "
+                f"({self.config.url})"
+            )
 
     @property
     def opened_repository(self) -> Repository | None:
