@@ -29,4 +29,6 @@ COMMANDS: dict[str, str] = {
     "prune": "safepoint.cli.forget_cmd:prune_cmd",
     "gc": "safepoint.cli.gc_cmd:gc",
     "check": "safepoint.cli.check_cmd:check",
+    "key": "safepoint.cli.key_cmd:key",
+    "unlock": "safepoint.cli.key_cmd:unlock",
 }

@@ -17,12 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from safepoint.errors import ConfigError
+from safepoint.errors import ConfigError, UsageError
+from safepoint.ops.site import Site
 from safepoint.store import state
 from safepoint.store.backend.lock import DEFAULT_WAIT
 
 if TYPE_CHECKING:  # imported where used: the s3 extra may be missing
     from safepoint.store.backend.base import Storage
+    from safepoint.store.backend.keys import KeySlot
+    from safepoint.store.backend.lock import Holder
     from safepoint.store.backend.remote import Remote
     from safepoint.store.cached import CachedRepository
 
@@ -104,3 +107,66 @@ def open_remote_repository(
     repo = _cache(root, storage, _open(storage, env, None), wait=wait)
     repo.pull()
     return repo
+
+
+# -- keys and the lock (safepoint key, safepoint unlock) --------------------------------------
+NEW_PASSWORD = "SAFEPOINT_NEW_PASSWORD"  # key add: the new slot's passphrase (or _FILE)
+
+
+def _url_of(site: Site) -> str:
+    if site.config.url is None:
+        raise UsageError(
+            "keys and the remote lock belong to a remote repository: this site's "
+            "[repository] has no url"
+        )
+    return site.config.url
+
+
+def list_keys(site: Site) -> list[KeySlot]:
+    """The key slots (plain JSON: no passphrase needed to list them)."""
+    from safepoint.store.backend.keys import list_keys as slots
+
+    return slots(remote_storage(_url_of(site)))
+
+
+def add_key(
+    site: Site, label: str, *, env: Mapping[str, str] | None = None, prompt: Prompt | None = None
+) -> str:
+    """A new key slot for the repository's master key, opened with the current passphrase;
+    the new one from ``SAFEPOINT_NEW_PASSWORD`` (``_FILE``) or a prompt. Returns the slot."""
+    from safepoint.store.backend.keys import add_key as add_slot
+    from safepoint.store.backend.keys import open_key
+    from safepoint.store.backend.lock import RemoteLock
+
+    env = os.environ if env is None else env
+    storage = remote_storage(_url_of(site))
+    key = open_key(storage, _passphrase(env, confirm=False, prompt=prompt))
+    new_env = {
+        name.replace("NEW_", ""): value
+        for name, value in env.items()
+        if name.startswith(NEW_PASSWORD)
+    }
+    new = _passphrase(new_env, confirm=True, prompt=prompt)
+    with RemoteLock(storage, wait=site.wait):
+        return add_slot(storage, key, new, label=label)
+
+
+def remove_key(
+    site: Site, slot: str, *, env: Mapping[str, str] | None = None, prompt: Prompt | None = None
+) -> None:
+    """Remove key slot ``slot`` (never the last one); the passphrase must open the repository."""
+    from safepoint.store.backend.keys import open_key
+    from safepoint.store.backend.keys import remove_key as remove_slot
+    from safepoint.store.backend.lock import RemoteLock
+
+    storage = remote_storage(_url_of(site))
+    open_key(storage, _passphrase(env, confirm=False, prompt=prompt))
+    with RemoteLock(storage, wait=site.wait):
+        remove_slot(storage, slot)
+
+
+def unlock(site: Site, *, force: bool = False) -> Holder | None:
+    """Remove a stale remote lock (a fresh one only with ``force``); the holder it named."""
+    from safepoint.store.backend.lock import break_lock
+
+    return break_lock(remote_storage(_url_of(site)), force=force)

@@ -7,7 +7,7 @@ of forgetting packs missing from the cache (they are on the remote).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,19 +33,35 @@ class CachedRepository(Repository):
 
     @contextmanager
     def lock(self, *, sync_index: bool = True) -> Iterator[None]:
-        """The local lock (one writer of this cache), then the remote one (one writer of the
-        repository, waiting up to ``--wait``); what the block wrote is pushed before the
-        remote lock is released."""
+        """The local lock (one writer of this cache), and a pull of what other hosts wrote.
+        The remote lock is taken only while objects are uploaded (``save_checkpoint``, and
+        at the end of the block for anything an interrupted command left unpushed), never
+        across a reload and health proof. Without gc on a remote nothing is ever deleted
+        there, so a blob the cache's index knows stays stored."""
         with super().lock(sync_index=sync_index):
-            remote = self.sync.remote_lock()
-            with remote:
-                self.sync.lock = remote
-                try:
-                    self.pull()  # under the lock: what another host wrote just before
-                    yield
-                    self.push()
-                finally:
-                    self.sync.lock = None
+            self.pull()
+            yield
+            self.push_locked()  # after a failure: the next writer's (records are pushed at once)
+
+    def push_locked(self, then: Callable[[], object] = lambda: None) -> None:
+        """Under the remote lock (waiting for another host's): ``then``, and upload what the
+        remote lacks."""
+        with self.sync.remote_lock() as remote:
+            self.sync.lock = remote
+            try:
+                then()
+                self.push()
+            finally:
+                self.sync.lock = None
+
+    def save_checkpoint(self, cp: Checkpoint) -> Checkpoint:
+        """Under the remote lock, the record in the cache, then its packs, index objects and
+        itself on the remote, before the command goes on (a rollback changes no file before
+        its safety checkpoint is off the host). The lock held by another host past
+        ``--wait``: no record is written."""
+        saved: list[Checkpoint] = []
+        self.push_locked(lambda: saved.append(super(CachedRepository, self).save_checkpoint(cp)))
+        return saved[0]
 
     def _keep_up(self) -> None:
         """Nothing to sweep in a cache: its packs are on the remote (pull runs in ``lock``)."""
