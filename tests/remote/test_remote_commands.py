@@ -261,3 +261,42 @@ def test_url_and_path_together_are_refused(tmp_path: Path) -> None:
     assert_one_line_error(sp("status", cwd=a), 2)
     write(a / "safepoint.toml", '[repository]\nurl = "http://b/p"\n')
     assert_one_line_error(sp("status", cwd=a), 2)
+
+
+def test_an_interrupted_rollback_on_a_remote_repository_is_recovered(
+    remote: Remote, tmp_path: Path
+) -> None:
+    a = remote.site(tmp_path / "a")
+    for i in range(1500):
+        write(a / "pkg" / f"m{i:04}.py", f"# v1 {i}\n" + "x" * 2000)
+    run(remote, a, "init")
+    run(remote, a, "create", "--label", "A1")
+    for i in range(1500):
+        write(a / "pkg" / f"m{i:04}.py", f"# v2 {i}\n" + "y" * 2000)
+    run(remote, a, "create", "--label", "A2")
+    journal = next(a.glob(".safepoint-state/*/cache")) / "journal.json"
+    proc = subprocess.Popen(
+        [SAFEPOINT, "rollback", "A1", "--yes", "--no-health"], cwd=a,
+        env={**os.environ, **remote.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    try:
+        while not journal.exists():
+            assert proc.poll() is None, "the rollback ended before it wrote its journal"
+            assert time.monotonic() < deadline
+            time.sleep(0.0005)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=60)
+    assert "RECOVERY PENDING" in run(remote, a, "status").stdout
+    assert "safepoint recover" in run(remote, a, "create", check=False).stderr
+    run(remote, a, "recover")
+    assert not journal.exists()
+    texts = {(a / "pkg" / f"m{i:04}.py").read_text()[:5] for i in range(1500)}
+    assert texts in ({"# v1 "}, {"# v2 "})  # wholly at the target or wholly as before
+    # The safety checkpoint the rollback stored went to the remote before any file changed.
+    b = remote.site(tmp_path / "b")
+    run(remote, b, "init")
+    assert any(c["kind"] == "safety" for c in listing(remote, b).values())

@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from safepoint.errors import IntegrityError, UsageError
-from safepoint.store.atomic import write_atomic
+from safepoint.store.atomic import atomic_file, write_atomic
 from safepoint.store.backend.base import Storage
 from safepoint.store.backend.encrypted import EncryptedStorage
 from safepoint.store.backend.lock import DEFAULT_WAIT, RemoteLock
@@ -44,6 +44,7 @@ from safepoint.store.pack import Location, pack_path, scan_pack
 
 RECORDS, MARKS, PACKS, INDEX = "checkpoints/", "marks/", "packs/", "index/"
 PARALLEL = 4  # uploads and downloads at once: each holds at most one 8 MiB part in memory
+FETCH_PIECE = 8 << 20  # a multiple of the sealed segment (64 KiB)
 PUSHED_MARKS = "pushed-marks.json"  # in the cache: marks file digest per checkpoint id
 
 
@@ -110,8 +111,8 @@ class RemoteSync:
         for pack in sorted(self.remote_packs - known_packs):
             index_add(decode_index(pack, self._get(INDEX + pack)))
 
-    def _get(self, name: str) -> bytes:
-        data = self.sealed.get(name)
+    def _get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        data = self.sealed.get(name, offset, length)
         self.transfer.add(received=len(data))
         return data
 
@@ -126,9 +127,14 @@ class RemoteSync:
                 return True
             if name not in self.remote_packs:
                 return False
-            data = self._get(PACKS + name[:2] + "/" + name)
+            remote = PACKS + name[:2] + "/" + name
+            info = self.sealed.stat(remote)
+            if info is None:
+                raise IntegrityError(f"pack {name} is missing from {self.url}")
             path.parent.mkdir(mode=0o700, exist_ok=True)
-            write_atomic(path, data)
+            with atomic_file(path) as f:  # in ranges: a pack of one huge blob is never in memory
+                for offset in range(0, max(info.size, 1), FETCH_PIECE):
+                    f.write(self._get(remote, offset, FETCH_PIECE))
             return True
 
     # -- push -------------------------------------------------------------------------------
