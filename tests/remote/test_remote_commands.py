@@ -248,11 +248,34 @@ def test_commands_not_built_for_a_remote_repository_refuse_cleanly(
     write(a / "app.py", "v1\n")
     run(remote, a, "init")
     run(remote, a, "create", "--label", "A1")
-    for args in (("forget", "A1"), ("gc",), ("prune",), ("check",), ("repair",)):
+    for args in (("gc",), ("check",), ("repair",)):
         proc = sp(*args, cwd=a, env=remote.env)
         assert_one_line_error(proc, 2)
         assert "remote repository" in proc.stderr
     assert "A1" in listing(remote, a)
+
+
+def test_forget_and_undelete_reach_every_host(remote: Remote, tmp_path: Path) -> None:
+    a = remote.site(tmp_path / "a")
+    write(a / "app.py", "v1\n")
+    run(remote, a, "init")
+    run(remote, a, "create", "--label", "A1")
+    write(a / "app.py", "v2\n")
+    run(remote, a, "create", "--label", "A2")
+    b = remote.site(tmp_path / "b")
+    run(remote, b, "init")
+    assert {"A1", "A2"} <= listing(remote, b).keys()
+    run(remote, a, "forget", "A1")
+    assert "A1" not in listing(remote, b)
+    assert "A1" in run(remote, b, "list", "--forgotten").stdout
+    run(remote, b, "undelete", "A1")
+    assert "A1" in listing(remote, a)
+    run(remote, a, "prune", "--keep-last", "1")
+    assert list(listing(remote, b)) == ["A2"]
+    # The forgotten checkpoint's data stays (no gc on a remote yet): undelete and restore it.
+    run(remote, b, "undelete", "A1")
+    run(remote, b, "restore", "A1", "--to", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "app.py").read_text() == "v1\n"
 
 
 def test_url_and_path_together_are_refused(tmp_path: Path) -> None:

@@ -64,7 +64,6 @@ def forget(
 ) -> ForgetResult:
     """Forget the checkpoints ``refs`` name (all or none: every reference is resolved and
     every refusal made before the first record moves). Takes the repository lock."""
-    site.local_only("forget")
     repo = site.repository
     with repo.lock():
         listed = repo.checkpoints()
@@ -91,7 +90,6 @@ def refuse_unless_forgettable(cp: Checkpoint, why: str | None, *, force: bool) -
 def undelete(site: Site, ref: str) -> Checkpoint:
     """Bring back the forgotten checkpoint ``ref`` names (resolved among the forgotten ones:
     an id, a prefix, or a label). Takes the repository lock."""
-    site.local_only("undelete")
     repo = site.repository
     with repo.lock():
         gone = repo.checkpoints(forgotten=True)

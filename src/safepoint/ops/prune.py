@@ -50,7 +50,6 @@ def policy_from(config: RetentionConfig) -> Policy:
 
 def prune(site: Site, policy: Policy | None = None, *, dry_run: bool = False) -> PruneResult:
     """Apply ``policy`` (default: the site's ``[retention]``); takes the repository lock."""
-    site.local_only("prune")
     with site.repository.lock():
         return prune_locked(site, policy, dry_run=dry_run)
 
@@ -82,8 +81,8 @@ def prune_locked(site: Site, policy: Policy | None = None, *, dry_run: bool = Fa
 def auto_prune(site: Site) -> PruneResult | None:
     """After a ``create`` (the caller holds the lock): the ``[retention]`` policy when it says
     ``auto = true``; None otherwise."""
-    if not site.config.retention.auto or site.config.url is not None:
-        return None  # a remote repository cannot forget yet (ops/site.py local_only)
+    if not site.config.retention.auto:
+        return None
     return prune_locked(site)
 
 

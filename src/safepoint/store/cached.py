@@ -24,12 +24,10 @@ class CachedRepository(Repository):
         self.url = sync.url
 
     def pull(self) -> None:
-        self.sync.pull(
-            self.records_dir, self.marks_dir, self.index.add, self.index.known_packs()
-        )
+        self.sync.pull(self)
 
     def push(self) -> None:
-        self.sync.push(self.packs_dir, self.records_dir, self.marks_dir, self.path)
+        self.sync.push(self)
 
     @contextmanager
     def lock(self, *, sync_index: bool = True) -> Iterator[None]:
@@ -85,10 +83,15 @@ class CachedRepository(Repository):
         return done
 
     def forget(self, cp: Checkpoint) -> None:
-        self.sync.refuse("forget")
+        """On the remote first (under its lock), then in the cache."""
+        body = (self.records_dir / f"{cp.id}.json").read_bytes()
+        self.push_locked(lambda: self.sync.forget(body))
+        super().forget(cp)
 
     def undelete(self, cp: Checkpoint) -> None:
-        self.sync.refuse("undelete")
+        body = (self.forgotten_dir / f"{cp.id}.json").read_bytes()
+        self.push_locked(lambda: self.sync.forget(body, undo=True))
+        super().undelete(cp)
 
     def close(self) -> None:
         super().close()

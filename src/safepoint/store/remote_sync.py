@@ -17,6 +17,9 @@ read costs what it costs today; this module keeps it in step with the remote:
   remote lacks and changed marks. A writer killed during an upload leaves at most packs that no
   record names (a later push uploads the record after them).
 
+``forget`` and ``undelete`` move a record between ``checkpoints/`` and ``forgotten/`` on the
+remote (a pull moves the cache's copy likewise); no pack is deleted on the remote (no gc yet).
+
 Remote names reveal nothing of the content: packs keep their random names, a record is
 ``checkpoints/content_id(record)`` and marks ``marks/content_id(checkpoint id)`` (keyed hash);
 every object but the key slots and the lock is sealed.
@@ -31,21 +34,27 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from safepoint.errors import IntegrityError, UsageError
+from safepoint.errors import IntegrityError
 from safepoint.store.atomic import atomic_file, write_atomic
 from safepoint.store.backend.base import Storage
 from safepoint.store.backend.encrypted import EncryptedStorage
 from safepoint.store.backend.lock import DEFAULT_WAIT, RemoteLock
 from safepoint.store.pack import Location, pack_path, scan_pack
 
+if TYPE_CHECKING:
+    from safepoint.store.repository import Repository
+
 RECORDS, MARKS, PACKS, INDEX = "checkpoints/", "marks/", "packs/", "index/"
+FORGOTTEN = "forgotten/"
 PARALLEL = 4  # uploads and downloads at once: each holds at most one 8 MiB part in memory
 FETCH_PIECE = 8 << 20  # a multiple of the sealed segment (64 KiB)
 PUSHED_MARKS = "pushed-marks.json"  # in the cache: marks file digest per checkpoint id
+PULLED_MARKS = "pulled-marks.json"  # in the cache: marks object name -> tag last read
 
 
 class Transfer:
@@ -91,25 +100,61 @@ class RemoteSync:
         return {info.name[len(prefix) :] for info in self.sealed.list(prefix)}
 
     # -- pull -------------------------------------------------------------------------------
-    def pull(self, records_dir: Path, marks_dir: Path, index_add: Callable[[list[Location]], None],
-             known_packs: set[str]) -> None:
-        """Bring the cache up to date with the remote's records, marks and index objects."""
-        local = {self.sealed.content_id(p.read_bytes()) for p in records_dir.glob("*.json")}
-        for name in sorted(self._names(RECORDS) - local):
+    def pull(self, repo: Repository) -> None:
+        """Bring the cache up to date with the remote: records (and which are forgotten),
+        marks that changed, and the index objects of packs the cache does not know."""
+        remote, gone = self._names(RECORDS), self._names(FORGOTTEN)
+        listed = self._local(repo.records_dir)
+        forgotten = self._local(repo.forgotten_dir)
+        for name, path in listed.items():
+            if name in gone and name not in remote:  # forgotten from another host
+                _move(path, repo.forgotten_dir / path.name)
+        for name, path in forgotten.items():
+            if name in remote:  # undeleted from another host
+                _move(path, repo.records_dir / path.name)
+        for name in sorted(remote - listed.keys() - forgotten.keys()):
             body = self._get(RECORDS + name)
-            write_atomic(records_dir / f"{hashlib.sha256(body).hexdigest()}.json", body)
-        for name in self._names(MARKS):
-            cid, _, doc = self._get(MARKS + name).partition(b"\n")
-            target = marks_dir / f"{cid.decode()}.json"
+            write_atomic(repo.records_dir / f"{hashlib.sha256(body).hexdigest()}.json", body)
+        self._pull_marks(repo)
+        self.remote_packs = self._names(INDEX)
+        for pack in sorted(self.remote_packs - repo.index.known_packs()):
+            repo.index.add(decode_index(pack, self._get(INDEX + pack)))
+
+    def _local(self, folder: Path) -> dict[str, Path]:
+        """Remote name (content_id) -> file, for the records in ``folder``."""
+        return {self.sealed.content_id(p.read_bytes()): p for p in folder.glob("*.json")}
+
+    def _pull_marks(self, repo: Repository) -> None:
+        """Marks objects whose tag changed since the last pull (``pulled-marks.json``)."""
+        seen_path = repo.path / PULLED_MARKS
+        try:
+            seen = json.loads(seen_path.read_bytes())
+        except (OSError, ValueError):
+            seen = {}
+        now = {info.name: info.tag for info in self.sealed.list(MARKS)}
+        for name, tag in sorted(now.items()):
+            if seen.get(name) == tag:
+                continue
+            cid, _, doc = self._get(name).partition(b"\n")
+            target = repo.marks_dir / f"{cid.decode()}.json"
             try:
                 same = target.read_bytes() == doc
             except OSError:
                 same = False
             if not same:
                 write_atomic(target, doc)
-        self.remote_packs = self._names(INDEX)
-        for pack in sorted(self.remote_packs - known_packs):
-            index_add(decode_index(pack, self._get(INDEX + pack)))
+        if now != seen:
+            write_atomic(seen_path, json.dumps(now).encode())
+
+    def forget(self, body: bytes, *, undo: bool = False) -> None:
+        """Move a record between ``checkpoints/`` and ``forgotten/`` on the remote (a copy,
+        then the delete: a crash between leaves it in both, which reads as listed). The
+        caller holds the remote lock."""
+        name = self.sealed.content_id(body)
+        src, dst = (FORGOTTEN, RECORDS) if undo else (RECORDS, FORGOTTEN)
+        self._check_lock()
+        self._put(dst + name, body)
+        self.sealed.delete(src + name)
 
     def _get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         data = self.sealed.get(name, offset, length)
@@ -138,15 +183,18 @@ class RemoteSync:
             return True
 
     # -- push -------------------------------------------------------------------------------
-    def push(self, packs_dir: Path, records_dir: Path, marks_dir: Path, cache: Path) -> None:
+    def push(self, repo: Repository) -> None:
         """Upload what the remote lacks: packs and their index objects, then records, then
         changed marks. The caller holds the remote lock."""
+        packs_dir, records_dir, marks_dir, cache = (
+            repo.packs_dir, repo.records_dir, repo.marks_dir, repo.path
+        )
         local = {p.name.removesuffix(".pack"): p for p in packs_dir.glob("*/*.pack")}
         new = sorted(local.keys() - self._names(INDEX))
         with ThreadPoolExecutor(PARALLEL) as pool:
             list(pool.map(lambda n: self._put_pack(n, local[n]), new))
         self.remote_packs |= set(new)
-        remote_records = self._names(RECORDS)
+        remote_records = self._names(RECORDS) | self._names(FORGOTTEN)
         for path in sorted(records_dir.glob("*.json")):
             body = path.read_bytes()
             name = self.record_name(body)
@@ -193,8 +241,11 @@ class RemoteSync:
     def remote_lock(self) -> RemoteLock:
         return RemoteLock(self.plain, wait=self.wait)
 
-    def refuse(self, what: str) -> None:
-        raise UsageError(f"{what} is not available on a remote repository yet ({self.url})")
+
+
+def _move(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(mode=0o700, exist_ok=True)
+    os.replace(src, dst)
 
 
 def encode_index(locations: Iterable[Location]) -> bytes:
