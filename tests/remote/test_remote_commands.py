@@ -45,7 +45,8 @@ def listing(remote: Remote, root: Path) -> dict[str, dict[str, object]]:
     }
 
 
-def objects(remote: Remote) -> dict[str, bytes]:
+def objects(remote: Remote, *, bodies: bool = True) -> dict[str, bytes]:
+    """Every object in the bucket (key -> content; without ``bodies``: key -> b"")."""
     bucket = remote.url.removeprefix("s3://").split("/")[0]
     s3 = boto3.client(
         "s3",
@@ -57,7 +58,8 @@ def objects(remote: Remote) -> dict[str, bytes]:
     out = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
-            out[obj["Key"]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            key = obj["Key"]
+            out[key] = s3.get_object(Bucket=bucket, Key=key)["Body"].read() if bodies else b""
     return out
 
 
@@ -181,7 +183,7 @@ def test_kill_during_upload_leaves_no_record_pointing_at_missing_data(
     )  # fmt: skip
     deadline = time.monotonic() + 120
     try:
-        while not any(k.endswith("/lock") for k in objects(remote)):  # uploading under the lock
+        while not any(k.endswith("/lock") for k in objects(remote, bodies=False)):  # uploading
             assert proc.poll() is None, "create ended before it took the lock"
             assert time.monotonic() < deadline
             time.sleep(0.05)
@@ -276,6 +278,28 @@ def test_forget_and_undelete_reach_every_host(remote: Remote, tmp_path: Path) ->
     run(remote, b, "undelete", "A1")
     run(remote, b, "restore", "A1", "--to", str(tmp_path / "out"))
     assert (tmp_path / "out" / "app.py").read_text() == "v1\n"
+
+
+def test_an_archive_exported_elsewhere_is_imported_into_s3_for_every_host(
+    remote: Remote, tmp_path: Path
+) -> None:
+    local = make_site(tmp_path / "local")
+    sp("init", cwd=local, check=True)
+    sp("create", "--label", "L1", cwd=local, check=True)
+    exported = tmp_path / "exports"
+    exported.mkdir()
+    sp("export", "L1", "-o", f"{exported}/", cwd=local, check=True)
+    archive = next(exported.glob("*.tar.gz"))
+    a = remote.site(tmp_path / "a")
+    write(a / "app.py", "v1\n")
+    run(remote, a, "init")
+    run(remote, a, "import", str(archive))
+    b = remote.site(tmp_path / "b")
+    run(remote, b, "init")
+    assert listing(remote, b)["L1"]["kind"] == "imported"
+    out = tmp_path / "out"
+    run(remote, b, "restore", "L1", "--to", str(out))
+    assert snapshot(out) == snapshot(local, skip=EXCLUDED)
 
 
 def test_url_and_path_together_are_refused(tmp_path: Path) -> None:
