@@ -250,7 +250,7 @@ def test_commands_not_built_for_a_remote_repository_refuse_cleanly(
     write(a / "app.py", "v1\n")
     run(remote, a, "init")
     run(remote, a, "create", "--label", "A1")
-    for args in (("gc",), ("check",), ("repair",)):
+    for args in (("gc",), ("repair",)):
         proc = sp(*args, cwd=a, env=remote.env)
         assert_one_line_error(proc, 2)
         assert "remote repository" in proc.stderr
@@ -300,6 +300,41 @@ def test_an_archive_exported_elsewhere_is_imported_into_s3_for_every_host(
     out = tmp_path / "out"
     run(remote, b, "restore", "L1", "--to", str(out))
     assert snapshot(out) == snapshot(local, skip=EXCLUDED)
+
+
+def test_check_on_s3_reads_no_pack_unless_asked_and_names_a_lost_one(
+    remote: Remote, tmp_path: Path
+) -> None:
+    a = remote.site(tmp_path / "a")
+    for i in range(20):
+        write(a / "static" / f"f{i}.bin", os.urandom(2 * 1024 * 1024))
+    run(remote, a, "init")
+    run(remote, a, "create", "--label", "A1")
+    b = remote.site(tmp_path / "b")
+    run(remote, b, "init")
+    remote.transfers()
+    checked = run(remote, b, "check")
+    # Only the pack that holds the manifest (it shares a pack with file data), not the data.
+    structure = sum(t["received"] for t in remote.transfers())
+    assert structure < 20 * 1024 * 1024, structure
+    assert "A1" not in checked.stderr
+    run(remote, b, "check", "--read-data")
+    assert structure + sum(t["received"] for t in remote.transfers()) > 40 * 1024 * 1024
+    # A pack lost on the remote: a host that never cached it is told which one.
+    c = remote.site(tmp_path / "c")
+    run(remote, c, "init")
+    bucket = remote.url.removeprefix("s3://").split("/")[0]
+    pack = next(k for k in objects(remote, bodies=False) if "/packs/" in k)
+    boto3.client(
+        "s3",
+        endpoint_url=remote.server.endpoint,
+        aws_access_key_id=remote.server.key,
+        aws_secret_access_key=remote.server.secret,
+        region_name="us-east-1",
+    ).delete_object(Bucket=bucket, Key=pack)
+    lost = run(remote, c, "check", check=False)
+    assert lost.returncode == 3, lost.stdout + lost.stderr
+    assert pack.rsplit("/", 1)[1] in lost.stdout + lost.stderr
 
 
 def test_url_and_path_together_are_refused(tmp_path: Path) -> None:

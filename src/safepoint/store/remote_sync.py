@@ -156,6 +156,10 @@ class RemoteSync:
         self._put(dst + name, body)
         self.sealed.delete(src + name)
 
+    def pack_sizes(self) -> dict[str, int]:
+        """Every pack on the remote and its (plain) size (check)."""
+        return {info.name.rsplit("/", 1)[1]: info.size for info in self.sealed.list(PACKS)}
+
     def _get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         data = self.sealed.get(name, offset, length)
         self.transfer.add(received=len(data))
