@@ -1,27 +1,14 @@
-"""A moto S3 server for the whole session, and sites whose repository is a bucket on it."""
+"""Sites whose repository is a bucket on the session's moto server (tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.store.backend.servers import Server, moto_server, new_bucket, rclone_server
+from tests.store.backend.servers import Server, new_bucket
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="session")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with moto_server(tmp_path_factory.mktemp("moto")) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def rclone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with rclone_server(tmp_path_factory.mktemp("rclone")) as server:
-        yield server
 
 
 class Remote:
@@ -33,11 +20,9 @@ class Remote:
         self.log = tmp_path / "transfer.log"
         self.env = {
             **server.env(tmp_path),
-            "AWS_PROFILE": "",
             "SAFEPOINT_PASSWORD": PASSWORD,
             "SAFEPOINT_TRANSFER_LOG": str(self.log),
         }
-        del self.env["AWS_PROFILE"]
 
     def site(self, root: Path) -> Path:
         root.mkdir(parents=True, exist_ok=True)
