@@ -120,6 +120,7 @@ class Config:
     exclude: tuple[str, ...] = ()
     repository_named: bool = False  # [repository] path is in the file (not the default)
     mirror: str | None = None  # [repository] mirror: where each create copies its checkpoints
+    url: str | None = None  # [repository] url: a remote repository (s3://BUCKET/PREFIX)
     after_restore: tuple[str, ...] = ()
     health: HealthConfig = field(default_factory=HealthConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
@@ -168,9 +169,12 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
     )
 
     repo = t.table("repository")
-    repo.only("path", "mirror")
+    repo.only("path", "url", "mirror")
     repo_path = Path(repo.get("path", str, DEFAULT_REPOSITORY)).expanduser()
     _check_repository(repo, root / repo_path, root)
+    url = repo.get("url", str, None, check=_repository_url)
+    if url is not None and "path" in data.get("repository", {}):
+        raise repo.fail("url", "set either path (a folder) or url (a remote repository), not both")
     mirror = repo.get("mirror", str, None)  # a path or URL: ops/site.open_other judges it
 
     files = t.table("files")
@@ -206,6 +210,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path) -> Config
         repository=repo_path if repo_path.is_absolute() else root / repo_path,
         repository_named="path" in data.get("repository", {}),
         mirror=mirror,
+        url=url,
         exclude=files.strings("exclude"),
         after_restore=hooks.strings("after_restore"),
         health=HealthConfig(
@@ -399,6 +404,15 @@ _count = bounded(1, MAX_COUNT)
 _keep = bounded(0, MAX_KEEP)
 _positive = bounded(0, MAX_NUMBER, open_low=True)
 _not_negative = bounded(0, MAX_NUMBER)
+
+
+def _repository_url(url: str) -> str | None:
+    """Why ``url`` is not a remote repository URL, or None. The endpoint, region and
+    credentials come from the AWS environment only, never from this file."""
+    bucket, _, _prefix = url.removeprefix("s3://").partition("/")
+    if not url.startswith("s3://") or not bucket or "?" in url or "#" in url or "@" in bucket:
+        return "expected s3://BUCKET/PREFIX (endpoint and credentials from the AWS environment)"
+    return None
 
 
 def _check_repository(t: Table, path: Path, root: Path) -> None:

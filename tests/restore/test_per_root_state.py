@@ -137,3 +137,28 @@ def test_an_older_repositorys_pending_journal_is_recovered_after_the_upgrade(
     assert not (repo / "journal.json").exists()
     assert not (state_dir(site) / "journal.json").exists()
     assert sp_json("status", cwd=site)["pending_recovery"] is None
+
+
+def test_another_roots_pending_rollback_keeps_its_checkpoints_from_forget_and_gc(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "shared-repo"
+    a = shared_root(tmp_path / "a", repo, {"app.py": "a\n"})
+    b = shared_root(tmp_path / "b", repo, {"app.py": "b\n"})
+    sp("create", "--label", "A1", cwd=a, check=True)
+    big_change(b, "v1")
+    sp("create", "--label", "B1", cwd=b, check=True)
+    big_change(b, "v2")
+    sp("create", "--label", "B2", cwd=b, check=True)
+    kill_once_journal_written(b, "B1")
+
+    refused = sp("forget", "B1", cwd=a)
+    assert refused.returncode == 2 and "rollback" in refused.stderr, refused.stderr
+    forced = sp("forget", "B1", "--force", cwd=a)  # JOURNAL is not forceable
+    assert forced.returncode == 2, forced.stderr
+    gc = sp("gc", cwd=a)
+    assert gc.returncode == 0, gc.stderr
+    done = sp("recover", cwd=b)
+    assert done.returncode == 0, done.stderr
+    verified = sp("verify", cwd=b)
+    assert verified.returncode == 0, verified.stdout + verified.stderr

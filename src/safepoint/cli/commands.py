@@ -31,4 +31,6 @@ COMMANDS: dict[str, str] = {
     "check": "safepoint.cli.check_cmd:check",
     "copy": "safepoint.cli.copy_cmd:copy",
     "fleet": "safepoint.cli.fleet_cmd:fleet",
+    "key": "safepoint.cli.key_cmd:key",
+    "unlock": "safepoint.cli.key_cmd:unlock",
 }

@@ -24,6 +24,15 @@ def site_options(func: F) -> F:
         help="Print one JSON document on stdout.",
     )(func)
     func = click.option(
+        "--wait",
+        type=click.FloatRange(min=0),
+        expose_value=False,
+        callback=_note_wait,
+        metavar="SECONDS",
+        help="On a remote repository: how long a writer waits for another host's lock "
+        "(default 30).",
+    )(func)
+    func = click.option(
         "--root",
         type=click.Path(file_okay=False),
         envvar="SAFEPOINT_ROOT",
@@ -37,6 +46,11 @@ def _note_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool
     if value:
         env_of(ctx).json_mode = True
     return value
+
+
+def _note_wait(ctx: click.Context, _param: click.Parameter, value: float | None) -> None:
+    if value is not None:
+        env_of(ctx).wait = value
 
 
 def env_of(ctx: click.Context) -> Environment:
@@ -62,6 +76,9 @@ def site(root: str | None) -> Iterator[Site]:
                 stderr.write(f"safepoint: {printable(line)}\n")
 
             s.notify = notify
+            wait = env_of(ctx).wait
+            if wait is not None:
+                s.wait = wait
         try:
             yield s
         finally:

@@ -35,6 +35,7 @@ class Environment:
             return 80
     json_mode: bool = False  # the command was given --json: errors become a JSON object too
     json_written: bool = False  # the command printed its JSON document
+    wait: float | None = None  # --wait: seconds a writer waits for a remote repository's lock
 
     @property
     def stdin_isatty(self) -> bool:

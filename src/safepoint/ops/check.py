@@ -23,6 +23,7 @@ from safepoint.ops.site import Site
 from safepoint.ops.verify import rehash
 from safepoint.progress import Progress
 from safepoint.store import damage
+from safepoint.store.cached import CachedRepository
 from safepoint.store.gc import FORGOTTEN, pack_sizes
 from safepoint.store.index import IndexDamagedError
 from safepoint.store.pack import Location, check_header, pack_path
@@ -62,8 +63,13 @@ def check(
     report = CheckReport()
     locations = {loc.blob_id: loc for loc in repo.index.locations()}
     on_disk = pack_sizes(repo.packs_dir)
+    remote_only: set[str] = set()
+    if isinstance(repo, CachedRepository):  # the remote's packs, not only the cached ones
+        remote = repo.sync.pack_sizes()
+        remote_only = set(remote) - set(on_disk)
+        on_disk = {**remote, **on_disk}
     report.packs, report.blobs = len(on_disk), len(locations)
-    sound = _check_packs(repo, locations, on_disk, report)
+    sound = _check_packs(repo, locations, on_disk, report, remote_only)
     needed = _check_records(repo, locations, report)
     _extra(repo, locations, on_disk, needed, report)
     if read_data or subset is not None:
@@ -86,9 +92,11 @@ def _check_packs(
     locations: dict[bytes, Location],
     on_disk: dict[str, int],
     report: CheckReport,
+    remote_only: set[str],
 ) -> list[Location]:
     """Each index entry's pack exists and has the record header the index expects; returns
-    the entries that passed."""
+    the entries that passed. A pack on the remote and not in the cache (``remote_only``) is
+    not downloaded for this: its headers are checked when ``--read-data`` fetches it."""
     by_pack: dict[str, list[Location]] = defaultdict(list)
     for loc in locations.values():
         by_pack[loc.pack].append(loc)
@@ -98,6 +106,9 @@ def _check_packs(
             report.problems.append(
                 f"pack {name} is missing ({len(locs)} blob(s) the index places there)"
             )
+            continue
+        if name in remote_only:
+            sound.extend(locs)
             continue
         try:
             fd = os.open(pack_path(repo.packs_dir, name), os.O_RDONLY)

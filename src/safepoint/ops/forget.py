@@ -21,6 +21,7 @@ from safepoint.errors import IntegrityError, UsageError
 from safepoint.ops.refs import resolve
 from safepoint.ops.site import Site
 from safepoint.restore.journal import read_journal
+from safepoint.store import state
 from safepoint.store.records import GOOD, Checkpoint
 from safepoint.store.repository import Repository
 
@@ -48,12 +49,13 @@ def protected(repo: Repository, checkpoints: Sequence[Checkpoint]) -> dict[str, 
     head = repo.head()
     if head is not None:
         out[head] = HEAD
-    try:
-        journal = read_journal(repo.journal_path)
-    except IntegrityError:
-        journal = None  # a damaged journal names nothing we could trust; writers refuse anyway
-    if journal is not None:
-        out[journal.target] = out[journal.safety] = JOURNAL
+    for path in state.journals(repo.path, repo.journal_path):  # every root's (store/state.py)
+        try:
+            journal = read_journal(path)
+        except IntegrityError:
+            journal = None  # a damaged journal names nothing we could trust; writers refuse
+        if journal is not None:
+            out[journal.target] = out[journal.safety] = JOURNAL
     return out
 
 

@@ -15,7 +15,7 @@ from safepoint.diskspace import free_space, human_size
 from safepoint.errors import IntegrityError, OperationalError, UsageError
 from safepoint.ops.site import Site
 from safepoint.restore.journal import read_journal
-from safepoint.store import damage
+from safepoint.store import damage, state
 from safepoint.store.gc import FORGOTTEN, INDEX_SPARE, GcPlan, forgotten_records, plan_gc, sweep
 from safepoint.store.index import IndexDamagedError
 from safepoint.store.reach import ChunkCache, blobs_of
@@ -43,6 +43,7 @@ class GcResult:
 def gc(site: Site, *, dry_run: bool = False, max_unused: float = 10.0) -> GcResult:
     if not 0 <= max_unused <= 100:
         raise UsageError(f"--max-unused must be a percentage from 0 to 100, not {max_unused:g}")
+    site.local_only("gc")
     repo = site.repository
     _check_some_room(repo)
     with repo.lock():
@@ -75,13 +76,16 @@ def gc_roots(repo: Repository) -> list[Checkpoint]:
             f"gc refused: {path} cannot be read ({why}), so what it needs cannot be known; "
             "nothing was deleted (move the file out of checkpoints/ if it is not a record)"
         )
-    journal = read_journal(repo.journal_path)
-    if journal is not None:
-        listed = {cp.id for cp in roots}
+    listed = {cp.id for cp in roots}
+    for path in state.journals(repo.path, repo.journal_path):  # every root's (store/state.py)
+        journal = read_journal(path)
+        if journal is None:
+            continue
         for cid in (journal.target, journal.safety):
             path = repo.path / FORGOTTEN / f"{cid}.json"
             if cid not in listed and path.exists():
                 roots.append(load_record(path, repo.marks_dir))
+                listed.add(cid)
     return roots
 
 

@@ -19,7 +19,7 @@ from safepoint.store.repository import Repository
 class InitResult:
     root: Path
     config_written: bool
-    repository: Path
+    repository: Path | str  # a folder, or the URL of a remote repository
     venvs: tuple[str, ...]
     django: bool
     gunicorn: int | None = None  # the master found running in the site: [app] was filled
@@ -49,12 +49,18 @@ def init_site(root: Path, *, force: bool = False) -> InitResult:
         except OSError as exc:
             raise OperationalError(f"cannot write {path}: {exc.strerror}") from None
     config = load_config(root)  # validates a hand-edited file on a second init
-    Repository.init(config.repository, root=root).close()
+    repository: Path | str = config.repository
+    if config.url is not None:
+        from safepoint.ops.remote import init_remote
+
+        repository = init_remote(config.url, root).url
+    else:
+        Repository.init(config.repository, root=root).close()
     found = tuple(find_runtime(root, Rules.for_site(config)))
     return InitResult(
         root,
         written,
-        config.repository,
+        repository,
         venvs,
         django,
         master.pid if master else None,

@@ -36,6 +36,7 @@ class IndexRepair:
 
 
 def repair_index(site: Site) -> IndexRepair:
+    site.local_only("repair")
     repo = site.repository
     packs, blobs, problems = repo.rebuild_index()
     known = repo.index.known(bytes.fromhex(cp.manifest) for cp in repo.checkpoints())
@@ -64,6 +65,7 @@ def repair(site: Site) -> Repair:
     held it, when it still hashes to the same content. A checkpoint still missing data is
     marked damaged (store/damage.py); one found whole loses its old damage note. Under the
     lock, whose upkeep first forgets the blobs of packs that are gone."""
+    site.local_only("repair")
     repo = site.repository
     result = Repair()
     with repo.lock():

@@ -20,6 +20,8 @@ class Site:
     _repo: Repository | None = field(default=None, repr=False)
     # Where the repository reports what its upkeep did when a writer took the lock.
     notify: Callable[[str], None] = field(default=lambda _: None, repr=False)
+    # Seconds a writer waits for a remote repository's lock held by another host.
+    wait: float = 30.0
 
     @property
     def root(self) -> Path:
@@ -27,6 +29,11 @@ class Site:
 
     @property
     def repository(self) -> Repository:
+        if self._repo is None and self.config.url is not None:
+            from safepoint.ops.remote import open_remote_repository
+
+            self._repo = open_remote_repository(self.config.url, self.root, wait=self.wait)
+            self._repo.notify = self.notify
         if self._repo is None:
             named = self.config.source if self.config.repository_named else None
             self._repo = Repository.open(
@@ -34,6 +41,15 @@ class Site:
             )
             self._repo.notify = self.notify
         return self._repo
+
+    def local_only(self, command: str) -> None:
+        """Refuse (exit 2) a command not yet built for a remote repository: those that remove
+        or rewrite repository data (gc, repair)."""
+        if self.config.url is not None:
+            raise UsageError(
+                f"'safepoint {command}' is not available on a remote repository yet "
+                f"({self.config.url})"
+            )
 
     @property
     def opened_repository(self) -> Repository | None:

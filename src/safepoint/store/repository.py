@@ -11,9 +11,7 @@
     treecache           what each directory held when last read (see scan/treecache.py)
     head.json           the checkpoint the site's tree last matched (status compares with it)
     journal.json        present only while a rollback is being applied
-
-The last three belong to one site root: they live in that root's state folder, which is the
-repository folder only when the repository lies inside the root (see store/state.py).
+    (these three: in the root's state folder, store/state.py)
 
 Blobs are content-addressed by the SHA-256 of their plain content; every read is hash-checked,
 so corruption is reported (IntegrityError), never returned. A crash leaves at worst an orphan
@@ -75,8 +73,7 @@ FORMAT_VERSION = 1
 
 class Repository:
     def __init__(self, path: Path, state_dir: Path | None = None) -> None:
-        """``state_dir``: the folder of one site root's own files (store/state.py); without
-        one, the repository folder."""
+        """``state_dir``: one root's own files (store/state.py); default: the repository."""
         self.path = path
         self.packs_dir = path / "packs"
         self.records_dir = path / "checkpoints"
@@ -97,8 +94,8 @@ class Repository:
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
     def init(cls, path: Path, *, root: Path | None = None) -> Repository:
-        """Create a repository at ``path``, or open the one already there (``root``: the site
-        root whose state folder to use, see ``open``)."""
+        """Create a repository at ``path``, or open the one already there (``root``: see
+        ``open``)."""
         if (path / "format.json").exists():
             return cls.open(path, root=root)
         if not _unborn(path):
@@ -123,8 +120,7 @@ class Repository:
     ) -> Repository:
         """``named_in``: the configuration that names ``path``; a repository missing there was
         moved or unmounted, and ``init`` would only start an empty one. ``root``: the site
-        root this command works on; its journal, head and tree cache are kept in its state
-        folder (store/state.py). Without it they are read in the repository folder."""
+        root whose state folder to use (store/state.py)."""
         fmt = path / "format.json"
         try:
             doc = json.loads(fmt.read_bytes())

@@ -21,6 +21,10 @@ top. The first root to open it adopts them (renamed into its state folder under 
 lock), so a pending recovery is never lost; a repository that lies inside another site's root
 (a folder above it holds ``safepoint.toml``) is that site's, and is never adopted from.
 
+A root whose state folder is outside the repository names it in ``REPO/roots/`` (one file per
+root, holding the folder's path), so that gc and forget from any root keep the checkpoints
+another root's pending rollback names.
+
 A gc run from one root removes packs another root's tree cache may vouch for (the cache says a
 file's blob is stored). gc replaces ``gc.json`` first (``store/generation.py``); each state
 folder remembers the ``gc.json`` its cache was written under and drops the cache when it
@@ -44,6 +48,7 @@ from safepoint.store.atomic import write_atomic
 JOURNAL, HEAD, TREECACHE = "journal.json", "head.json", "treecache"
 PER_ROOT = (JOURNAL, HEAD, TREECACHE)
 GC_SEEN = "gc-seen"  # the gc.json the tree cache was written under
+ROOTS = "roots"  # in a local repository: the state folders of the roots outside it
 
 
 def inside(path: Path, root: Path) -> bool:
@@ -70,8 +75,31 @@ def prepare(root: Path, repo_path: Path | None, repo_id: str) -> Path:
         _mkdir(folder)
         if _legacy(repo_path) and not _in_another_site(repo_path):
             _adopt(repo_path, folder)
+        _register(repo_path, folder)
     _check_gc(repo_path, folder)
     return folder
+
+
+def _register(repo_path: Path, folder: Path) -> None:
+    """Name ``folder`` in ``REPO/roots/`` so that gc and forget run from any root keep what
+    this root's pending rollback needs (``journals``)."""
+    entry = repo_path / ROOTS / hashlib.sha256(os.fsencode(folder.absolute())).hexdigest()[:32]
+    if entry.exists():
+        return
+    with contextlib.suppress(OSError):  # a read-only repository: nothing can be forgotten there
+        entry.parent.mkdir(mode=0o700, exist_ok=True)
+        write_atomic(entry, os.fsencode(folder.absolute()))
+
+
+def journals(repo_path: Path, own: Path) -> list[Path]:
+    """The rollback journal of every root using the repository at ``repo_path``: ``own``
+    first, then the repository folder's and those of the roots registered in ``roots/``
+    (a root whose state folder is gone is skipped)."""
+    out = [own, repo_path / JOURNAL]
+    for entry in sorted((repo_path / ROOTS).glob("*")):
+        with contextlib.suppress(OSError):
+            out.append(Path(os.fsdecode(entry.read_bytes())) / JOURNAL)
+    return list(dict.fromkeys(out))
 
 
 def id_of(doc: dict[str, object], path: Path) -> str:

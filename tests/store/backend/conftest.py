@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,19 +10,7 @@ from safepoint.store.backend.encrypted import EncryptedStorage
 from safepoint.store.backend.keys import MasterKey
 from safepoint.store.backend.local import LocalStorage
 from safepoint.store.backend.s3 import S3Storage
-from tests.store.backend.servers import Server, moto_server, new_bucket, rclone_server
-
-
-@pytest.fixture(scope="session")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with moto_server(tmp_path_factory.mktemp("moto")) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def rclone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with rclone_server(tmp_path_factory.mktemp("rclone")) as server:
-        yield server
+from tests.store.backend.servers import Server, new_bucket
 
 
 def use_server(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:

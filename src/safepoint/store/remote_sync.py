@@ -1,0 +1,268 @@
+"""A remote repository seen through a local cache repository.
+
+The remote storage (``s3://...``, sealed: ``store/backend/encrypted.py``) is the truth. Each
+site root keeps a local repository of the ordinary layout in its state folder
+(``ROOT/.safepoint-state/REPO-ID/cache``, see store/state.py): its index, the packs it wrote
+or downloaded, copies of the records and marks. Every command works on that cache, so a local
+read costs what it costs today; this module keeps it in step with the remote:
+
+- ``pull`` (on open, and again under the lock): records and marks the cache lacks are
+  downloaded (small sealed objects), and for each remote pack the cache's index does not know,
+  its **index object** ``index/NAME`` (a sealed list of the pack's blob locations) is read, so
+  that the cache knows every blob without downloading packs;
+- a blob whose pack is not in the cache is read after ``fetch`` downloads that pack whole (one
+  download per pack, however many threads want it);
+- ``push`` (at the end of a writer's lock): packs the remote lacks are uploaded whole
+  (streamed, a few at once), each followed by its index object, and only then the records the
+  remote lacks and changed marks. A writer killed during an upload leaves at most packs that no
+  record names (a later push uploads the record after them).
+
+``forget`` and ``undelete`` move a record between ``checkpoints/`` and ``forgotten/`` on the
+remote (a pull moves the cache's copy likewise); no pack is deleted on the remote (no gc yet).
+
+Remote names reveal nothing of the content: packs keep their random names, a record is
+``checkpoints/content_id(record)`` and marks ``marks/content_id(checkpoint id)`` (keyed hash);
+every object but the key slots and the lock is sealed.
+
+Writers hold the remote ``RemoteLock`` (store/backend/lock.py) for the whole lock block:
+another host's writer waits for it (``--wait``) and is then refused with the holder named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from safepoint.errors import IntegrityError
+from safepoint.store.atomic import atomic_file, write_atomic
+from safepoint.store.backend.base import Storage
+from safepoint.store.backend.encrypted import EncryptedStorage
+from safepoint.store.backend.lock import DEFAULT_WAIT, RemoteLock
+from safepoint.store.pack import Location, pack_path, scan_pack
+
+if TYPE_CHECKING:
+    from safepoint.store.repository import Repository
+
+RECORDS, MARKS, PACKS, INDEX = "checkpoints/", "marks/", "packs/", "index/"
+FORGOTTEN = "forgotten/"
+PARALLEL = 4  # uploads and downloads at once: each holds at most one 8 MiB part in memory
+FETCH_PIECE = 8 << 20  # a multiple of the sealed segment (64 KiB)
+PUSHED_MARKS = "pushed-marks.json"  # in the cache: marks file digest per checkpoint id
+PULLED_MARKS = "pulled-marks.json"  # in the cache: marks object name -> tag last read
+
+
+class Transfer:
+    """Bytes sent and received (``SAFEPOINT_TRANSFER_LOG``: appended as one JSON line when
+    the command ends, for tests and benchmarks)."""
+
+    def __init__(self) -> None:
+        self.sent = self.received = 0
+        self._lock = threading.Lock()
+
+    def add(self, *, sent: int = 0, received: int = 0) -> None:
+        with self._lock:
+            self.sent += sent
+            self.received += received
+
+    def report(self) -> None:
+        path = os.environ.get("SAFEPOINT_TRANSFER_LOG")
+        if path:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"sent": self.sent, "received": self.received}) + "\n")
+
+
+class RemoteSync:
+    def __init__(self, sealed: EncryptedStorage, plain: Storage, *, wait: float = DEFAULT_WAIT):
+        self.sealed = sealed
+        self.plain = plain  # the lock object is plain JSON (store/backend/lock.py)
+        self.wait = wait
+        self.url = plain.url
+        self.transfer = Transfer()
+        self.remote_packs: set[str] = set()
+        self._fetching: dict[str, threading.Lock] = {}
+        self._fetch_lock = threading.Lock()
+        self.lock: RemoteLock | None = None
+
+    # -- names ------------------------------------------------------------------------------
+    def record_name(self, body: bytes) -> str:
+        return RECORDS + self.sealed.content_id(body)
+
+    def marks_name(self, cid: str) -> str:
+        return MARKS + self.sealed.content_id(cid.encode())
+
+    def _names(self, prefix: str) -> set[str]:
+        return {info.name[len(prefix) :] for info in self.sealed.list(prefix)}
+
+    # -- pull -------------------------------------------------------------------------------
+    def pull(self, repo: Repository) -> None:
+        """Bring the cache up to date with the remote: records (and which are forgotten),
+        marks that changed, and the index objects of packs the cache does not know."""
+        remote, gone = self._names(RECORDS), self._names(FORGOTTEN)
+        listed = self._local(repo.records_dir)
+        forgotten = self._local(repo.forgotten_dir)
+        for name, path in listed.items():
+            if name in gone and name not in remote:  # forgotten from another host
+                _move(path, repo.forgotten_dir / path.name)
+        for name, path in forgotten.items():
+            if name in remote:  # undeleted from another host
+                _move(path, repo.records_dir / path.name)
+        for name in sorted(remote - listed.keys() - forgotten.keys()):
+            body = self._get(RECORDS + name)
+            write_atomic(repo.records_dir / f"{hashlib.sha256(body).hexdigest()}.json", body)
+        self._pull_marks(repo)
+        self.remote_packs = self._names(INDEX)
+        for pack in sorted(self.remote_packs - repo.index.known_packs()):
+            repo.index.add(decode_index(pack, self._get(INDEX + pack)))
+
+    def _local(self, folder: Path) -> dict[str, Path]:
+        """Remote name (content_id) -> file, for the records in ``folder``."""
+        return {self.sealed.content_id(p.read_bytes()): p for p in folder.glob("*.json")}
+
+    def _pull_marks(self, repo: Repository) -> None:
+        """Marks objects whose tag changed since the last pull (``pulled-marks.json``)."""
+        seen_path = repo.path / PULLED_MARKS
+        try:
+            seen = json.loads(seen_path.read_bytes())
+        except (OSError, ValueError):
+            seen = {}
+        now = {info.name: info.tag for info in self.sealed.list(MARKS)}
+        for name, tag in sorted(now.items()):
+            if seen.get(name) == tag:
+                continue
+            cid, _, doc = self._get(name).partition(b"\n")
+            target = repo.marks_dir / f"{cid.decode()}.json"
+            try:
+                same = target.read_bytes() == doc
+            except OSError:
+                same = False
+            if not same:
+                write_atomic(target, doc)
+        if now != seen:
+            write_atomic(seen_path, json.dumps(now).encode())
+
+    def forget(self, body: bytes, *, undo: bool = False) -> None:
+        """Move a record between ``checkpoints/`` and ``forgotten/`` on the remote (a copy,
+        then the delete: a crash between leaves it in both, which reads as listed). The
+        caller holds the remote lock."""
+        name = self.sealed.content_id(body)
+        src, dst = (FORGOTTEN, RECORDS) if undo else (RECORDS, FORGOTTEN)
+        self._check_lock()
+        self._put(dst + name, body)
+        self.sealed.delete(src + name)
+
+    def pack_sizes(self) -> dict[str, int]:
+        """Every pack on the remote and its (plain) size (check)."""
+        return {info.name.rsplit("/", 1)[1]: info.size for info in self.sealed.list(PACKS)}
+
+    def _get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        data = self.sealed.get(name, offset, length)
+        self.transfer.add(received=len(data))
+        return data
+
+    # -- fetch ------------------------------------------------------------------------------
+    def fetch(self, packs_dir: Path, name: str) -> bool:
+        """Download pack ``name`` into the cache; False when the remote has no such pack."""
+        with self._fetch_lock:
+            lock = self._fetching.setdefault(name, threading.Lock())
+        with lock:
+            path = pack_path(packs_dir, name)
+            if path.exists():
+                return True
+            if name not in self.remote_packs:
+                return False
+            remote = PACKS + name[:2] + "/" + name
+            info = self.sealed.stat(remote)
+            if info is None:
+                raise IntegrityError(f"pack {name} is missing from {self.url}")
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            with atomic_file(path) as f:  # in ranges: a pack of one huge blob is never in memory
+                for offset in range(0, max(info.size, 1), FETCH_PIECE):
+                    f.write(self._get(remote, offset, FETCH_PIECE))
+            return True
+
+    # -- push -------------------------------------------------------------------------------
+    def push(self, repo: Repository) -> None:
+        """Upload what the remote lacks: packs and their index objects, then records, then
+        changed marks. The caller holds the remote lock."""
+        packs_dir, records_dir, marks_dir, cache = (
+            repo.packs_dir, repo.records_dir, repo.marks_dir, repo.path
+        )
+        local = {p.name.removesuffix(".pack"): p for p in packs_dir.glob("*/*.pack")}
+        new = sorted(local.keys() - self._names(INDEX))
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            list(pool.map(lambda n: self._put_pack(n, local[n]), new))
+        self.remote_packs |= set(new)
+        remote_records = self._names(RECORDS) | self._names(FORGOTTEN)
+        for path in sorted(records_dir.glob("*.json")):
+            body = path.read_bytes()
+            name = self.record_name(body)
+            if name[len(RECORDS) :] not in remote_records:
+                self._check_lock()
+                self._put(name, body)
+        self.push_marks(marks_dir, cache, (p.stem for p in marks_dir.glob("*.json")))
+
+    def push_marks(self, marks_dir: Path, cache: Path, ids: Iterable[str]) -> None:
+        pushed_path = cache / PUSHED_MARKS
+        try:
+            pushed = json.loads(pushed_path.read_bytes())
+        except (OSError, ValueError):
+            pushed = {}
+        changed = False
+        for cid in ids:
+            try:
+                doc = (marks_dir / f"{cid}.json").read_bytes()
+            except OSError:
+                continue
+            digest = hashlib.sha256(doc).hexdigest()
+            if pushed.get(cid) != digest:
+                self._put(self.marks_name(cid), cid.encode() + b"\n" + doc)
+                pushed[cid] = digest
+                changed = True
+        if changed:
+            write_atomic(pushed_path, json.dumps(pushed).encode())
+
+    def _put_pack(self, name: str, path: Path) -> None:
+        self._check_lock()
+        with open(path, "rb") as f:
+            self.sealed.put(PACKS + name[:2] + "/" + name, f)
+        self.transfer.add(sent=path.stat().st_size)
+        self._put(INDEX + name, encode_index(scan_pack(path)))
+
+    def _put(self, name: str, data: bytes) -> None:
+        self.sealed.put(name, data)
+        self.transfer.add(sent=len(data))
+
+    def _check_lock(self) -> None:
+        if self.lock is not None:
+            self.lock.check()
+
+    def remote_lock(self) -> RemoteLock:
+        return RemoteLock(self.plain, wait=self.wait)
+
+
+
+def _move(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(mode=0o700, exist_ok=True)
+    os.replace(src, dst)
+
+
+def encode_index(locations: Iterable[Location]) -> bytes:
+    rows = [
+        [loc.blob_id.hex(), loc.offset, loc.stored_size, loc.raw_size, loc.codec]
+        for loc in locations
+    ]
+    return json.dumps(rows).encode()
+
+
+def decode_index(pack: str, data: bytes) -> list[Location]:
+    try:
+        rows = json.loads(data)
+        return [Location(bytes.fromhex(r[0]), pack, *map(int, r[1:5])) for r in rows]
+    except (ValueError, TypeError, IndexError) as exc:
+        raise IntegrityError(f"the index object of pack {pack} is damaged: {exc}") from None
