@@ -199,7 +199,7 @@ def test_bad_usage_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -> None
         ("v1", "--to", str(dest), "--from", str(dest)),
         ("--to", str(dest)),  # no reference
         ("v1", "nope", "--to", str(dest)),  # every reference resolved before anything
-        ("v1", "--to", "s3://bucket/prefix"),
+        ("v1", "--to", "gs://bucket/prefix"),  # not a kind of repository safepoint opens
         ("v1", "--to", str(site / ".safepoint")),  # itself
         ("v1", "--from", str(tmp_path / "nothing-here")),
     ):

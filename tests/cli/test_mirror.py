@@ -109,6 +109,6 @@ def test_a_rollback_safety_checkpoint_goes_with_the_next_create(tmp_path: Path) 
 
 
 def test_a_mirror_url_this_build_cannot_open_is_a_warning(tmp_path: Path) -> None:
-    site = mirrored_site(tmp_path, mirror="s3://bucket/prefix")
+    site = mirrored_site(tmp_path, mirror="gs://bucket/prefix")
     _, err = create(site, "v1")
-    assert "s3://bucket/prefix" in err and "warning: mirror not updated" in err
+    assert "gs://bucket/prefix" in err and "warning: mirror not updated" in err

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -382,3 +383,26 @@ def test_an_interrupted_rollback_on_a_remote_repository_is_recovered(
     b = remote.site(tmp_path / "b")
     run(remote, b, "init")
     assert any(c["kind"] == "safety" for c in listing(remote, b).values())
+
+
+def test_copy_to_s3_and_a_mirror_on_s3_reach_another_host(remote: Remote, tmp_path: Path) -> None:
+    """A fast local repository on the host, an encrypted copy off-host: ``copy --to s3://``
+    and ``[repository] mirror = "s3://..."``; a second host on that bucket restores both."""
+    local = make_site(tmp_path / "local")
+    (local / "safepoint.toml").write_text(f'[repository]\nmirror = "{remote.url}"\n')
+    run(remote, local, "init")
+    write(local / "app.py", "v1\n")
+    run(remote, local, "create", "--label", "v1")  # the mirror is created and filled
+    write(local / "app.py", "v2\n")
+    (local / "safepoint.toml").write_text("")  # v2 goes by hand
+    run(remote, local, "create", "--label", "v2")
+    run(remote, local, "copy", "v2", "--to", remote.url)
+    again = json.loads(run(remote, local, "copy", "v2", "--to", remote.url, "--json").stdout)
+    assert again["checkpoints"][0]["copied"] is False and again["blobs"] == 0
+    other = remote.site(tmp_path / "other")
+    run(remote, other, "init")
+    assert {"v1", "v2"} <= set(listing(remote, other))
+    for label, text in (("v1", "v1\n"), ("v2", "v2\n")):
+        target = tmp_path / f"restored-{label}"
+        run(remote, other, "restore", label, "--to", str(target))
+        assert (target / "app.py").read_text() == text

@@ -62,7 +62,9 @@ def copy(
     if not refs:
         raise UsageError("copy needs at least one checkpoint reference")
     here = site.repository
-    other = open_other(to or from_ or "", base=Path.cwd(), create=to is not None)
+    other = open_other(
+        to or from_ or "", base=Path.cwd(), root=site.root, create=to is not None, wait=site.wait
+    )
     try:
         other.notify = site.notify
         src, dst = (here, other) if to is not None else (other, here)
@@ -174,7 +176,7 @@ def mirror(site: Site, *, notify: Callable[[str], None] | None = None) -> Mirror
     if spec is None:
         return None
     try:
-        other = open_other(spec, base=site.root, create=True)
+        other = open_other(spec, base=site.root, root=site.root, create=True, wait=site.wait)
     except SafepointError as exc:
         return MirrorResult(error=str(exc))
     try:

@@ -79,17 +79,24 @@ def open_site(root: str | os.PathLike[str] | None = None, *, cwd: Path | None = 
     return Site(config, Rules.for_site(config))
 
 
-def open_other(spec: str, *, base: Path, create: bool = False) -> Repository:
+def open_other(
+    spec: str, *, base: Path, root: Path, create: bool = False, wait: float = 30.0
+) -> Repository:
     """The repository that ``spec`` names, for ``copy --to/--from`` and ``[repository] mirror``:
-    a path (relative to ``base``). With ``create``, a path where there is none yet becomes one.
-    The one place that turns such a name into a repository: the rest of copy and mirror works
-    on any ``Repository``."""
-    scheme, sep, _ = spec.partition("://")
-    if sep:
-        raise ConfigError(
-            f"{spec}: this safepoint opens repositories by path only, not {scheme}:// URLs"
-        )
+    a path (relative to ``base``) or an ``s3://`` URL (opened with the passphrase the
+    environment gives, through a cache in ``root``'s state folder). With ``create``, a place
+    that holds no repository yet becomes one. The one place that turns such a name into a
+    repository: the rest of copy and mirror works on any ``Repository``."""
     if not spec:
         raise UsageError("a repository path may not be empty")
+    scheme, sep, _ = spec.partition("://")
+    if sep:
+        if scheme != "s3":
+            raise ConfigError(f"{spec}: a repository is a path or an s3://BUCKET/PREFIX URL")
+        from safepoint.ops.remote import init_remote, open_remote_repository
+
+        if create:
+            init_remote(spec, root)  # joins (checking the passphrase) when one is there
+        return open_remote_repository(spec, root, wait=wait)
     path = base / Path(spec).expanduser()
     return Repository.init(path) if create else Repository.open(path)
