@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -91,9 +92,16 @@ class Checkpoint:
         return datetime.fromisoformat(self.created)
 
     def to_json(self) -> dict[str, Any]:
-        doc = asdict(self)
-        doc["marks"] = asdict(self.marks)
+        # Not dataclasses.asdict: its deep copy of every field was most of a 10,000-row
+        # ``list --json``. Only ``extra`` holds anything mutable (JSON data, which marshal
+        # copies in C); the marks are flat.
+        doc = {name: getattr(self, name) for name in _RECORD_FIELDS}
+        doc["extra"] = marshal.loads(marshal.dumps(self.extra)) if self.extra else {}
+        doc["marks"] = vars(self.marks).copy()
         return doc
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(Checkpoint) if f.name not in ("extra", "marks"))
 
 
 def new_checkpoint(entries: Iterable[Entry], **fields: Any) -> Checkpoint:
