@@ -77,6 +77,10 @@ class DjangoSite:
     python: str = sys.executable
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
     """Masters this process started, kept so they can be reaped at stop."""
+    listener: socket.socket | None = field(default=None, repr=False)
+    """The port, bound and listening since ``create_site`` chose it, until the first master
+    takes it over (``--bind fd://``): no other process (a server of another xdist worker) can
+    take it in between, as it could between probing a free port and gunicorn's own bind."""
 
     @property
     def base_url(self) -> str:
@@ -106,7 +110,8 @@ class DjangoSite:
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start gunicorn and wait until the health URL answers 200."""
-        proc = start_master(self.dir, self.port, python=self.python)
+        proc = start_master(self.dir, self.port, python=self.python, listener=self.listener)
+        self.close_listener()  # the master holds it now
         self.started.append(proc)
         deadline = time.monotonic() + timeout
         if not wait_serving(self.port, deadline=deadline, alive=_running(proc)):
@@ -124,6 +129,7 @@ class DjangoSite:
     def stop(self) -> None:
         """Stop every master this site has had: SIGTERM to its process group, SIGKILL to what
         is left after a few seconds. Safe to call twice."""
+        self.close_listener()
         pids = {p.pid for p in self.started}
         current = read_pid(self.pid_file)
         if current is not None:
@@ -133,6 +139,11 @@ class DjangoSite:
         for proc in self.started:
             proc.wait(timeout=STOP_TIMEOUT)
         self.started.clear()
+
+    def close_listener(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
 
     def get(self, path: str = HEALTH_PATH, *, timeout: float = 5.0) -> tuple[int, str]:
         """(status, body) of a GET, or (0, reason) when nothing answers."""
@@ -158,7 +169,10 @@ def create_site(parent: Path, *, port: int | None = None) -> DjangoSite:
         capture_output=True,
     )
     _customise(site)
-    return DjangoSite(dir=site, port=port or free_port())
+    if port is not None:
+        return DjangoSite(dir=site, port=port)
+    listener = listening_socket()
+    return DjangoSite(dir=site, port=listener.getsockname()[1], listener=listener)
 
 
 @contextlib.contextmanager
@@ -220,7 +234,10 @@ def _customise(site: Path) -> None:
 # --- gunicorn control, shared by DjangoSite and the reload hook script ----------------------
 
 
-def gunicorn_command(python: str, port: int, *, daemon: bool = False) -> list[str]:
+def gunicorn_command(
+    python: str, port: int, *, daemon: bool = False, fd: int | None = None
+) -> list[str]:
+    """gunicorn serving the site on ``port``, or on the listening socket ``fd`` it inherits."""
     logs = (
         ["--daemon", "--error-logfile", "logs/gunicorn.log"]
         if daemon
@@ -228,7 +245,7 @@ def gunicorn_command(python: str, port: int, *, daemon: bool = False) -> list[st
     )
     return [
         python, "-m", "gunicorn",
-        "--bind", f"127.0.0.1:{port}",
+        "--bind", f"127.0.0.1:{port}" if fd is None else f"fd://{fd}",
         "--workers", "2",
         "--pid", "logs/gunicorn.pid",
         "--graceful-timeout", "3",
@@ -240,9 +257,13 @@ def gunicorn_command(python: str, port: int, *, daemon: bool = False) -> list[st
     ]  # fmt: skip
 
 
-def start_master(site: Path, port: int, *, python: str) -> subprocess.Popen[bytes]:
+def start_master(
+    site: Path, port: int, *, python: str, listener: socket.socket | None = None
+) -> subprocess.Popen[bytes]:
     """Start a gunicorn master in its own session (so its whole group can be stopped, and so it
-    outlives a hook that started it), logging to ``logs/gunicorn.log``."""
+    outlives a hook that started it), logging to ``logs/gunicorn.log``; with ``listener``, on
+    that socket (passed down), else binding ``port`` itself."""
+    fd = listener.fileno() if listener is not None else None
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     # No .pyc files: a test that rewrites a module within the same second and to the same size
     # would otherwise be served the stale bytecode (pyc validity is mtime seconds + size).
@@ -250,7 +271,8 @@ def start_master(site: Path, port: int, *, python: str) -> subprocess.Popen[byte
     (site / "logs").mkdir(exist_ok=True)
     with open(site / "logs" / "gunicorn.log", "ab") as log:
         return subprocess.Popen(
-            gunicorn_command(python, port),
+            gunicorn_command(python, port, fd=fd),
+            pass_fds=() if fd is None else (fd,),
             cwd=site,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -399,10 +421,16 @@ def wait_gone(pid: int, timeout: float = 2.0) -> bool:
     return True
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
+def listening_socket() -> socket.socket:
+    """A socket listening on a free port of 127.0.0.1 (the kernel's choice)."""
+    sock = socket.socket()
+    try:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        sock.listen(64)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 # Proxies from the environment would turn a question about 127.0.0.1 into one about the proxy.
