@@ -49,7 +49,7 @@ def script_values(db: DatabaseMember | None, quote: Callable[[str], str]) -> dic
     }
 
 
-# The script's function for step 5b (see the header of archive/script.py's SCRIPT).
+# The script's function for step 5b (see the header of archive/script_text.py's SCRIPT).
 SCRIPT_PART = r"""
 # Step 5b: the database snapshot, extracted to $META/$DB_FILE with the rest. Without --with-db
 # it is removed again and the site's database is left alone.
