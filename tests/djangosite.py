@@ -78,9 +78,12 @@ class DjangoSite:
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
     """Masters this process started, kept so they can be reaped at stop."""
     listener: socket.socket | None = field(default=None, repr=False)
-    """The port, bound and listening since ``create_site`` chose it, until the first master
-    takes it over (``--bind fd://``): no other process (a server of another xdist worker) can
-    take it in between, as it could between probing a free port and gunicorn's own bind."""
+    """The port, bound and listening since ``create_site`` chose it, until a master is about to
+    bind it: no other process (a server of another xdist worker) can take it meanwhile, as it
+    could in the seconds between probing a free port and starting gunicorn. gunicorn binds the
+    address itself (as on a real site: ``init`` reads it from the master's command line), so a
+    window of its start-up time remains. Call ``close_listener`` before starting a master any
+    other way (the ``[app]`` start command)."""
 
     @property
     def base_url(self) -> str:
@@ -110,8 +113,8 @@ class DjangoSite:
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start gunicorn and wait until the health URL answers 200."""
-        proc = start_master(self.dir, self.port, python=self.python, listener=self.listener)
-        self.close_listener()  # the master holds it now
+        self.close_listener()  # gunicorn binds it now
+        proc = start_master(self.dir, self.port, python=self.python)
         self.started.append(proc)
         deadline = time.monotonic() + timeout
         if not wait_serving(self.port, deadline=deadline, alive=_running(proc)):
@@ -122,6 +125,7 @@ class DjangoSite:
 
     def reload(self, timeout: float = START_TIMEOUT) -> None:
         """What the reload hook does, in-process: raises ``RuntimeError`` if gunicorn died."""
+        self.close_listener()  # a master it starts binds the port itself
         new = reload_or_start(self.dir, self.port, python=self.python, timeout=timeout)
         if new is not None:
             self.started.append(new)
@@ -234,10 +238,7 @@ def _customise(site: Path) -> None:
 # --- gunicorn control, shared by DjangoSite and the reload hook script ----------------------
 
 
-def gunicorn_command(
-    python: str, port: int, *, daemon: bool = False, fd: int | None = None
-) -> list[str]:
-    """gunicorn serving the site on ``port``, or on the listening socket ``fd`` it inherits."""
+def gunicorn_command(python: str, port: int, *, daemon: bool = False) -> list[str]:
     logs = (
         ["--daemon", "--error-logfile", "logs/gunicorn.log"]
         if daemon
@@ -245,7 +246,7 @@ def gunicorn_command(
     )
     return [
         python, "-m", "gunicorn",
-        "--bind", f"127.0.0.1:{port}" if fd is None else f"fd://{fd}",
+        "--bind", f"127.0.0.1:{port}",
         "--workers", "2",
         "--pid", "logs/gunicorn.pid",
         "--graceful-timeout", "3",
@@ -257,13 +258,9 @@ def gunicorn_command(
     ]  # fmt: skip
 
 
-def start_master(
-    site: Path, port: int, *, python: str, listener: socket.socket | None = None
-) -> subprocess.Popen[bytes]:
+def start_master(site: Path, port: int, *, python: str) -> subprocess.Popen[bytes]:
     """Start a gunicorn master in its own session (so its whole group can be stopped, and so it
-    outlives a hook that started it), logging to ``logs/gunicorn.log``; with ``listener``, on
-    that socket (passed down), else binding ``port`` itself."""
-    fd = listener.fileno() if listener is not None else None
+    outlives a hook that started it), logging to ``logs/gunicorn.log``."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     # No .pyc files: a test that rewrites a module within the same second and to the same size
     # would otherwise be served the stale bytecode (pyc validity is mtime seconds + size).
@@ -271,8 +268,7 @@ def start_master(
     (site / "logs").mkdir(exist_ok=True)
     with open(site / "logs" / "gunicorn.log", "ab") as log:
         return subprocess.Popen(
-            gunicorn_command(python, port, fd=fd),
-            pass_fds=() if fd is None else (fd,),
+            gunicorn_command(python, port),
             cwd=site,
             env=env,
             stdin=subprocess.DEVNULL,
