@@ -90,7 +90,8 @@ def measure(sp: str, records: int, runs: int, work: Path) -> dict[str, float]:
     out = {"rebuild (first list --json)": run([sp, "list", "--json"], root, "rebuild")}
     commands = {
         "list --json": [sp, "list", "--json"],
-        "list": [sp, "list"],
+        "list": [sp, "list"],  # the newest 50 (PAGE in cli/list_cmd.py)
+        "list --all": [sp, "list", "--all"],
         "show latest": [sp, "show", "latest"],
     }
     for name, cmd in commands.items():

@@ -8,7 +8,9 @@ line appended (the main bench's edit) and ``static/bundle.js`` is replaced by 25
 random bytes (a build artefact that changes on every deploy, so most of the old data really is
 garbage); after each round both tools take a checkpoint (untimed).
 
-    python bench/gc_bench.py --site /tmp/bench/site --checkpoints 100
+    python bench/gc_bench.py --site /tmp/bench/site --checkpoints 100 --runs 3
+
+Each run thins a copy of the same history; the seconds are the median of the runs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -37,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--site", type=Path, required=True)
     p.add_argument("--checkpoints", type=int, default=100)
     p.add_argument("--work", type=Path)
+    p.add_argument("--runs", type=int, default=3, help="prune + gc runs, each on a copy")
     args = p.parse_args(argv)
     exe = find_safepoint(None)
     if exe is None:
@@ -44,13 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     work = args.work or Path(tempfile.mkdtemp(prefix="gc-bench-"))
     try:
-        return run(args.site, work, args.checkpoints, exe)
+        return run(args.site, work, args.checkpoints, exe, args.runs)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def run(original: Path, work: Path, count: int, exe: str) -> int:
+def run(original: Path, work: Path, count: int, exe: str, runs: int) -> int:
     site = work / "site"
     copy_tree(original, site)
     timer = Timer(cold=False)
@@ -69,28 +73,43 @@ def run(original: Path, work: Path, count: int, exe: str) -> int:
                 raise RuntimeError(f"{tool.label}: {step.measurement.last_error_line()}")
         print(f"history: {i + 1}/{count} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
 
-    rows = []
-    before = du_bytes(sp.repo)
-    t0 = time.perf_counter()
-    prune = timer.run([exe, "prune", "--keep-last", str(KEEP), "--root", str(site)], cwd=site)
-    if not prune.ok:
-        raise RuntimeError(f"safepoint prune: {prune.last_error_line()}")
-    gc = timer.run([exe, "gc", "--root", str(site)], cwd=site)
-    sp_seconds = time.perf_counter() - t0
-    if not gc.ok:
-        raise RuntimeError(f"safepoint gc: {gc.last_error_line()}")
-    rss = max(prune.max_rss_kib, gc.max_rss_kib)
-    rows.append(("safepoint prune + gc", sp_seconds, rss, before, du_bytes(sp.repo)))
-    run_quiet([exe, "check", "--read-data", "--root", str(site)], cwd=site)  # raises if not ok
+    # Each run thins a copy of the same history (made untimed), so the runs can be compared.
+    for tool in (sp, restic):
+        shutil.copytree(tool.repo, work / f"{tool.repo.name}.history", symlinks=True)
+    times: dict[str, list[float]] = {"safepoint prune + gc": [], "restic forget --prune": []}
+    rss: dict[str, int] = {}
+    sizes: dict[str, tuple[int, int]] = {}
+    for _ in range(runs):
+        for tool in (sp, restic):
+            shutil.rmtree(tool.repo)
+            shutil.copytree(work / f"{tool.repo.name}.history", tool.repo, symlinks=True)
+        before = du_bytes(sp.repo)
+        t0 = time.perf_counter()
+        prune = timer.run([exe, "prune", "--keep-last", str(KEEP), "--root", str(site)], cwd=site)
+        if not prune.ok:
+            raise RuntimeError(f"safepoint prune: {prune.last_error_line()}")
+        gc = timer.run([exe, "gc", "--root", str(site)], cwd=site)
+        times["safepoint prune + gc"].append(time.perf_counter() - t0)
+        if not gc.ok:
+            raise RuntimeError(f"safepoint gc: {gc.last_error_line()}")
+        rss["safepoint prune + gc"] = max(prune.max_rss_kib, gc.max_rss_kib)
+        sizes["safepoint prune + gc"] = (before, du_bytes(sp.repo))
+        run_quiet([exe, "check", "--read-data", "--root", str(site)], cwd=site)  # raises if not ok
 
-    before = du_bytes(restic.repo)
-    args = ["restic", "-r", str(restic.repo), "forget", "--keep-last", str(KEEP), "--prune"]
-    m = timer.run(args, env=restic.env())
-    if not m.ok:
-        raise RuntimeError(f"restic: {m.last_error_line()}")
-    rows.append(("restic forget --prune", m.seconds, m.max_rss_kib, before, du_bytes(restic.repo)))
+        before = du_bytes(restic.repo)
+        args = ["restic", "-r", str(restic.repo), "forget", "--keep-last", str(KEEP), "--prune"]
+        m = timer.run(args, env=restic.env())
+        if not m.ok:
+            raise RuntimeError(f"restic: {m.last_error_line()}")
+        times["restic forget --prune"].append(m.seconds)
+        rss["restic forget --prune"] = m.max_rss_kib
+        sizes["restic forget --prune"] = (before, du_bytes(restic.repo))
+    rows = [
+        (name, statistics.median(t), rss[name], *sizes[name]) for name, t in times.items()
+    ]
 
     print(f"\n{count} checkpoints, keep the last {KEEP}; site {original}")
+    print(f"medians of {runs} runs; load average {os.getloadavg()[0]:.2f}")
     print("| tool | seconds | peak RSS | repository before | after | given back |")
     print("|---|---|---|---|---|---|")
     for name, seconds, rss, b, a in rows:

@@ -77,6 +77,13 @@ class DjangoSite:
     python: str = sys.executable
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
     """Masters this process started, kept so they can be reaped at stop."""
+    listener: socket.socket | None = field(default=None, repr=False)
+    """The port, bound and listening since ``create_site`` chose it, until a master is about to
+    bind it: no other process (a server of another xdist worker) can take it meanwhile, as it
+    could in the seconds between probing a free port and starting gunicorn. gunicorn binds the
+    address itself (as on a real site: ``init`` reads it from the master's command line), so a
+    window of its start-up time remains. Call ``close_listener`` before starting a master any
+    other way (the ``[app]`` start command)."""
 
     @property
     def base_url(self) -> str:
@@ -106,6 +113,7 @@ class DjangoSite:
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start gunicorn and wait until the health URL answers 200."""
+        self.close_listener()  # gunicorn binds it now
         proc = start_master(self.dir, self.port, python=self.python)
         self.started.append(proc)
         deadline = time.monotonic() + timeout
@@ -117,6 +125,7 @@ class DjangoSite:
 
     def reload(self, timeout: float = START_TIMEOUT) -> None:
         """What the reload hook does, in-process: raises ``RuntimeError`` if gunicorn died."""
+        self.close_listener()  # a master it starts binds the port itself
         new = reload_or_start(self.dir, self.port, python=self.python, timeout=timeout)
         if new is not None:
             self.started.append(new)
@@ -124,6 +133,7 @@ class DjangoSite:
     def stop(self) -> None:
         """Stop every master this site has had: SIGTERM to its process group, SIGKILL to what
         is left after a few seconds. Safe to call twice."""
+        self.close_listener()
         pids = {p.pid for p in self.started}
         current = read_pid(self.pid_file)
         if current is not None:
@@ -133,6 +143,11 @@ class DjangoSite:
         for proc in self.started:
             proc.wait(timeout=STOP_TIMEOUT)
         self.started.clear()
+
+    def close_listener(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
 
     def get(self, path: str = HEALTH_PATH, *, timeout: float = 5.0) -> tuple[int, str]:
         """(status, body) of a GET, or (0, reason) when nothing answers."""
@@ -158,7 +173,10 @@ def create_site(parent: Path, *, port: int | None = None) -> DjangoSite:
         capture_output=True,
     )
     _customise(site)
-    return DjangoSite(dir=site, port=port or free_port())
+    if port is not None:
+        return DjangoSite(dir=site, port=port)
+    listener = listening_socket()
+    return DjangoSite(dir=site, port=listener.getsockname()[1], listener=listener)
 
 
 @contextlib.contextmanager
@@ -399,10 +417,16 @@ def wait_gone(pid: int, timeout: float = 2.0) -> bool:
     return True
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
+def listening_socket() -> socket.socket:
+    """A socket listening on a free port of 127.0.0.1 (the kernel's choice)."""
+    sock = socket.socket()
+    try:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        sock.listen(64)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 # Proxies from the environment would turn a question about 127.0.0.1 into one about the proxy.

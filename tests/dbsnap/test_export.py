@@ -1,5 +1,5 @@
 """The database snapshot in an export: a separate member that the restore script leaves alone
-unless run with --with-db, and that import ignores."""
+unless run with --with-db (import keeps it: tests/dbsnap/test_import.py)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_export_carries_the_snapshot_and_the_script_restores_it_only_when_asked(
         app.close()
     assert not (site / ".safepoint-checkpoint").exists()
 
-    # Import takes the files and leaves the snapshot member aside.
+    # Import into a site without [database] takes the files (and the snapshot, for later).
     other = tmp_path / "other"
     other.mkdir()
     sp("init", cwd=other, check=True)

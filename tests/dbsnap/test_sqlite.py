@@ -34,6 +34,9 @@ def test_rollback_with_db_brings_back_rows_deleted_after_the_checkpoint(tmp_path
         proc = sp("rollback", "A", "--with-db", "--yes", "--no-health", cwd=site)
         assert proc.returncode == 0, proc.stderr
         assert "database restored to the snapshot of" in proc.stdout
+        # The database was restored: it is not among what the rollback left as it was.
+        left = [line for line in proc.stdout.splitlines() if line.startswith("not restored")]
+        assert not any("data/site.db" in line for line in left), proc.stdout
         assert app.execute("SELECT count(*) FROM t").fetchone()[0] == 500  # same connection
     finally:
         app.close()
@@ -45,6 +48,17 @@ def test_rollback_with_db_brings_back_rows_deleted_after_the_checkpoint(tmp_path
     sp("rollback", safety_id, "--with-db", "--yes", "--no-health", cwd=site, check=True)
     assert len(sqlite_rows(db)) == 10
     assert (site / "app.py").read_text() == "VERSION = 2\n"
+
+
+def test_rollback_without_db_says_the_database_was_left_as_it_was(tmp_path: Path) -> None:
+    site = sqlite_site(tmp_path)
+    sp("create", "--label", "A", "--with-db", cwd=site, check=True)
+    (site / "app.py").write_text("VERSION = 2\n")
+    proc = sp("rollback", "A", "--yes", "--no-health", cwd=site, check=True)
+    left = [line for line in proc.stdout.splitlines() if line.startswith("not restored")]
+    assert len(left) == 1 and "data/site.db" in left[0], proc.stdout
+    doc = sp_json("rollback", "A", "--with-db", "--yes", "--no-health", cwd=site)
+    assert "data/site.db" not in [item["path"] for item in doc["not_restored"]]
 
 
 def test_rollback_without_with_db_leaves_the_database_alone(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ def slow_site(parent: Path, *, preload: bool = False) -> DjangoSite:
     sp("init", cwd=site.dir, check=True)
     write_config(site, preload=preload)
     start = start_command(site, preload=preload)
+    site.close_listener()  # the daemonized master binds the port itself
     subprocess.run(start, shell=True, cwd=site.dir, check=True, timeout=30)
     status, body = site.wait_status("/", 200, timeout=30)
     assert status == 200, body

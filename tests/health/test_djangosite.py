@@ -4,15 +4,18 @@ safepoint against that real site."""
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from safepoint.config import CommandCheck, HealthConfig, HttpCheck
 from safepoint.health import HookError, run_checks, run_hooks
-from tests.djangosite import DjangoSite
+from tests.djangosite import DjangoSite, create_site
 
 pytestmark = pytest.mark.slow  # every test starts a real gunicorn master (Django boots per worker)
 
@@ -35,6 +38,23 @@ def test_site_serves(django_site: DjangoSite) -> None:
     assert django_site.get("/missing/")[0] == 404
     assert django_site.pid_file.read_text().strip() == str(django_site.master_pid())
     assert (django_site.dir / "manage.py").is_file()
+
+
+def test_the_port_is_held_from_creation_until_gunicorn_serves_it(tmp_path: Path) -> None:
+    """Under xdist another worker's server could take a port probed free before gunicorn binds
+    it (and a test would then talk to the wrong site): the port is held until the start."""
+    site = create_site(tmp_path)
+    try:
+        with socket.socket() as other, pytest.raises(OSError) as taken:
+            other.bind(("127.0.0.1", site.port))
+        assert taken.value.errno == errno.EADDRINUSE
+        site.start()
+        assert site.get()[0] == 200
+    finally:
+        site.stop()
+    with socket.socket() as other:  # given back once the site stops
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("127.0.0.1", site.port))
 
 
 def test_health_checks_pass_on_the_real_site(django_site: DjangoSite) -> None:

@@ -7,7 +7,8 @@ backup API wrote it) or ``.safepoint-checkpoint/database.dump`` (PostgreSQL: ``p
 ``--with-db``: it then restores a SQLite snapshot with ``sqlite3 LIVE ".restore FILE"`` (the
 backup API again, never a copy under a running site), and keeps a PostgreSQL dump beside the
 backup with the commands to restore it (a server and its credentials are not the script's to
-guess). Import ignores the member.
+guess). Import stores the member as the imported checkpoint's snapshot, once it has checked
+that it is the snapshot the record names (ops/import_.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from safepoint.archive.layout import META_DIR
 
 DB_FILES = {"sqlite": "database.sqlite3", "postgresql": "database.dump"}
+ENGINES = {file: engine for engine, file in DB_FILES.items()}  # member name -> engine
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def script_values(db: DatabaseMember | None, quote: Callable[[str], str]) -> dic
     }
 
 
-# The script's function for step 5b (see the header of archive/script.py's SCRIPT).
+# The script's function for step 5b (see the header of archive/script_text.py's SCRIPT).
 SCRIPT_PART = r"""
 # Step 5b: the database snapshot, extracted to $META/$DB_FILE with the rest. Without --with-db
 # it is removed again and the site's database is left alone.

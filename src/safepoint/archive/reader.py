@@ -35,7 +35,7 @@ from safepoint.archive.compress import (
     CountingReader,
     open_decompressed,
 )
-from safepoint.archive.dbmember import DB_FILES
+from safepoint.archive.dbmember import ENGINES
 from safepoint.archive.layout import META_DIR
 from safepoint.archive.limits import (
     Budget,
@@ -100,6 +100,7 @@ class ArchiveContents:
     meta: ArchiveMeta | None
     stripped: str | None  # the single top folder removed from every path, if any
     skipped: list[str]  # what the select policy left out
+    database: Member | None = None  # an export's database snapshot (archive/dbmember.py)
 
 
 # A select policy: (kept, paths reported as skipped) from all the archive's members.
@@ -175,6 +176,7 @@ def read_archive(
     meta_files: dict[str, bytes] = {}
     links: dict[int, str] = {}  # index of a hard link -> canonical name of what it links to
     has_root = False
+    database: Member | None = None
     last = "(start)"
     where = "its first entry"  # for a limit met while reading
     with open_tar(archive, budget, advance) as tar:
@@ -197,8 +199,13 @@ def read_archive(
                     has_root = True
                     continue
                 if path.split("/")[0] == META_DIR:
-                    if path.partition("/")[2] in DB_FILES.values():
-                        continue  # a database snapshot: import leaves it (archive/dbmember.py)
+                    if path.partition("/")[2] in ENGINES:
+                        if ti.isreg():  # hashed now, stored by the second pass
+                            database = Member(
+                                index, ti.name, path, FILE, 0o600, 0, 0, ti.size, 0,
+                                blob=_hash(tar, ti, budget),
+                            )  # fmt: skip
+                        continue
                     if ti.isreg() and path.count("/") == 1:
                         meta_files[path.partition("/")[2]] = _read_meta(archive, tar, ti)
                     continue
@@ -248,7 +255,8 @@ def read_archive(
         check_count(archive, meta, len(members), sum(m.size for m in members if m.kind == FILE))
     kept, skipped = select(members)
     _check_tree(archive, kept, {m.path: m.kind for m in members})
-    return ArchiveContents(_add_parents(kept), meta, stripped, skipped)
+    database = database if meta is not None else None  # a snapshot without its record: left
+    return ArchiveContents(_add_parents(kept), meta, stripped, skipped, database)
 
 
 def read_contents(

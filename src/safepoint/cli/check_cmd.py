@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from safepoint.cli.common import output, site, site_options
+from safepoint.cli.common import output, print_integrity, site, site_options
 from safepoint.cli.output import human_size
-from safepoint.errors import ExitStatus
 from safepoint.ops.check import check as run_check
 
 
@@ -28,34 +27,26 @@ def check(
     share = _percent(subset) if subset is not None else None
     with site(root) as s:
         r = run_check(s, read_data=read_data, subset=share, progress=out.progress())
-    if json_mode:
-        out.json(
-            {
-                "ok": r.ok,
-                "checkpoints": r.checkpoints,
-                "packs": r.packs,
-                "blobs": r.blobs,
-                "read_blobs": r.read_blobs,
-                "read_bytes": r.read_bytes,
-                "problems": r.problems,
-                "warnings": r.warnings,
-            }
-        )
-    else:
-        out.line(f"checked {r.checkpoints} checkpoints, {r.packs} packs, {r.blobs} blobs")
-        if r.read_blobs:
-            out.line(f"read {r.read_blobs} blobs, {human_size(r.read_bytes)}")
-        for warning in r.warnings:
-            out.line(f"warning: {warning}")
-        for problem in r.problems:
-            out.line(f"PROBLEM {problem}")
-    if not r.ok:
-        out.env.stderr.write(
-            f"safepoint: {len(r.problems)} problem(s) found; 'safepoint repair' heals what "
-            "the site still holds and marks the rest damaged\n"
-        )
-        return int(ExitStatus.INTEGRITY)
-    return int(ExitStatus.OK)
+    lines = [f"checked {r.checkpoints} checkpoints, {r.packs} packs, {r.blobs} blobs"]
+    if r.read_blobs:
+        lines.append(f"read {r.read_blobs} blobs, {human_size(r.read_bytes)}")
+    lines += [f"warning: {warning}" for warning in r.warnings]
+    lines += [f"PROBLEM {problem}" for problem in r.problems]
+    doc = {
+        "ok": r.ok,
+        "checkpoints": r.checkpoints,
+        "packs": r.packs,
+        "blobs": r.blobs,
+        "read_blobs": r.read_blobs,
+        "read_bytes": r.read_bytes,
+        "problems": r.problems,
+        "warnings": r.warnings,
+    }
+    failure = (
+        f"{len(r.problems)} problem(s) found; 'safepoint repair' heals what the site still "
+        "holds and marks the rest damaged"
+    )
+    return print_integrity(out, doc, lines, None if r.ok else failure)
 
 
 def _percent(text: str) -> float:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from safepoint.cli.common import output, site, site_options
+from safepoint.cli.common import output, read_note, site, site_options
 from safepoint.cli.copy_cmd import report_mirror
 from safepoint.cli.found import fold
 from safepoint.cli.health_cmd import DEADLINE_HELP
@@ -14,17 +12,6 @@ from safepoint.cli.output import human_size, printable
 from safepoint.cli.proof_output import proof_progress
 from safepoint.errors import ExitStatus, UsageError
 from safepoint.ops.create import create_checkpoint
-
-
-def _read_note(note: str | None, note_file: str | None) -> str | None:
-    if note is not None and note_file is not None:
-        raise UsageError("give --note or --note-file, not both")
-    if note_file is None:
-        return note
-    try:
-        return Path(note_file).read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise UsageError(f"cannot read note file {note_file}: {exc.strerror}") from None
 
 
 @click.command()
@@ -73,7 +60,7 @@ def create(
 ) -> int:
     """Make a checkpoint of the site."""
     out = output(ctx, json_mode)
-    text = _read_note(note, note_file)
+    text = read_note(note, note_file)
     if (reload_app or deadline is not None) and not verify_health:
         raise UsageError("--reload and --deadline go with --verify-health")
     with site(root) as s, proof_progress(out, deadline=deadline) as proof_options:

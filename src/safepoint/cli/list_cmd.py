@@ -9,6 +9,7 @@ import click
 from safepoint.cli.common import output, site, site_options
 from safepoint.cli.output import human_size
 from safepoint.cli.table import Column, Section
+from safepoint.errors import UsageError
 from safepoint.model.entry import DIR, FILE
 from safepoint.ops.marks import HOW_SHORT, describe_mark, marked_at, other_hosts
 from safepoint.ops.migrations import recorded
@@ -67,20 +68,43 @@ def _row(cp: Checkpoint) -> list[str]:
     ]
 
 
+PAGE = 50  # checkpoints a plain ``list`` shows: the newest, what a rollback decision needs
+
+
 @click.command("list")
 @click.option(
     "--forgotten", is_flag=True, help="The forgotten checkpoints (undelete brings them back)."
 )
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help=f"Show the newest N checkpoints (default {PAGE}; --json: all).",
+)
+@click.option("--all", "show_all", is_flag=True, help="Show every checkpoint.")
 @site_options
 @click.pass_context
-def list_(ctx: click.Context, forgotten: bool, root: str | None, json_mode: bool) -> None:
-    """Checkpoints, newest first; safety checkpoints (taken by rollbacks) after them."""
+def list_(
+    ctx: click.Context,
+    forgotten: bool,
+    limit: int | None,
+    show_all: bool,
+    root: str | None,
+    json_mode: bool,
+) -> None:
+    """Checkpoints, newest first (the newest 50 unless --all or --limit; --json gives all);
+    safety checkpoints (taken by rollbacks) after them."""
+    if show_all and limit is not None:
+        raise UsageError("--all and --limit exclude each other")
+    if limit is None and not show_all and not json_mode:
+        limit = PAGE
     out = output(ctx, json_mode)
     with site(root) as s:
-        checkpoints = s.repository.checkpoints(forgotten=forgotten)
+        # Built lazily: a page of 50 among 10,000 decodes 50 rows of the catalogue.
+        listed = s.repository.checkpoints(forgotten=True) if forgotten else s.repository.listed()
+        checkpoints = listed[:limit]
         damaged = damage.all_reasons(s.repository)
     if json_mode:
-        out.json([{**cp.to_json(), "short_id": cp.short_id} for cp in checkpoints])
+        out.json_rows([{**cp.to_json(), "short_id": cp.short_id} for cp in checkpoints])
         return
     if not checkpoints:
         out.line("no forgotten checkpoints" if forgotten else "no checkpoints yet")
@@ -96,6 +120,9 @@ def list_(ctx: click.Context, forgotten: bool, root: str | None, json_mode: bool
     for cp in checkpoints:  # marked by 'safepoint repair' (store/damage.py)
         if cp.id in damaged:
             out.line(f"DAMAGED {cp.display_name}, cannot be restored: {damaged[cp.id]}")
+    hidden = len(listed) - len(checkpoints)
+    if hidden:
+        out.line(f"... and {hidden:,} older (--all shows every checkpoint, --limit N the newest N)")
 
 
 def _database(cp: Checkpoint) -> str:

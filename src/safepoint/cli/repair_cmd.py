@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from safepoint.cli.common import output, site, site_options
-from safepoint.errors import ExitStatus
+from safepoint.cli.common import output, print_integrity, site, site_options
 from safepoint.ops.repair import repair as run_repair
 from safepoint.ops.repair import repair_index
 
@@ -22,31 +21,22 @@ def repair(ctx: click.Context, root: str | None, json_mode: bool) -> int | None:
     out = output(ctx, json_mode)
     with site(root) as s:
         result = run_repair(s)
-    if json_mode:
-        out.json(
-            {
-                "ok": result.ok,
-                "checkpoints": result.checked,
-                "healed": result.healed,
-                "damaged": result.damaged,
-                "cleared": result.cleared,
-            }
-        )
-    else:
-        out.line(f"checked {result.checked} checkpoints; healed {len(result.healed)} blob(s)")
-        for blob, source in result.healed.items():
-            out.line(f"HEALED blob {blob[:12]} from {source}")
-        for cid in result.cleared:
-            out.line(f"WHOLE {cid[:12]}: its damage mark is removed")
-        for cid, why in result.damaged.items():
-            out.line(f"DAMAGED {cid[:12]}: {why}")
-    if not result.ok:
-        out.env.stderr.write(
-            f"safepoint: {len(result.damaged)} checkpoint(s) lost data that could not be "
-            "healed; they are marked damaged and cannot be restored\n"
-        )
-        return int(ExitStatus.INTEGRITY)
-    return int(ExitStatus.OK)
+    lines = [f"checked {result.checked} checkpoints; healed {len(result.healed)} blob(s)"]
+    lines += [f"HEALED blob {blob[:12]} from {source}" for blob, source in result.healed.items()]
+    lines += [f"WHOLE {cid[:12]}: its damage mark is removed" for cid in result.cleared]
+    lines += [f"DAMAGED {cid[:12]}: {why}" for cid, why in result.damaged.items()]
+    doc = {
+        "ok": result.ok,
+        "checkpoints": result.checked,
+        "healed": result.healed,
+        "damaged": result.damaged,
+        "cleared": result.cleared,
+    }
+    failure = (
+        f"{len(result.damaged)} checkpoint(s) lost data that could not be healed; they are "
+        "marked damaged and cannot be restored"
+    )
+    return print_integrity(out, doc, lines, None if result.ok else failure)
 
 
 @repair.command("index")
@@ -57,27 +47,19 @@ def index(ctx: click.Context, root: str | None, json_mode: bool) -> int:
     out = output(ctx, json_mode)
     with site(root) as s:
         result = repair_index(s)
-    if json_mode:
-        out.json(
-            {
-                "ok": result.ok,
-                "packs": result.packs,
-                "blobs": result.blobs,
-                "problems": result.problems,
-                "unreadable_checkpoints": result.unreadable,
-            }
-        )
-    else:
-        out.line(f"rebuilt the index from {result.packs} packs: {result.blobs} blobs")
-        for problem in result.problems:
-            out.line(f"DAMAGED pack {problem}")
-        for cid in result.unreadable:
-            out.line(f"MISSING manifest of checkpoint {cid[:12]}")
-    if not result.ok:
-        out.env.stderr.write(
-            f"safepoint: the index was rebuilt, but {len(result.problems)} pack(s) are damaged "
-            f"and {len(result.unreadable)} checkpoint(s) lost their manifest; "
-            "run 'safepoint verify' to see what is affected\n"
-        )
-        return int(ExitStatus.INTEGRITY)
-    return int(ExitStatus.OK)
+    lines = [f"rebuilt the index from {result.packs} packs: {result.blobs} blobs"]
+    lines += [f"DAMAGED pack {problem}" for problem in result.problems]
+    lines += [f"MISSING manifest of checkpoint {cid[:12]}" for cid in result.unreadable]
+    doc = {
+        "ok": result.ok,
+        "packs": result.packs,
+        "blobs": result.blobs,
+        "problems": result.problems,
+        "unreadable_checkpoints": result.unreadable,
+    }
+    failure = (
+        f"the index was rebuilt, but {len(result.problems)} pack(s) are damaged and "
+        f"{len(result.unreadable)} checkpoint(s) lost their manifest; run 'safepoint verify' "
+        "to see what is affected"
+    )
+    return print_integrity(out, doc, lines, None if result.ok else failure)

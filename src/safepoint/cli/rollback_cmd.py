@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import click
 
-from safepoint.cli.common import output, site, site_options
+from safepoint.cli.common import (
+    output,
+    print_not_restored,
+    print_rollback,
+    site,
+    site_options,
+)
 from safepoint.cli.env import Environment
-from safepoint.cli.found import fold
 from safepoint.cli.health_cmd import DEADLINE_HELP
-from safepoint.cli.output import Output, human_duration, human_size, printable
+from safepoint.cli.output import Output, human_size, printable
 from safepoint.cli.proof_output import proof_progress
 from safepoint.errors import ExitStatus, UnhealthyError, UsageError
 from safepoint.ops.apply import recover_site
 from safepoint.ops.migrations import MigrationOptions
-from safepoint.ops.prove import Proof
 from safepoint.ops.rollback import RollbackResult, rollback
 from safepoint.ops.site import Site
-from safepoint.store.records import BAD
 
 
 def _describe_plan(out: Output, result: RollbackResult) -> None:
@@ -40,18 +43,10 @@ def _describe_plan(out: Output, result: RollbackResult) -> None:
     )
 
 
-def _not_restored(out: Output, result: RollbackResult) -> None:
-    """The paths found in this site that the rollback leaves as they are."""
-    if result.not_restored:
-        out.line(f"not restored (excluded, left as they are): {fold(result.not_restored)}")
-    if result.plan.spared:
-        out.line(f"left alone although the checkpoint holds them: {fold(result.plan.spared)}")
-
-
 def _confirm(env: Environment, out: Output, s: Site):  # type: ignore[no-untyped-def]
     def ask(preview: RollbackResult) -> bool:
         _describe_plan(out, preview)
-        _not_restored(out, preview)
+        print_not_restored(out, preview)
         env.stdout.write(f"Roll back {printable(str(s.root))}? [y/N] ")
         env.stdout.flush()
         return env.stdin.readline().strip().lower() in ("y", "yes")
@@ -130,10 +125,10 @@ def rollback_cmd(
             )
         if dry_run and not json_mode:
             _describe_plan(out, result)
-            _not_restored(out, result)
+            print_not_restored(out, result)
             out.line("dry run: nothing was changed")
             return int(ExitStatus.OK)
-    _report(out, result)
+    print_rollback(out, result)
     if with_db and not result.undone and not json_mode:
         safety = result.safety.short_id if result.safety else "?"
         out.line(
@@ -143,50 +138,6 @@ def rollback_cmd(
     if result.undone:
         raise UnhealthyError(result.undo_summary())  # exit 4, after the report
     return int(ExitStatus.OK)
-
-
-def _report(out: Output, result: RollbackResult) -> None:
-    if out.json_mode:
-        out.json(result.summary())
-        return
-    plan = result.plan
-    t = result.target
-    out.line(
-        f"rolled back to {t.short_id}{f' ({t.label})' if t.label else ''}: "
-        f"{len(plan.write) + len(plan.link)} written, {len(plan.remove)} removed, "
-        f"{plan.unchanged} unchanged in {human_duration(result.seconds)}"
-    )
-    _not_restored(out, result)
-    if result.proof is not None:
-        _print_proof(out, result.proof, "after the rollback")
-    if result.undone and result.undo_proof is not None:
-        out.line("UNDONE: the target was not healthy; the safety checkpoint was put back")
-        if t.marks.health == BAD:
-            out.line(f"{t.short_id} is now marked bad: a bare rollback and guard skip it")
-        _print_proof(out, result.undo_proof, "after the undo")
-    elif result.safety:
-        out.line(
-            f"safety checkpoint {result.safety.short_id} "
-            f"(undo with: safepoint rollback {result.safety.short_id})"
-        )
-
-
-def _print_proof(out: Output, proof: Proof, when: str) -> None:
-    if proof.reload is not None:
-        out.line(f"  {proof.reload.describe()}")
-    if proof.reload_error:
-        out.line(f"  {proof.reload_error}")
-    for hook in proof.hooks:
-        out.line(
-            f"  hook {hook.command!r}: exit {hook.returncode} ({human_duration(hook.duration)})"
-        )
-    if proof.hook_error:
-        out.line(f"  {proof.hook_error}")
-    if proof.health is not None:
-        from safepoint.cli.health_cmd import print_report
-
-        out.line(f"health {when}:")
-        print_report(out, proof.health, indent="  ")
 
 
 @click.command()

@@ -6,12 +6,10 @@ import shlex
 
 import click
 
-from safepoint.cli.common import output, site, site_options
-from safepoint.cli.create_cmd import _read_note
+from safepoint.cli.common import output, print_proof, print_rollback, read_note, site, site_options
 from safepoint.cli.health_cmd import DEADLINE_HELP
 from safepoint.cli.output import human_duration, printable
 from safepoint.cli.proof_output import proof_progress
-from safepoint.cli.rollback_cmd import _print_proof, _report
 from safepoint.ops.change import OK, ChangeResult, run_change
 from safepoint.store.records import Checkpoint
 
@@ -55,7 +53,7 @@ def run(
     too). One word is a shell command line: safepoint run -- 'git pull && ./deploy.sh'."""
     out = output(ctx, json_mode)
     env = out.env
-    text = _read_note(note, note_file)
+    text = read_note(note, note_file)
     # The command's own output: stdout in a person's terminal, stderr beside a JSON document.
     stream = env.stderr if json_mode else env.stdout
 
@@ -99,7 +97,7 @@ def _print(out, result: ChangeResult) -> None:  # type: ignore[no-untyped-def]
             f"command {result.command.outcome} after {human_duration(result.command.duration)}"
         )
     if result.proof is not None:
-        _print_proof(out, result.proof, "after the change")
+        print_proof(out, result.proof, "after the change")
     if result.rollback is not None:
-        _report(out, result.rollback)
+        print_rollback(out, result.rollback)
     out.line(f"{result.outcome} in {human_duration(result.seconds)}: {result.summary()}")

@@ -33,6 +33,8 @@ class Section:
 
 
 def cell_width(text: str) -> int:
+    if text.isascii():  # one cell a character (controls are escaped before): most cells
+        return len(text)
     width = 0
     for ch in text:
         if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):

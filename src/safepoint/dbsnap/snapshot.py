@@ -62,17 +62,24 @@ def take_snapshot(
         if db.engine == SQLITE:
             assert db.path is not None
             sqlite.backup_to_file(db.path, copy)
-            size = chunks.sqlite_piece_size(copy)
-            pieces = chunks.fixed_pieces(copy, size)
-            chunking = f"fixed-{size}"
         else:
             assert db.url is not None
             postgres.dump(db.url, copy, timeout=db.timeout)
-            pieces = chunks.cdc_pieces(copy)
-            chunking = chunks.CDC_NAME
-        return chunks.store_snapshot(
-            writer, engine=db.engine, name=name, chunking=chunking, pieces=pieces
-        )
+        return store_copy(writer, copy, engine=db.engine, name=name)
+
+
+def store_copy(writer: BlobWriter, copy: Path, *, engine: str, name: str) -> dict[str, Any]:
+    """Store ``copy`` (a SQLite file, or a ``pg_dump``) cut as its engine's snapshots are;
+    returns ``extra["database"]``. The same bytes always give the same top blob, which is how
+    ``import`` checks a snapshot against the record it came with."""
+    if engine == SQLITE:
+        size = chunks.sqlite_piece_size(copy)
+        pieces = chunks.fixed_pieces(copy, size)
+        chunking = f"fixed-{size}"
+    else:
+        pieces = chunks.cdc_pieces(copy)
+        chunking = chunks.CDC_NAME
+    return chunks.store_snapshot(writer, engine=engine, name=name, chunking=chunking, pieces=pieces)
 
 
 def restore_live(repo: Repository, info: dict[str, Any], db: DatabaseConfig) -> None:

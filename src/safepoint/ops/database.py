@@ -90,6 +90,17 @@ def snapshot_database(site: Site, writer: BlobWriter, db: DatabaseConfig) -> dic
     return take_snapshot(site.repository, writer, db, name=display_name(db, site.root))
 
 
+def restored_file(site: Site, db: DatabaseConfig | None) -> str | None:
+    """The file under the root that restoring ``db`` rewrites (a SQLite database inside the
+    site), relative to the root; None otherwise."""
+    if db is None or db.engine != SQLITE or db.path is None:
+        return None
+    try:
+        return db.path.relative_to(site.root).as_posix()
+    except ValueError:
+        return None
+
+
 def database_for_rollback(
     site: Site, target: Checkpoint, *, with_db: bool
 ) -> DatabaseConfig | None:

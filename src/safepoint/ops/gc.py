@@ -15,6 +15,7 @@ from safepoint.diskspace import free_space, human_size
 from safepoint.errors import IntegrityError, OperationalError, UsageError
 from safepoint.ops.site import Site
 from safepoint.restore.journal import read_journal
+from safepoint.scan.treecache import drop_blobs
 from safepoint.store import damage, state
 from safepoint.store.gc import FORGOTTEN, INDEX_SPARE, GcPlan, forgotten_records, plan_gc, sweep
 from safepoint.store.index import IndexDamagedError
@@ -51,7 +52,11 @@ def gc(site: Site, *, dry_run: bool = False, max_unused: float = 10.0) -> GcResu
         keep = {cp.id for cp in roots}
         forgotten = [cid for cid in forgotten_records(repo) if cid not in keep]
         plan = plan_gc(repo, live_blobs(repo, roots), forgotten, max_unused / 100)
-        after = plan.disk_before - plan.freed_estimate if dry_run else sweep(repo, plan)
+        after = (
+            plan.disk_before - plan.freed_estimate
+            if dry_run
+            else sweep(repo, plan, lambda removed: drop_blobs(repo.cache_path, removed))
+        )
     return _result(plan, len(roots), dry_run, after)
 
 

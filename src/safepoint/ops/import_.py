@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from safepoint.archive.checksum import check_beside
+from safepoint.archive.dbmember import ENGINES
 from safepoint.archive.importer import describe, select, store_members
 from safepoint.archive.limits import ImportLimits
-from safepoint.archive.reader import Member, read_archive
-from safepoint.errors import UsageError
+from safepoint.archive.reader import ArchiveContents, Member, read_archive, read_contents
+from safepoint.dbsnap.snapshot import scratch, store_copy
+from safepoint.errors import IntegrityError, UsageError
 from safepoint.model.entry import FILE, order_key
 from safepoint.ops.create import refuse_if_pending
 from safepoint.ops.labels import LabelError, check_label
@@ -28,6 +31,9 @@ from safepoint.ops.site import Site
 from safepoint.progress import NullProgress, Progress
 from safepoint.store.manifest import manifest_id
 from safepoint.store.records import Checkpoint, new_checkpoint
+from safepoint.store.repository import Repository
+from safepoint.store.snapshots import snapshot_info
+from safepoint.store.writer import BlobWriter
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,9 @@ def import_archive(
                 wanted[m.blob or ""] = m
         with repo.writer() as writer:
             store_members(writer, archive, list(wanted.values()), limits=limits, progress=progress)
+            database = _database_snapshot(repo, writer, archive, contents, limits)
+            if database is not None:
+                extra["database"] = database
             stored = writer.add_manifest(entries)
             writer.commit()
             new_bytes = writer.stored_bytes
@@ -110,3 +119,36 @@ def import_archive(
             )
         )
     return ImportResult(cp, False, source, checked, contents.stripped, skipped)
+
+
+def _database_snapshot(
+    repo: Repository,
+    writer: BlobWriter,
+    archive: Path,
+    contents: ArchiveContents,
+    limits: ImportLimits,
+) -> dict[str, Any] | None:
+    """The export's database snapshot, stored through ``writer`` as ``create --with-db``
+    stores one, and checked: it must give the very snapshot (top blob) its record names.
+    Returns the record's ``extra["database"]``; None when the archive holds no snapshot."""
+    member, meta = contents.database, contents.meta
+    if member is None or meta is None:
+        return None
+    info = snapshot_info(meta.record.get("extra") or {})
+    engine = ENGINES[member.path.partition("/")[2]]
+    mismatch = IntegrityError(
+        f"{archive.name}: its database snapshot is not the one its record names "
+        "(nothing was imported)"
+    )
+    if info is None or info.get("engine") != engine:
+        raise mismatch
+    with scratch(repo) as tmp:
+        copy = tmp / "import"
+        with open(copy, "xb") as f:
+            for _, pieces in read_contents(archive, [member], limits=limits):
+                for piece in pieces:
+                    f.write(piece)
+        stored = store_copy(writer, copy, engine=engine, name=str(info.get("name")))
+    if stored["top"] != info["top"]:
+        raise mismatch
+    return stored

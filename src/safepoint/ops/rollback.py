@@ -29,7 +29,12 @@ from safepoint.ops.apply import (
     undo_after_failure,
 )
 from safepoint.ops.create import CreateResult, refuse_if_pending, take_checkpoint
-from safepoint.ops.database import database_for_rollback, database_restored, put_back_database
+from safepoint.ops.database import (
+    database_for_rollback,
+    database_restored,
+    put_back_database,
+    restored_file,
+)
 from safepoint.ops.history import record_rollback
 from safepoint.ops.marks import describe, describe_mark
 from safepoint.ops.migrations import MigrationOptions, check_schema
@@ -187,7 +192,7 @@ def rollback(
                 confirmed[1],
                 dry_run=dry_run,
                 warnings=warnings,
-                not_restored=not_restored(current),
+                not_restored=not_restored(current, database=restored_file(site, database)),
             )
             if dry_run:
                 preview.seconds = time.monotonic() - started
@@ -232,7 +237,7 @@ def rollback(
             plan,
             safety.checkpoint,
             warnings=warnings,
-            not_restored=not_restored(safety.tree),
+            not_restored=not_restored(safety.tree, database=restored_file(site, database)),
         )
         result.proof = prove(
             site,

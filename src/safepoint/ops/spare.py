@@ -49,10 +49,12 @@ def found_runtime(tree: Tree) -> list[tuple[str, str]]:
     return [(path, why) for path, why in tree.excluded if why in RUNTIME]
 
 
-def not_restored(tree: Tree) -> list[tuple[str, str]]:
+def not_restored(tree: Tree, *, database: str | None = None) -> list[tuple[str, str]]:
     """(path, what) of everything in the site that a rollback leaves as it is: what the scan
-    of ``tree`` left out, but the tool's own files."""
-    return [(path, why) for path, why in tree.excluded if why != OWN]
+    of ``tree`` left out, but the tool's own files, and ``database`` (the SQLite file, relative
+    to the root, that ``--with-db`` brings back) with its WAL, SHM and journal files."""
+    restored = {database, *(database + s for s in DB_SIBLINGS)} if database else set()
+    return [(path, why) for path, why in tree.excluded if why != OWN and path not in restored]
 
 
 def find_runtime(root: str | os.PathLike[str], rules: Rules) -> list[tuple[str, str]]:

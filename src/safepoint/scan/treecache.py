@@ -30,6 +30,7 @@ from __future__ import annotations
 import io
 import marshal
 import os
+import re
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -96,11 +97,11 @@ def load_cache(path: Path, *, on_dirs: Callable[[list[str]], object] | None = No
         return TreeCache()
 
 
-def save_cache(path: Path, blocks: Iterable[Block], *, taken_ns: int, rules: str) -> None:
+def save_cache(path: Path, blocks: Iterable[Block], *, taken_ns: int, rules: str) -> bool:
     """Replace the cache, written as a stream. Not fsynced: after a crash it is either whole
     (the zstd checksum says so) or ignored, and a lost cache only costs reading files again.
     When it cannot be written (a full disk), the old one stays: older, so it matches less of
-    the tree, but everything it says is still true."""
+    the tree, but everything it says is still true. Returns whether it was written."""
     blocks = list(blocks)
     dirs = [block.path for block in blocks]
     header = {"version": CACHE_VERSION, "taken_ns": taken_ns, "rules": rules, "dirs": dirs}
@@ -124,11 +125,37 @@ def save_cache(path: Path, blocks: Iterable[Block], *, taken_ns: int, rules: str
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)  # the checkpoint it would speed up is made already
+        return False
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return True
 
 
+def drop_blobs(path: Path, blobs: set[bytes]) -> None:
+    """Take out of the cache at ``path`` the blocks of every directory whose files name one of
+    ``blobs`` (gc removed them from the repository), so the next checkpoint reads those
+    directories again and stores what they hold; every other block stays, and with it the
+    speed of the next checkpoint. When the cache cannot be rewritten it is removed: it would
+    vouch for blobs that are gone."""
+    if not blobs or not path.exists():
+        return
+    cache = load_cache(path)
+    gone = {blob.hex().encode() for blob in blobs}
+    # Every quoted 64-hex-digit string of a block's rows: its files' hashes (a symlink target
+    # or a name of that form may match too, which only drops a block that could have stayed).
+    kept = [
+        block
+        for block in cache.blocks.values()
+        if gone.isdisjoint(_HASH.findall(b",".join(piece[0] for piece in block.pieces)))
+    ]
+    if cache.blocks and len(kept) == len(cache.blocks):
+        return
+    if not cache.blocks or not save_cache(path, kept, taken_ns=cache.taken_ns, rules=cache.rules):
+        path.unlink(missing_ok=True)
+
+
+_HASH = re.compile(rb'"([0-9a-f]{64})"')
 _LENGTH = struct.Struct("<I")
 BUFFER = 1 << 16
 BATCH = 256  # blocks per record: few calls, and only one batch encoded at a time

@@ -15,7 +15,8 @@ The sweep, step by step (``docs/FORMAT.md`` lists the same order):
 4. the forgotten records (``forgotten/ID.json``) deleted, then marks and damage notes that
    name no record;
 5. the packs to delete forgotten by the index (one transaction);
-6. the tree cache removed (it vouches that the blobs it names are stored);
+6. the tree cache's blocks that name a removed blob dropped (it vouches that the blobs it
+   names are stored; the caller does it, ``drop_cached``: the cache belongs to scan/);
 7. the old packs deleted, their directories fsynced.
 
 Nothing is deleted before step 4, and steps 1 to 3 are the ones that need space (checked
@@ -31,7 +32,7 @@ import errno
 import os
 import signal
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,6 +68,8 @@ class GcPlan:
     repack: list[str] = field(default_factory=list)  # packs whose live records move
     copy: list[Location] = field(default_factory=list)  # those live records
     missing: list[bytes] = field(default_factory=list)  # live blobs the index does not know
+    removed: set[bytes] = field(default_factory=set)  # blobs of the packs deleted or repacked
+    # that are not live: gone from the repository after the sweep
     unused_bytes: int = 0  # bytes of packs on disk that hold no live record
 
     @property
@@ -120,13 +123,15 @@ def plan_gc(repo: Repository, live: set[bytes], forgotten: list[str], max_unused
             plan.unused_bytes += size - used
         else:
             plan.unused_bytes += max(0, size - used)
+            continue
+        plan.removed.update(loc.blob_id for loc in by_pack.get(name, ()) if loc.blob_id not in live)
     plan.copy.sort(key=pack_order)
     return plan
 
 
-def sweep(repo: Repository, plan: GcPlan) -> int:
-    """Carry out ``plan`` in the crash-safe order of the module docstring; returns the packs'
-    bytes on disk afterwards."""
+def sweep(repo: Repository, plan: GcPlan, drop_cached: Callable[[set[bytes]], None]) -> int:
+    """Carry out ``plan`` in the crash-safe order of the module docstring; ``drop_cached`` takes
+    the removed blobs out of the tree cache. Returns the packs' bytes on disk afterwards."""
     _test_point("planned")
     if plan.copy:
         _check_room(repo, plan)
@@ -146,7 +151,7 @@ def sweep(repo: Repository, plan: GcPlan) -> int:
     if doomed:
         repo.index.forget_packs(doomed)
         _test_point("index-forgot")
-        repo.cache_path.unlink(missing_ok=True)
+        drop_cached(plan.removed)
         _test_point("cache-dropped")
     repo.close_packs()
     dirs = set()
