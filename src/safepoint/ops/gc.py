@@ -55,9 +55,15 @@ def gc(site: Site, *, dry_run: bool = False, max_unused: float = 10.0) -> GcResu
         after = (
             plan.disk_before - plan.freed_estimate
             if dry_run
-            else sweep(repo, plan, lambda removed: drop_blobs(repo.cache_path, removed))
+            else sweep(repo, plan, lambda removed: _fix_cache(repo, removed))
         )
     return _result(plan, len(roots), dry_run, after)
+
+
+def _fix_cache(repo: Repository, removed: set[bytes]) -> None:
+    """This root's tree cache loses only the blocks naming removed blobs, and stays trusted."""
+    drop_blobs(repo.cache_path, removed)
+    state.cache_fixed(repo.path, repo.cache_path.parent)
 
 
 def _check_some_room(repo: Repository) -> None:

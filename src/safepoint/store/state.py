@@ -163,6 +163,13 @@ def _move(old: Path, new: Path) -> None:
         old.unlink()
 
 
+def cache_fixed(repo_path: Path, folder: Path) -> None:
+    """A gc run from this root has taken the blobs it removed out of this root's tree cache
+    (after it replaced ``gc.json``): the cache stays trusted; other roots' are dropped."""
+    with contextlib.suppress(OSError):
+        write_atomic(folder / GC_SEEN, (repo_path / generation.NAME).read_bytes())
+
+
 def _check_gc(repo_path: Path, folder: Path) -> None:
     try:
         now = (repo_path / generation.NAME).read_bytes()
