@@ -272,6 +272,22 @@ def merged(old: Marks, new: Marks, *, host: str | None) -> Marks:
     return Marks(pinned=pinned, hosts=tuple(hosts))
 
 
+def combined_marks(
+    theirs: dict[str, Any], ours: dict[str, Any], host: str, *, our_pinned: bool
+) -> dict[str, Any]:
+    """Two copies of one checkpoint's marks (a remote repository's and a host's cache): every
+    other host's mark as ``theirs`` has it, ``host``'s own as ``ours`` has it (else as theirs
+    has it), and pinned from ours when ``our_pinned`` (ours is being written), else theirs.
+    So hosts marking the same checkpoint at once keep each other's verdicts."""
+    t, o = marks_from_doc(theirs, host), marks_from_doc(ours, host)
+    by_host = {m.health_host: m for m in t.hosts if m.health_host not in (host, None)}
+    mine = o if o.health is not None else t
+    if mine.health is not None:
+        by_host[host] = replace(mine, health_host=host, pinned=False, hosts=())
+    hosts = sorted(by_host.values(), key=lambda m: m.health_at or "", reverse=True)
+    return marks_doc(Marks(pinned=o.pinned if our_pinned else t.pinned, hosts=tuple(hosts)), host)
+
+
 def read_marks_doc(path: Path) -> dict[str, Any] | None:
     """A marks file's JSON object; None when missing or damaged."""
     try:

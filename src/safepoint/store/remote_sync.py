@@ -37,14 +37,15 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from safepoint.errors import IntegrityError
+from safepoint.errors import IntegrityError, OperationalError
 from safepoint.store.atomic import atomic_file, write_atomic
 from safepoint.store.backend.base import Storage
 from safepoint.store.backend.encrypted import EncryptedStorage
 from safepoint.store.backend.lock import DEFAULT_WAIT, RemoteLock
 from safepoint.store.pack import Location, pack_path, scan_pack
+from safepoint.store.records import combined_marks, read_marks_doc, this_host
 
 if TYPE_CHECKING:
     from safepoint.store.repository import Repository
@@ -132,17 +133,23 @@ class RemoteSync:
         except (OSError, ValueError):
             seen = {}
         now = {info.name: info.tag for info in self.sealed.list(MARKS)}
+        host = this_host()
         for name, tag in sorted(now.items()):
             if seen.get(name) == tag:
                 continue
             cid, _, doc = self._get(name).partition(b"\n")
             target = repo.marks_dir / f"{cid.decode()}.json"
+            ours = read_marks_doc(target)
+            theirs = _json_object(doc)
+            body = doc if ours is None else _dump(
+                combined_marks(theirs, ours, host, our_pinned=False)
+            )
             try:
-                same = target.read_bytes() == doc
+                same = target.read_bytes() == body
             except OSError:
                 same = False
             if not same:
-                write_atomic(target, doc)
+                write_atomic(target, body)
         if now != seen:
             write_atomic(seen_path, json.dumps(now).encode())
 
@@ -221,11 +228,32 @@ class RemoteSync:
                 continue
             digest = hashlib.sha256(doc).hexdigest()
             if pushed.get(cid) != digest:
-                self._put(self.marks_name(cid), cid.encode() + b"\n" + doc)
+                self._put_marks(cid, _json_object(doc))
                 pushed[cid] = digest
                 changed = True
         if changed:
             write_atomic(pushed_path, json.dumps(pushed).encode())
+
+    def _put_marks(self, cid: str, ours: dict[str, Any]) -> None:
+        """Write this host's mark and pinned into the remote's marks object of ``cid``,
+        keeping what other hosts wrote there: read, combine, then write only over the version
+        read (put-if-match), again if another host wrote in between."""
+        name, host = self.marks_name(cid), this_host()
+        for _ in range(20):
+            info = self.sealed.stat(name)
+            theirs = {} if info is None else _json_object(self._get(name).partition(b"\n")[2])
+            body = cid.encode() + b"\n" + _dump(
+                combined_marks(theirs, ours, host, our_pinned=True)
+            )
+            done = (
+                self.sealed.put_if_absent(name, body)
+                if info is None
+                else self.sealed.put_if_match(name, body, info.tag) is not None
+            )
+            if done:
+                self.transfer.add(sent=len(body))
+                return
+        raise OperationalError(f"the marks of {cid[:12]} kept changing on {self.url}; try again")
 
     def _put_pack(self, name: str, path: Path) -> None:
         self._check_lock()
@@ -250,6 +278,18 @@ class RemoteSync:
 def _move(src: Path, dst: Path) -> None:
     dst.parent.mkdir(mode=0o700, exist_ok=True)
     os.replace(src, dst)
+
+
+def _json_object(doc: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(doc)
+    except ValueError:
+        return {}  # marks are advisory: a damaged copy reads as none
+    return value if isinstance(value, dict) else {}
+
+
+def _dump(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, sort_keys=True).encode()
 
 
 def encode_index(locations: Iterable[Location]) -> bytes:
