@@ -213,14 +213,13 @@ def rollback(host: Host, p: dict[str, Any], ref: str, check_mode: bool) -> tuple
     target = host.checkpoint_id(ref)
     status = host.status()
     already = {"target": target, "already": True, "recovered": recovered}
-    if status.get("pending_recovery") is None and status.get("clean"):
-        if status.get("from") == target:
-            return False, already
-        # Clean at another checkpoint of the same content (a host that undid itself is at
-        # its safety checkpoint, which holds the tree it started from): nothing to write.
-        plan = host.run("rollback", target, "--dry-run", *rollback_flags(p))[1]
-        if changes(plan) == 0:
-            return False, already
+    clean = status.get("pending_recovery") is None and status.get("clean")
+    if clean and status.get("from") == target:
+        return False, already
+    # A tree of the same content as REF under another checkpoint (a host killed after its
+    # switch, before it recorded REF) still goes through the rollback: it writes nothing,
+    # but the host proves its health at REF and records REF as the checkpoint it matches, so
+    # that status, the fleet report and a second run agree that the host is at REF.
     if check_mode:
         plan = host.run("rollback", target, "--dry-run", *rollback_flags(p))[1]
         return changes(plan) > 0, plan
