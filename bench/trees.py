@@ -23,7 +23,7 @@ COMMON_EXCLUDES: tuple[str, ...] = (
     ".git/", ".venv/", "node_modules/",
     "*.sqlite3", "*.sqlite3-*", "*.sqlite", "*-journal", "*-wal", "*-shm",
     "media/", "logs/", "*.log",
-    "/safepoint.toml", "/.safepointignore",
+    "/safepoint.toml", "/.safepointignore", "/.safepoint-state/",
 )
 SAFEPOINT_REINCLUDES: tuple[str, ...] = ("!venv/", "!__pycache__/", "!*.pyc")
 SOURCE_SUFFIXES = (".py", ".html")
