@@ -8,7 +8,8 @@ plan is made on the cache (store/gc.py: its index knows every remote pack), then
 2. ``gc-generation`` is replaced (a sealed random value): nothing is deleted before it;
 3. the cache's own sweep (forgotten records, packs forgotten by the index, cached copies);
 4. on the remote: the forgotten records (every ``forgotten/`` object no root is), their
-   marks, then the index objects of the packs to delete, then those packs.
+   marks, then the index objects of the packs to delete, then those packs (and any pack
+   without an index object: what an interrupted gc or upload left).
 
 A crash at any moment leaves extra data on the remote, never missing data: before step 4 the
 new packs hold every live blob of the packs to delete, and a record is deleted before the
@@ -50,6 +51,10 @@ def sweep_remote(repo: CachedRepository, plan: GcPlan, roots: list[Path]) -> int
     kept = {sync.sealed.content_id(path.read_bytes()) for path in roots}
     drop = sorted(sync.names(FORGOTTEN) - kept - sync.names(RECORDS))
     doomed = plan.delete + plan.repack
+    # Packs without an index object: a gc cut off between its two deletes, or a writer killed
+    # between its two uploads (its cache uploads the pack again with its record): no record
+    # on the remote names them.
+    orphans = sorted(set(plan.packs_before) - sync.names(INDEX))
 
     def publish() -> None:
         sync.push_packs(repo)
@@ -66,7 +71,7 @@ def sweep_remote(repo: CachedRepository, plan: GcPlan, roots: list[Path]) -> int
     for name in doomed:
         _delete(sync, INDEX + name)
         test_point("remote-index-deleted")
-    for name in doomed:
+    for name in doomed + orphans:
         _delete(sync, PACKS + name[:2] + "/" + name)
     sync.remote_packs -= set(doomed)
     sync.save_seen(repo)
