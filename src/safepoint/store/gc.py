@@ -133,9 +133,7 @@ def plan_gc(
     return plan
 
 
-def sweep(
-    repo: Repository, plan: GcPlan, *, published: Callable[[], None] = lambda: None
-) -> int:
+def sweep(repo: Repository, plan: GcPlan, *, published: Callable[[], None] = lambda: None) -> int:
     """Carry out ``plan`` in the crash-safe order of the module docstring; returns the packs'
     bytes on disk afterwards. ``published`` runs after the new packs are indexed and before
     anything is deleted (a remote: upload them, store/remote_gc.py)."""
