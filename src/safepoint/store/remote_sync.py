@@ -47,6 +47,7 @@ from safepoint.store.atomic import atomic_file, write_atomic
 from safepoint.store.backend.base import Storage
 from safepoint.store.backend.encrypted import EncryptedStorage
 from safepoint.store.backend.lock import DEFAULT_WAIT, RemoteLock
+from safepoint.store.generation import RepositoryChangedError
 from safepoint.store.pack import Location, pack_path, scan_pack
 
 if TYPE_CHECKING:
@@ -237,6 +238,11 @@ class RemoteSync:
             remote = PACKS + name[:2] + "/" + name
             info = self.sealed.stat(remote)
             if info is None:
+                if self.generation_tag() != self.generation:  # a gc elsewhere: not damage
+                    raise RepositoryChangedError(
+                        f"pack {name} was removed from {self.url} by a gc on another host "
+                        "while this command ran; run it again"
+                    )
                 raise IntegrityError(f"pack {name} is missing from {self.url}")
             path.parent.mkdir(mode=0o700, exist_ok=True)
             with atomic_file(path) as f:  # in ranges: a pack of one huge blob is never in memory
