@@ -43,6 +43,7 @@ def gc(
                 "bytes_before": r.bytes_before,
                 "bytes_after": r.bytes_after,
                 "bytes_freed": r.freed,
+                "remote": r.remote,
             }
         )
         return
@@ -55,8 +56,9 @@ def gc(
         f"({r.copied_blobs} blobs copied)" + (" (dry run)" if dry_run else "")
     )
     out.line(
-        f"{'would free' if dry_run else 'freed'} {human_size(r.freed)}: packs "
-        f"{human_size(r.bytes_before)} -> {human_size(r.bytes_after)}"
+        f"{'would free' if dry_run else 'freed'} {human_size(r.freed)}"
+        + (f" on {r.remote}" if r.remote else "")
+        + f": packs {human_size(r.bytes_before)} -> {human_size(r.bytes_after)}"
     )
     if r.missing_blobs:
         out.env.stderr.write(

@@ -5,11 +5,19 @@ rollback journal names (its target and safety checkpoint, even if forgotten); ev
 need is live (store/reach.py); packs are weighed, deleted or repacked (store/gc.py, which also
 says why every crash leaves extra data, never missing data). A checkpoint whose manifest cannot
 be read stops gc (what it needs cannot be known) unless ``repair`` marked it damaged.
+
+On a remote repository the whole gc holds the remote lock too, after a pull: the roots are every
+remote record and this root's journals (another host's pending rollback is protected by its
+safety checkpoint being a record), the plan is made on the cache against the remote's packs,
+and store/remote_gc.py orders the uploads and deletes there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from safepoint.diskspace import free_space, human_size
 from safepoint.errors import IntegrityError, OperationalError, UsageError
@@ -17,6 +25,7 @@ from safepoint.ops.site import Site
 from safepoint.restore.journal import read_journal
 from safepoint.scan.treecache import drop_blobs
 from safepoint.store import damage, state
+from safepoint.store.cached import CachedRepository
 from safepoint.store.gc import FORGOTTEN, INDEX_SPARE, GcPlan, forgotten_records, plan_gc, sweep
 from safepoint.store.index import IndexDamagedError
 from safepoint.store.reach import ChunkCache, blobs_of
@@ -35,6 +44,7 @@ class GcResult:
     missing_blobs: int  # live blobs that were already missing ('check' says more)
     bytes_before: int  # the packs' bytes on disk
     bytes_after: int  # after (a dry run: the estimate)
+    remote: str | None = None  # the remote repository whose bytes these are
 
     @property
     def freed(self) -> int:
@@ -44,20 +54,51 @@ class GcResult:
 def gc(site: Site, *, dry_run: bool = False, max_unused: float = 10.0) -> GcResult:
     if not 0 <= max_unused <= 100:
         raise UsageError(f"--max-unused must be a percentage from 0 to 100, not {max_unused:g}")
-    site.local_only("gc")
     repo = site.repository
     _check_some_room(repo)
-    with repo.lock():
+    remote = repo if isinstance(repo, CachedRepository) else None
+    with repo.lock(), _remote_lock(remote):
         roots = gc_roots(repo)
         keep = {cp.id for cp in roots}
         forgotten = [cid for cid in forgotten_records(repo) if cid not in keep]
-        plan = plan_gc(repo, live_blobs(repo, roots), forgotten, max_unused / 100)
-        after = (
-            plan.disk_before - plan.freed_estimate
-            if dry_run
-            else sweep(repo, plan, lambda removed: _fix_cache(repo, removed))
-        )
-    return _result(plan, len(roots), dry_run, after)
+        sizes = None if remote is None else remote.sync.pack_sizes()
+        plan = plan_gc(repo, live_blobs(repo, roots), forgotten, max_unused / 100, sizes=sizes)
+        if dry_run:
+            after = plan.disk_before - plan.freed_estimate
+        elif remote is not None:
+            from safepoint.store.remote_gc import sweep_remote
+
+            after = sweep_remote(
+                remote,
+                plan,
+                [_record_file(repo, cp.id) for cp in roots],
+                lambda removed: _fix_cache(repo, removed),
+            )
+        else:
+            after = sweep(repo, plan, lambda removed: _fix_cache(repo, removed))
+    result = _result(plan, len(roots), dry_run, after)
+    return result if remote is None else replace(result, remote=remote.url)
+
+
+@contextmanager
+def _remote_lock(repo: CachedRepository | None) -> Iterator[None]:
+    """The remote lock for the whole gc, and a pull under it (what other hosts wrote until
+    then is seen; no other writer can add more until the gc ends)."""
+    if repo is None:
+        yield
+        return
+    with repo.sync.remote_lock() as held:
+        repo.sync.lock = held
+        try:
+            repo.pull()
+            yield
+        finally:
+            repo.sync.lock = None
+
+
+def _record_file(repo: Repository, cid: str) -> Path:
+    listed = repo.records_dir / f"{cid}.json"
+    return listed if listed.exists() else repo.forgotten_dir / f"{cid}.json"
 
 
 def _fix_cache(repo: Repository, removed: set[bytes]) -> None:

@@ -44,7 +44,7 @@ class Site:
 
     def local_only(self, command: str) -> None:
         """Refuse (exit 2) a command not yet built for a remote repository: those that remove
-        or rewrite repository data (gc, repair)."""
+        or rewrite repository data (repair)."""
         if self.config.url is not None:
             raise UsageError(
                 f"'safepoint {command}' is not available on a remote repository yet "

@@ -7,6 +7,8 @@ of forgetting packs missing from the cache (they are on the remote).
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,10 +36,11 @@ class CachedRepository(Repository):
         """The local lock (one writer of this cache), and a pull of what other hosts wrote.
         The remote lock is taken only while objects are uploaded (``save_checkpoint``, and
         at the end of the block for anything an interrupted command left unpushed), never
-        across a reload and health proof. Without gc on a remote nothing is ever deleted
-        there, so a blob the cache's index knows stays stored."""
+        across a reload and health proof. A gc on another host may delete a pack the cache's
+        index knows after this pull: the push checks for that (store/remote_gc.py)."""
         with super().lock(sync_index=sync_index):
             self.pull()
+            _pause_after_pull()
             yield
             self.push_locked()  # after a failure: the next writer's (records are pushed at once)
 
@@ -97,3 +100,20 @@ class CachedRepository(Repository):
         super().close()
         self.sync.transfer.report()
         self.sync.transfer.sent = self.sync.transfer.received = 0
+
+
+PAUSE_ENV = "SAFEPOINT_TEST_PAUSE_AFTER_PULL"  # test-only: FILE
+PAUSE_LIMIT = 120.0
+
+
+def _pause_after_pull() -> None:
+    """Test-only: with ``SAFEPOINT_TEST_PAUSE_AFTER_PULL=FILE``, a writer creates
+    ``FILE.paused`` after its pull and waits (at most two minutes) until FILE exists, so that a
+    test can run a gc on another host in between, deterministically."""
+    go = os.environ.get(PAUSE_ENV)
+    if not go:
+        return
+    open(go + ".paused", "w").close()
+    deadline = time.monotonic() + PAUSE_LIMIT
+    while not os.path.exists(go) and time.monotonic() < deadline:
+        time.sleep(0.05)

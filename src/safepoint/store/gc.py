@@ -97,10 +97,19 @@ def pack_sizes(packs_dir: Path) -> dict[str, int]:
     return out
 
 
-def plan_gc(repo: Repository, live: set[bytes], forgotten: list[str], max_unused: float) -> GcPlan:
+def plan_gc(
+    repo: Repository,
+    live: set[bytes],
+    forgotten: list[str],
+    max_unused: float,
+    *,
+    sizes: dict[str, int] | None = None,
+) -> GcPlan:
     """Weigh every pack against ``live`` (see the module docstring); ``max_unused`` is the
-    share (0 to 1) of a pack's bytes that may be unused before it is repacked."""
-    plan = GcPlan(live=live, forgotten=forgotten, packs_before=pack_sizes(repo.packs_dir))
+    share (0 to 1) of a pack's bytes that may be unused before it is repacked. ``sizes``:
+    the packs to weigh and their sizes (default: those on disk; a remote's: its own)."""
+    before = pack_sizes(repo.packs_dir) if sizes is None else sizes
+    plan = GcPlan(live=live, forgotten=forgotten, packs_before=before)
     by_pack: dict[str, list[Location]] = defaultdict(list)
     for loc in repo.index.locations():
         by_pack[loc.pack].append(loc)
@@ -129,40 +138,49 @@ def plan_gc(repo: Repository, live: set[bytes], forgotten: list[str], max_unused
     return plan
 
 
-def sweep(repo: Repository, plan: GcPlan, drop_cached: Callable[[set[bytes]], None]) -> int:
-    """Carry out ``plan`` in the crash-safe order of the module docstring; ``drop_cached`` takes
-    the removed blobs out of the tree cache. Returns the packs' bytes on disk afterwards."""
-    _test_point("planned")
+def sweep(
+    repo: Repository,
+    plan: GcPlan,
+    drop_cached: Callable[[set[bytes]], None],
+    *,
+    published: Callable[[], None] = lambda: None,
+) -> int:
+    """Carry out ``plan`` in the crash-safe order of the module docstring; returns the packs'
+    bytes on disk afterwards. ``drop_cached`` takes the removed blobs out of the tree cache;
+    ``published`` runs after the new packs are indexed and before anything is deleted (a
+    remote: upload them, store/remote_gc.py)."""
+    test_point("planned")
     if plan.copy:
         _check_room(repo, plan)
         moved = _copy_live(repo, plan.copy)
-        _test_point("packs-written")
+        test_point("packs-written")
         repo.index.add(moved, replace=True)
-        _test_point("index-updated")
+        test_point("index-updated")
+    published()
     doomed = plan.delete + plan.repack
     if doomed or plan.forgotten:
         try:
             generation.announce(repo.path)
         except OSError as exc:
             raise OperationalError(f"gc stopped: {describe(exc)}; nothing was deleted") from None
-        _test_point("announced")
+        test_point("announced")
     _remove_records(repo, plan.forgotten)
-    _test_point("records-deleted")
+    test_point("records-deleted")
     if doomed:
         repo.index.forget_packs(doomed)
-        _test_point("index-forgot")
+        test_point("index-forgot")
         drop_cached(plan.removed)
-        _test_point("cache-dropped")
+        test_point("cache-dropped")
     repo.close_packs()
     dirs = set()
     for name in doomed:
         path = pack_path(repo.packs_dir, name)
         path.unlink(missing_ok=True)
         dirs.add(path.parent)
-        _test_point("pack-deleted")
+        test_point("pack-deleted")
     for folder in dirs:
         fsync_dir(folder)
-    _test_point("done")
+    test_point("done")
     return sum(pack_sizes(repo.packs_dir).values())
 
 
@@ -251,7 +269,7 @@ def forgotten_records(repo: Repository) -> list[str]:
     return sorted(p.name.removesuffix(".json") for p in (repo.path / FORGOTTEN).glob("*.json"))
 
 
-def _test_point(name: str) -> None:
+def test_point(name: str) -> None:
     """Tests kill gc here, as a crash would (``SAFEPOINT_TEST_GC_KILL=NAME`` or ``NAME:N``
     for the N-th time it is reached)."""
     want = os.environ.get("SAFEPOINT_TEST_GC_KILL")

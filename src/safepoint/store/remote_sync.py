@@ -18,7 +18,10 @@ read costs what it costs today; this module keeps it in step with the remote:
   record names (a later push uploads the record after them).
 
 ``forget`` and ``undelete`` move a record between ``checkpoints/`` and ``forgotten/`` on the
-remote (a pull moves the cache's copy likewise); no pack is deleted on the remote (no gc yet).
+remote (a pull moves the cache's copy likewise). Only ``gc`` deletes packs on the remote
+(store/remote_gc.py): it replaces the sealed ``gc-generation`` object first, and a pull that
+finds packs gone forgets them in the cache (index and cached copies), so dedup never trusts
+them again; a push whose pull saw another generation checks its records first.
 
 Remote names reveal nothing of the content: packs keep their random names, a record is
 ``checkpoints/content_id(record)`` and marks ``marks/content_id(checkpoint id)`` (keyed hash);
@@ -44,6 +47,7 @@ from safepoint.store.atomic import atomic_file, write_atomic
 from safepoint.store.backend.base import Storage
 from safepoint.store.backend.encrypted import EncryptedStorage
 from safepoint.store.backend.lock import DEFAULT_WAIT, RemoteLock
+from safepoint.store.generation import RepositoryChangedError
 from safepoint.store.pack import Location, pack_path, scan_pack
 from safepoint.store.records import combined_marks, read_marks_doc, this_host
 
@@ -52,6 +56,8 @@ if TYPE_CHECKING:
 
 RECORDS, MARKS, PACKS, INDEX = "checkpoints/", "marks/", "packs/", "index/"
 FORGOTTEN = "forgotten/"
+GENERATION = "gc-generation"  # replaced by every gc on the remote before it deletes anything
+SEEN_PACKS = "remote-packs.json"  # in the cache: the remote's packs at the last pull
 PARALLEL = 4  # uploads and downloads at once: each holds at most one 8 MiB part in memory
 FETCH_PIECE = 8 << 20  # a multiple of the sealed segment (64 KiB)
 PUSHED_MARKS = "pushed-marks.json"  # in the cache: marks file digest per checkpoint id
@@ -89,6 +95,8 @@ class RemoteSync:
         self._fetching: dict[str, threading.Lock] = {}
         self._fetch_lock = threading.Lock()
         self.lock: RemoteLock | None = None
+        self.generation: str | None = None  # gc-generation's tag at the last pull
+        self.vanished = False  # a pull forgot packs gone from the remote (a gc elsewhere)
 
     # -- names ------------------------------------------------------------------------------
     def record_name(self, body: bytes) -> str:
@@ -97,31 +105,78 @@ class RemoteSync:
     def marks_name(self, cid: str) -> str:
         return MARKS + self.sealed.content_id(cid.encode())
 
-    def _names(self, prefix: str) -> set[str]:
+    def names(self, prefix: str) -> set[str]:
         return {info.name[len(prefix) :] for info in self.sealed.list(prefix)}
 
     # -- pull -------------------------------------------------------------------------------
     def pull(self, repo: Repository) -> None:
         """Bring the cache up to date with the remote: records (and which are forgotten),
         marks that changed, and the index objects of packs the cache does not know."""
-        remote, gone = self._names(RECORDS), self._names(FORGOTTEN)
-        listed = self._local(repo.records_dir)
-        forgotten = self._local(repo.forgotten_dir)
+        self.generation = self.generation_tag()
+        remote, gone = self.names(RECORDS), self.names(FORGOTTEN)
+        listed = self.local_names(repo.records_dir)
+        forgotten = self.local_names(repo.forgotten_dir)
         for name, path in listed.items():
             if name in gone and name not in remote:  # forgotten from another host
                 _move(path, repo.forgotten_dir / path.name)
         for name, path in forgotten.items():
             if name in remote:  # undeleted from another host
                 _move(path, repo.records_dir / path.name)
+            elif name not in gone:  # dropped for good by a gc elsewhere
+                path.unlink(missing_ok=True)
         for name in sorted(remote - listed.keys() - forgotten.keys()):
             body = self._get(RECORDS + name)
             write_atomic(repo.records_dir / f"{hashlib.sha256(body).hexdigest()}.json", body)
         self._pull_marks(repo)
-        self.remote_packs = self._names(INDEX)
-        for pack in sorted(self.remote_packs - repo.index.known_packs()):
-            repo.index.add(decode_index(pack, self._get(INDEX + pack)))
+        self.sync_packs(repo)
 
-    def _local(self, folder: Path) -> dict[str, Path]:
+    def sync_packs(self, repo: Repository, *, keep: Iterable[str] = ()) -> None:
+        """Index the packs new on the remote; forget those a gc deleted there since the last
+        pull (their rows, cached copies and the tree cache), except ``keep`` (local copies a
+        writer is about to upload again). A blob a gc moved may be placed in a pack this cache
+        had indexed before: after forgetting, every index object is read again, so that it is
+        found in its new pack."""
+        now = self.names(INDEX)
+        seen_path = repo.path / SEEN_PACKS
+        try:
+            seen = set(json.loads(seen_path.read_bytes()))
+        except (OSError, ValueError, TypeError):
+            seen = set()
+        gone = sorted(seen - now - set(keep))
+        lost = 0
+        if gone:
+            self.vanished = True
+            lost = repo.index.forget_packs(gone)
+            repo.close_packs()
+            for name in gone:
+                pack_path(repo.packs_dir, name).unlink(missing_ok=True)
+            repo.cache_path.unlink(missing_ok=True)  # it vouches that its blobs are stored
+        known = set() if lost else repo.index.known_packs()
+        for pack in sorted(now - known):
+            repo.index.add(decode_index(pack, self._get(INDEX + pack)))
+        self.remote_packs = now
+        self.save_seen(repo)
+
+    def save_seen(self, repo: Repository) -> None:
+        path = repo.path / SEEN_PACKS
+        doc = json.dumps(sorted(self.remote_packs)).encode()
+        try:
+            same = path.read_bytes() == doc
+        except OSError:
+            same = False
+        if not same:
+            write_atomic(path, doc)
+
+    def generation_tag(self) -> str | None:
+        info = self.sealed.stat(GENERATION)
+        return None if info is None else info.tag
+
+    def bump_generation(self) -> None:
+        """Before a gc deletes anything: writers that pulled before it check their records."""
+        self.check_lock()
+        self._put(GENERATION, os.urandom(16).hex().encode())
+
+    def local_names(self, folder: Path) -> dict[str, Path]:
         """Remote name (content_id) -> file, for the records in ``folder``."""
         return {self.sealed.content_id(p.read_bytes()): p for p in folder.glob("*.json")}
 
@@ -159,7 +214,11 @@ class RemoteSync:
         caller holds the remote lock."""
         name = self.sealed.content_id(body)
         src, dst = (FORGOTTEN, RECORDS) if undo else (RECORDS, FORGOTTEN)
-        self._check_lock()
+        self.check_lock()
+        if undo and self.sealed.stat(src + name) is None and self.sealed.stat(dst + name) is None:
+            raise IntegrityError(
+                f"that checkpoint was removed for good from {self.url} by a gc on another host"
+            )
         self._put(dst + name, body)
         self.sealed.delete(src + name)
 
@@ -186,6 +245,11 @@ class RemoteSync:
             remote = PACKS + name[:2] + "/" + name
             info = self.sealed.stat(remote)
             if info is None:
+                if self.generation_tag() != self.generation:  # a gc elsewhere: not damage
+                    raise RepositoryChangedError(
+                        f"pack {name} was removed from {self.url} by a gc on another host "
+                        "while this command ran; run it again"
+                    )
                 raise IntegrityError(f"pack {name} is missing from {self.url}")
             path.parent.mkdir(mode=0o700, exist_ok=True)
             with atomic_file(path) as f:  # in ranges: a pack of one huge blob is never in memory
@@ -197,22 +261,30 @@ class RemoteSync:
     def push(self, repo: Repository) -> None:
         """Upload what the remote lacks: packs and their index objects, then records, then
         changed marks. The caller holds the remote lock."""
-        packs_dir, records_dir, marks_dir, cache = (
-            repo.packs_dir, repo.records_dir, repo.marks_dir, repo.path
-        )
-        local = {p.name.removesuffix(".pack"): p for p in packs_dir.glob("*/*.pack")}
-        new = sorted(local.keys() - self._names(INDEX))
-        with ThreadPoolExecutor(PARALLEL) as pool:
-            list(pool.map(lambda n: self._put_pack(n, local[n]), new))
-        self.remote_packs |= set(new)
-        remote_records = self._names(RECORDS) | self._names(FORGOTTEN)
+        records_dir, marks_dir, cache = repo.records_dir, repo.marks_dir, repo.path
+        if self.vanished or self.generation_tag() != self.generation:
+            from safepoint.store.remote_gc import check_pending
+
+            check_pending(self, repo)  # a gc ran since the pull: records may name lost data
+        self.push_packs(repo)
+        remote_records = self.names(RECORDS) | self.names(FORGOTTEN)
         for path in sorted(records_dir.glob("*.json")):
             body = path.read_bytes()
             name = self.record_name(body)
             if name[len(RECORDS) :] not in remote_records:
-                self._check_lock()
+                self.check_lock()
                 self._put(name, body)
         self.push_marks(marks_dir, cache, (p.stem for p in marks_dir.glob("*.json")))
+
+    def push_packs(self, repo: Repository) -> None:
+        """Upload the cache's packs the remote lacks, each followed by its index object."""
+        local = {p.name.removesuffix(".pack"): p for p in repo.packs_dir.glob("*/*.pack")}
+        new = sorted(local.keys() - self.names(INDEX))
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            list(pool.map(lambda n: self._put_pack(n, local[n]), new))
+        if new:
+            self.remote_packs |= set(new)
+            self.save_seen(repo)
 
     def push_marks(self, marks_dir: Path, cache: Path, ids: Iterable[str]) -> None:
         pushed_path = cache / PUSHED_MARKS
@@ -256,7 +328,7 @@ class RemoteSync:
         raise OperationalError(f"the marks of {cid[:12]} kept changing on {self.url}; try again")
 
     def _put_pack(self, name: str, path: Path) -> None:
-        self._check_lock()
+        self.check_lock()
         with open(path, "rb") as f:
             self.sealed.put(PACKS + name[:2] + "/" + name, f)
         self.transfer.add(sent=path.stat().st_size)
@@ -266,13 +338,12 @@ class RemoteSync:
         self.sealed.put(name, data)
         self.transfer.add(sent=len(data))
 
-    def _check_lock(self) -> None:
+    def check_lock(self) -> None:
         if self.lock is not None:
             self.lock.check()
 
     def remote_lock(self) -> RemoteLock:
         return RemoteLock(self.plain, wait=self.wait)
-
 
 
 def _move(src: Path, dst: Path) -> None:
