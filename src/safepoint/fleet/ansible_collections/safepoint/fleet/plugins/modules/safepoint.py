@@ -23,7 +23,8 @@ short_description: Run safepoint (checkpoints and verified rollback) on a host
 description:
   - Runs the host's C(safepoint) command with C(--json) in the site root and returns its
     JSON document as C(result).
-  - C(rollback) is idempotent; a host whose tree already matches REF reports ok, not changed.
+  - C(rollback) is idempotent; a host whose tree already matches REF reports ok, not changed
+    (unless C(with_db) asks for the database too: it is restored to REF's snapshot again).
   - In check mode, C(rollback) runs C(safepoint rollback REF --dry-run) and changes nothing.
 options:
   command:
@@ -214,8 +215,8 @@ def rollback(host: Host, p: dict[str, Any], ref: str, check_mode: bool) -> tuple
     status = host.status()
     already = {"target": target, "already": True, "recovered": recovered}
     clean = status.get("pending_recovery") is None and status.get("clean")
-    if clean and status.get("from") == target:
-        return False, already
+    if clean and status.get("from") == target and not p["with_db"]:
+        return False, already  # (with the database asked for, the files alone do not say)
     # A tree of the same content as REF under another checkpoint (a host killed after its
     # switch, before it recorded REF) still goes through the rollback: it writes nothing,
     # but the host proves its health at REF and records REF as the checkpoint it matches, so

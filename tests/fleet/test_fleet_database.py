@@ -1,0 +1,69 @@
+"""``fleet rollback REF --with-db`` on hosts that share one database: the database goes back to
+REF's snapshot once (on the first host), every host's files go to REF."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fleet.fleetsite import HOSTS, Fleet, four_hosts
+from tests.helpers import sp, write
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
+    with four_hosts(tmp_path) as f:
+        yield f
+
+
+def _value(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        return str(conn.execute("select v from state").fetchone()[0])
+
+
+def _set(db: Path, value: str) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table if not exists state (v text)")
+        conn.execute("delete from state")
+        conn.execute("insert into state values (?)", (value,))
+    conn.close()
+
+
+def test_with_db_puts_the_shared_database_back_once_and_every_host_at_ref(fleet: Fleet) -> None:
+    db = fleet.base / "shared.sqlite3"  # outside every root: the hosts' one database
+    _set(db, "v3")
+    for root in fleet.roots.values():  # before [health], which Fleet.expect rewrites
+        toml = root / "safepoint.toml"
+        head, sep, health = toml.read_text().partition("\n[health]")
+        toml.write_text(f'{head}\n[database]\nengine = "sqlite"\npath = "{db}"\n{sep}{health}')
+    web1 = fleet.roots["web1"]
+    write(web1 / "app.txt", "v3\n")
+    write(web1 / "health.txt", "ok v3\n")
+    sp("create", "--label", "v3", "--with-db", cwd=web1, check=True)
+    _set(db, "written after v3")
+
+    doc = fleet.rollback("v3", "--with-db", "--batches", "1,100%")
+    assert doc["outcome"] == "rolled back", doc
+    assert _value(db) == "v3"
+    v3 = fleet.checkpoint("v3")
+    assert {h: fleet.at(h) for h in HOSTS} == dict.fromkeys(HOSTS, v3)
+    assert all((r / "app.txt").read_text() == "v3\n" for r in fleet.roots.values())
+    # Once: only the first host took a safety snapshot of the database before restoring it;
+    # a second restore by a later host would have put back what the first one had restored.
+    safeties = [
+        c for c in _list(web1) if c["kind"] == "safety" and c.get("extra", {}).get("database")
+    ]
+    assert len(safeties) == 1, safeties
+
+
+def _list(root: Path) -> list[dict[str, object]]:
+    import json
+
+    doc = json.loads(sp("list", "--json", cwd=root, check=True).stdout)
+    assert isinstance(doc, list)
+    return doc
