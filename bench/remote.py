@@ -1,15 +1,19 @@
 """Remote repository (issue 17): create, 10-edit create and rollback on a generated tree with
 the repository in S3 (a moto server on 127.0.0.1), in a local folder, and restic on the same
-moto server. Run from the checkout: ``.venv/bin/python bench/remote.py [FILES]``. Prints one
-line per step (wall seconds, one run each: a first look, not bench/run.py's medians) and the
-bytes safepoint sent and received per command (``SAFEPOINT_TRANSFER_LOG``)."""
+moto server. Run from the checkout: ``.venv/bin/python bench/remote.py [--files N | --site DIR]
+[--runs N]`` (``--site``: a copy of that tree, e.g. the reference site of
+``../shared/bench/make_django_site.sh``, whose 10 edits append a line to 10 of its ``.py``
+files). Prints one line per step (wall seconds, the median of ``--runs``) and the bytes
+safepoint sent and received per command (``SAFEPOINT_TRANSFER_LOG``, last run)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,8 +35,18 @@ def tree(root: Path, files: int, rng: random.Random) -> None:
 
 
 def edit(root: Path, rng: random.Random) -> None:
-    for d in range(10):
-        (root / f"app{d:03}" / "m000.py").write_bytes(rng.randbytes(4000))
+    generated = root / "app000" / "m000.py"
+    if generated.exists():
+        for d in range(10):
+            (root / f"app{d:03}" / "m000.py").write_bytes(rng.randbytes(4000))
+        return
+    skip = {".safepoint", ".safepoint-state", ".venv", "venv"}
+    sources = sorted(
+        p for p in root.rglob("*.py") if not skip & set(p.relative_to(root).parts)
+    )
+    for path in sources[:: max(1, len(sources) // 10)][:10]:
+        with open(path, "a") as f:
+            f.write(f"# edited {rng.random()}\n")
 
 
 def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
@@ -44,7 +58,21 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    files = int(sys.argv[1]) if len(sys.argv) > 1 else 4000
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=4000, help="size of the generated tree")
+    parser.add_argument("--site", type=Path, help="copy this tree instead of generating one")
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    runs = [one_run(args.files, args.site) for _ in range(args.runs)]
+    rows, size, files, _ = runs[0]
+    print(f"{files} files, {size / 1e6:.1f} MB, median of {len(runs)} run(s)")
+    for name in rows:
+        seconds = statistics.median(r[0][name] for r in runs)
+        print(f"{name:58} {seconds:6.2f} s")
+    print("bytes sent/received per safepoint command on S3 (last run):", runs[-1][3])
+
+
+def one_run(files: int, site: Path | None) -> tuple[dict[str, float], int, int, list[object]]:
     rng = random.Random(1)
     work = Path(tempfile.mkdtemp(prefix="sp-remote-bench-"))
     rows: dict[str, float] = {}
@@ -59,8 +87,13 @@ def main() -> None:
             }
             url = f"s3://{new_bucket(server)}/sp"
             a = work / "a"
-            tree(a, files, rng)
-            size = sum(p.stat().st_size for p in a.rglob("*.py"))
+            if site is None:
+                tree(a, files, rng)
+            else:
+                skip = shutil.ignore_patterns(".safepoint", ".safepoint-state", "safepoint.toml")
+                shutil.copytree(site, a, symlinks=True, ignore=skip)
+            regular = [p for p in a.rglob("*") if p.is_file() and not p.is_symlink()]
+            files, size = len(regular), sum(p.stat().st_size for p in regular)
             (a / "safepoint.toml").write_text(f'[repository]\nurl = "{url}"\n')
             timed([SAFEPOINT, "init"], a, env)
             log.unlink(missing_ok=True)
@@ -102,10 +135,7 @@ def main() -> None:
             rows["restic, S3: restore into an empty folder"] = timed(out, d, restic)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{files} files, {size / 1e6:.1f} MB")
-    for name, seconds in rows.items():
-        print(f"{name:58} {seconds:6.2f} s")
-    print("bytes sent/received per safepoint command on S3:", moved)
+    return rows, size, files, moved
 
 
 if __name__ == "__main__":
