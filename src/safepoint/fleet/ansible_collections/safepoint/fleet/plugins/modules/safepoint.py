@@ -207,7 +207,9 @@ def changes(summary: dict[str, Any]) -> int:
     return sum(int(summary.get(k) or 0) for k in keys)
 
 
-def rollback(host: Host, p: dict[str, Any], ref: str, check_mode: bool) -> tuple[bool, Any]:
+def rollback(
+    host: Host, p: dict[str, Any], ref: str, check_mode: bool, *, undo: bool = False
+) -> tuple[bool, Any]:
     """(changed, document). A host whose tree already matches ``ref`` is left alone: no safety
     checkpoint, no reload."""
     recovered = host.recover_if_pending() if p["recover"] else None
@@ -217,7 +219,13 @@ def rollback(host: Host, p: dict[str, Any], ref: str, check_mode: bool) -> tuple
     clean = status.get("pending_recovery") is None and status.get("clean")
     if clean and status.get("from") == target and not p["with_db"]:
         return False, already  # (with the database asked for, the files alone do not say)
-    # A tree of the same content as REF under another checkpoint (a host killed after its
+    if clean and undo and not check_mode:
+        # Put back: a host that undid itself is at its safety checkpoint, which holds the
+        # tree it started from; nothing to write, and its health was proven there.
+        plan = host.run("rollback", target, "--dry-run", *rollback_flags(p))[1]
+        if changes(plan) == 0:
+            return False, already
+    # Forward, a tree of REF's content under another checkpoint (a host killed after its
     # switch, before it recorded REF) still goes through the rollback: it writes nothing,
     # but the host proves its health at REF and records REF as the checkpoint it matches, so
     # that status, the fleet report and a second run agree that the host is at REF.
@@ -286,7 +294,7 @@ def main() -> None:
             module.exit_json(changed=changed, result=doc, exit_code=0, root=host.root)
         if command == "undo":  # recover first: an interrupted run may have left a journal
             p = {**p, "recover": True, "migrate": False, "with_db": False}
-        changed, doc = rollback(host, p, ref, module.check_mode)
+        changed, doc = rollback(host, p, ref, module.check_mode, undo=command == "undo")
         module.exit_json(changed=changed, result=doc, exit_code=0, root=host.root)
     except Failed as exc:
         module.fail_json(
