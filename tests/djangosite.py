@@ -333,13 +333,19 @@ def wait_serving(port: int, *, deadline: float, alive: Callable[[], bool]) -> bo
     raise RuntimeError(f"gunicorn did not answer {url} in time")
 
 
-def last_reason(log: Path) -> str:
-    """The line of gunicorn's log that says why it stopped."""
-    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
-    for line in reversed(lines):
-        if "Reason:" in line or "HaltServer:" in line or line.startswith("Error:"):
-            return line.split("] ", 2)[-1].strip()
-    return lines[-1].strip() if lines else "no log"
+def last_reason(log: Path, wait: float = 3.0) -> str:
+    """The line of gunicorn's log that says why it stopped. A master that is halting writes
+    that line last, after its workers' exits: wait ``wait`` seconds at most for it to appear
+    (a reason read too early was a worker's "exited with code 3", under load)."""
+    deadline = time.monotonic() + wait
+    while True:
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        for line in reversed(lines):
+            if "Reason:" in line or "HaltServer:" in line or line.startswith("Error:"):
+                return line.split("] ", 2)[-1].strip()
+        if time.monotonic() >= deadline:
+            return lines[-1].strip() if lines else "no log"
+        time.sleep(0.1)
 
 
 def stop_group(pid: int) -> None:

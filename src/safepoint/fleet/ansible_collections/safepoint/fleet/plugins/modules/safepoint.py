@@ -24,7 +24,7 @@ description:
   - Runs the host's C(safepoint) command with C(--json) in the site root and returns its
     JSON document as C(result).
   - C(rollback) is idempotent; a host whose tree already matches REF reports ok, not changed
-    (unless C(with_db) asks for the database too: it is restored to REF's snapshot again).
+    (unless C(with_db) asks for the database too, which is then restored to REF's snapshot).
   - In check mode, C(rollback) runs C(safepoint rollback REF --dry-run) and changes nothing.
 options:
   command:
