@@ -16,7 +16,16 @@ from pathlib import Path
 import pytest
 
 from tests.dbsnap.conftest import sqlite_rows, sqlite_site
-from tests.helpers import SAFEPOINT, assert_one_line_error, make_site, snapshot, sp, sp_json, write
+from tests.helpers import (
+    EXCLUDED,
+    SAFEPOINT,
+    assert_one_line_error,
+    make_site,
+    snapshot,
+    sp,
+    sp_json,
+    write,
+)
 from tests.restore.test_faults import blob_location, flip
 
 
@@ -126,21 +135,6 @@ def test_copy_from_another_repository_into_the_site(tmp_path: Path) -> None:
     sp("restore", "from-a", "--to", tmp_path / "out", cwd=b, check=True)
     assert snapshot(tmp_path / "out") == snapshot(a, skip=EXCLUDED)
 
-
-EXCLUDED = (
-    ".safepoint",
-    "safepoint.toml",
-    "venv",
-    "tools/env2",
-    "db.sqlite3",
-    "db.sqlite3-journal",
-    "media",
-    "logs",
-    "error.log",
-    "eventsite/__pycache__",
-    "node_modules",
-    ".git",
-)
 
 
 def test_copy_a_checkpoint_with_its_database_snapshot(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,22 @@ class Remote:
         root.mkdir(parents=True, exist_ok=True)
         (root / "safepoint.toml").write_text(f'[repository]\nurl = "{self.url}"\n')
         return root
+
+    @property
+    def bucket(self) -> str:
+        return self.url.removeprefix("s3://").split("/")[0]
+
+    def s3(self) -> Any:
+        """A boto3 client of the server, to look into the bucket as an outsider would."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.server.endpoint,
+            aws_access_key_id=self.server.key,
+            aws_secret_access_key=self.server.secret,
+            region_name="us-east-1",
+        )
 
     def transfers(self) -> list[dict[str, int]]:
         import json

@@ -11,7 +11,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 
 from tests.helpers import (
@@ -48,14 +47,7 @@ def listing(remote: Remote, root: Path) -> dict[str, dict[str, object]]:
 
 def objects(remote: Remote, *, bodies: bool = True) -> dict[str, bytes]:
     """Every object in the bucket (key -> content; without ``bodies``: key -> b"")."""
-    bucket = remote.url.removeprefix("s3://").split("/")[0]
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=remote.server.endpoint,
-        aws_access_key_id=remote.server.key,
-        aws_secret_access_key=remote.server.secret,
-        region_name="us-east-1",
-    )
+    bucket, s3 = remote.bucket, remote.s3()
     out = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
@@ -323,15 +315,8 @@ def test_check_on_s3_reads_no_pack_unless_asked_and_names_a_lost_one(
     # A pack lost on the remote: a host that never cached it is told which one.
     c = remote.site(tmp_path / "c")
     run(remote, c, "init")
-    bucket = remote.url.removeprefix("s3://").split("/")[0]
     pack = next(k for k in objects(remote, bodies=False) if "/packs/" in k)
-    boto3.client(
-        "s3",
-        endpoint_url=remote.server.endpoint,
-        aws_access_key_id=remote.server.key,
-        aws_secret_access_key=remote.server.secret,
-        region_name="us-east-1",
-    ).delete_object(Bucket=bucket, Key=pack)
+    remote.s3().delete_object(Bucket=remote.bucket, Key=pack)
     lost = run(remote, c, "check", check=False)
     assert lost.returncode == 3, lost.stdout + lost.stderr
     assert pack.rsplit("/", 1)[1] in lost.stdout + lost.stderr

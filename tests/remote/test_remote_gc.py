@@ -9,7 +9,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 
 from tests.helpers import SAFEPOINT, assert_one_line_error, snapshot, sp, write
@@ -23,14 +22,7 @@ SKIP = ("safepoint.toml",)
 
 def bucket(remote: Remote) -> dict[str, int]:
     """Every object in the repository's bucket and its size."""
-    name = remote.url.removeprefix("s3://").split("/")[0]
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=remote.server.endpoint,
-        aws_access_key_id=remote.server.key,
-        aws_secret_access_key=remote.server.secret,
-        region_name="us-east-1",
-    )
+    name, s3 = remote.bucket, remote.s3()
     out = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
         for obj in page.get("Contents", []):
