@@ -361,3 +361,31 @@ def test_rollback_in_a_large_tree_restores_directory_times_outside_the_changed_c
     assert snapshot(root, skip=(".safepoint", "safepoint.toml")) == before
     assert os.stat(root / "pkg07").st_mtime_ns == dir_mtime
     assert "no changes" in sp("status", cwd=root, check=True).stdout
+
+
+def test_a_directory_whose_only_change_is_its_mode_is_rolled_back(site: Path) -> None:
+    sp("create", "--label", "stable", cwd=site, check=True)
+    before = tracked_state(site)
+    os.chmod(site / "static", 0o700)  # nothing else changed
+    sp("rollback", "stable", "--yes", "--no-health", cwd=site, check=True)
+    assert tracked_state(site) == before
+    assert sp_json("status", cwd=site)["clean"]
+
+
+def test_recover_gives_new_directories_their_mode_after_a_kill_before_the_modes_were_set(
+    site: Path,
+) -> None:
+    """A switch makes new directories 0700 and sets their mode last: killed between the two
+    (the CI run that found it killed the undo of an unhealthy rollback there), the site holds
+    every file of the target and only the directories' modes differ."""
+    write(site / "newapp" / "models.py", "class M: pass\n")
+    os.chmod(site / "newapp", 0o755)
+    cid = sp_json("create", "--label", "target", cwd=site)["id"]
+    target = tracked_state(site)
+    os.chmod(site / "newapp", 0o700)  # as os.mkdir(path, 0o700) in restore/apply.py left it
+    journal = site / ".safepoint" / "journal.json"
+    doc = {"version": 1, "target": cid, "safety": cid, "nonce": "ab", "purpose": "undo"}
+    journal.write_text(json.dumps({**doc, "started": "2026-01-01T00:00:00+00:00"}))
+    sp("recover", cwd=site, check=True)
+    assert not journal.exists()
+    assert tracked_state(site) == target

@@ -37,6 +37,8 @@ def _describe_plan(out: Output, result: RollbackResult) -> None:
         out.line(f"  mkdir   {e.path}/")
     for e in plan.restamp:
         out.line(f"  restamp {e.path}")
+    for path in plan.restamp_dirs:
+        out.line(f"  restamp {path}/")
     out.line(
         f"{len(plan.write) + len(plan.link)} to write ({human_size(plan.write_bytes)}), "
         f"{len(plan.remove)} to remove, {plan.unchanged} unchanged"

@@ -104,10 +104,15 @@ class Plan:
     spared: list[tuple[str, str]] = field(default_factory=list)  # (path, why) left alone
     # The current files whose content the plan overwrites or deletes: what an undo needs back.
     replaced: list[Entry] = field(default_factory=list)
+    # Directories whose mode or owner changes (their new metadata is set in ``dir_meta``).
+    restamp_dirs: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.remove or self.mkdir or self.write or self.link or self.restamp)
+        # dir_meta counts: a directory whose mode alone differs (or one a killed switch made
+        # 0700 and never gave its mode) is a change to make, not "nothing to do".
+        steps = (self.remove, self.mkdir, self.write, self.link, self.restamp, self.dir_meta)
+        return not any(steps)
 
     @property
     def write_bytes(self) -> int:
@@ -119,7 +124,7 @@ class Plan:
             "write": [e.path for e in self.write + self.link],
             "remove": [e.path for e in self.remove],
             "mkdir": [e.path for e in self.mkdir],
-            "restamp": [e.path for e in self.restamp],
+            "restamp": [e.path for e in self.restamp] + self.restamp_dirs,
         }
 
 
@@ -211,6 +216,7 @@ def plan_rollback(
         keep_dirs=sorted(keep),
         replaced=[a for a, _ in ch.modified if a.kind == FILE]
         + [e for e in ch.deleted if e.kind == FILE],
+        restamp_dirs=sorted(b.path for _, b in ch.mode_changed if b.kind == DIR),
     )
 
 
