@@ -40,6 +40,36 @@ def sp(
     return proc
 
 
+def on_terminal(
+    *args: str | os.PathLike[str],
+    answer: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed command with stdin and stdout on a pseudo-terminal and type ``answer``
+    to its prompt; the result's stdout is what the terminal showed, its stderr was a pipe."""
+    full_env = {k: v for k, v in os.environ.items() if k != "SAFEPOINT_ROOT"}
+    full_env.update(env or {})
+    leader, follower = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [SAFEPOINT, *map(os.fspath, args)],
+            cwd=cwd,
+            env=full_env,
+            stdin=follower,
+            stdout=follower,
+            stderr=subprocess.PIPE,
+        )
+        os.write(leader, answer.encode())
+        _, err = proc.communicate(timeout=timeout)
+        screen = os.read(leader, 65536).decode(errors="replace")
+    finally:
+        os.close(leader)
+        os.close(follower)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, screen, err.decode())
+
+
 def sp_json(*args: str | os.PathLike[str], cwd: Path | None = None) -> Any:
     proc = sp(*args, "--json", cwd=cwd, check=True)
     return json.loads(proc.stdout)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.fleetsite import controller_env
-from tests.helpers import assert_one_line_error, sp
+from tests.helpers import assert_one_line_error, on_terminal, sp
 
 BIN = Path(sys.executable).parent
 
@@ -59,6 +59,28 @@ def test_a_missing_inventory_and_no_confirmation_are_usage_errors(
     assert "--yes" in proc.stderr
     assert json.loads(proc.stdout)["exit_code"] == 2
     assert not (tmp_path / "state").exists()
+
+
+def test_on_a_terminal_no_stops_the_run_before_it_starts(
+    inventory: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    proc = on_terminal("fleet", "rollback", "v1", "-i", inventory, answer="n\n", env=env)
+    assert "Roll back every host of" in proc.stdout
+    assert_one_line_error(proc, 2)
+    assert "aborted; nothing was changed" in proc.stderr
+    assert not (tmp_path / "state").exists()  # no run was journalled
+
+
+@pytest.mark.slow  # one ansible-playbook start
+def test_on_a_terminal_yes_starts_the_run(
+    inventory: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    argv = ["fleet", "rollback", "v1", "-i", inventory, "--limit", "nosuch"]
+    proc = on_terminal(*argv, answer="y\n", env=env)
+    assert "Roll back every host of" in proc.stdout
+    assert_one_line_error(proc, 1)  # the run started, and found no host to check
+    assert "before any host was checked" in proc.stderr
+    assert len(list((tmp_path / "state" / "runs").iterdir())) == 1
 
 
 def test_undo_without_any_fleet_run_says_so(env: dict[str, str]) -> None:

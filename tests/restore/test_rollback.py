@@ -16,6 +16,7 @@ import pytest
 from tests.helpers import (
     EXCLUDED,
     assert_one_line_error,
+    on_terminal,
     package_tree,
     snapshot,
     sp,
@@ -136,27 +137,8 @@ def test_without_a_terminal_rollback_needs_yes(site: Path) -> None:
 def test_on_a_terminal_rollback_asks(site: Path, answer: str, changed: bool) -> None:
     sp("create", "--label", "stable", cwd=site, check=True)
     write(site / "eventsite" / "urls.py", "changed\n")
-    master, slave = os.openpty()
-    try:
-        proc = subprocess.Popen(
-            [
-                str(Path(os.sys.executable).with_name("safepoint")),
-                "rollback",
-                "stable",
-                "--no-health",
-            ],
-            cwd=site,
-            stdin=slave,
-            stdout=slave,
-            stderr=subprocess.PIPE,
-        )
-        os.write(master, answer.encode())
-        proc.wait(timeout=60)
-        screen = os.read(master, 65536).decode(errors="replace")
-    finally:
-        os.close(master)
-        os.close(slave)
-    assert "Roll back" in screen and "eventsite/urls.py" in screen
+    proc = on_terminal("rollback", "stable", "--no-health", answer=answer, cwd=site)
+    assert "Roll back" in proc.stdout and "eventsite/urls.py" in proc.stdout
     assert (site / "eventsite" / "urls.py").read_text() != "changed\n" if changed else True
     if not changed:
         assert proc.returncode == 1
