@@ -107,6 +107,33 @@ def test_ctrl_c_while_a_health_check_runs(site: Path, tmp_path: Path) -> None:
     assert gone, "the check's command was left running"
 
 
+def test_ctrl_c_that_the_kernel_hands_to_a_worker_thread(site: Path, tmp_path: Path) -> None:
+    """A process's SIGINT goes to any thread that does not block it; CI's loaded machine gave it
+    to the health check's thread, and the main thread, blocked in ``pool.map``, slept on until
+    the check's deadline (18 s). Sending it to that thread's id makes the kernel pick it."""
+    pidfile = tmp_path / "check.pid"
+    write(
+        site / "safepoint.toml",
+        "[health]\ntimeout = 120\ndeadline = 60\n[[health.command]]\n"
+        f'run = "echo $$ > {pidfile}; exec sleep 100"\n',
+    )
+    proc = _start(site, "health")
+    _wait_until(lambda: pidfile.exists() and pidfile.read_text().strip() != "", proc)
+    check = int(pidfile.read_text())
+    workers = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
+    assert workers, "the check runs in a thread of its own"
+    try:
+        sent = time.monotonic()
+        os.kill(max(workers), signal.SIGINT)  # a thread id: delivered to that very thread
+        _out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        gone = _gone(check)
+    _assert_interrupted(proc, err)
+    assert took < 10
+    assert gone, "the check's command was left running"
+
+
 def test_ctrl_c_while_a_hook_runs(site: Path, tmp_path: Path) -> None:
     first = sp_json("create", cwd=site)["id"]
     write(site / "eventsite" / "urls.py", "urlpatterns = ['changed']\n")

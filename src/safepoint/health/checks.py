@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from safepoint.config import CommandCheck, HealthConfig, HttpCheck
 from safepoint.health.process import format_seconds, run_shell
+from safepoint.parallel import ordered
 
 CheckKind = Literal["http", "command"]
 
@@ -171,7 +172,7 @@ def run_checks(
 
     with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="health") as pool:
         try:
-            return HealthReport(results=tuple(pool.map(run, checks)))
+            return HealthReport(results=tuple(ordered(pool, run, checks)))
         except BaseException:
             stop.set()
             raise

@@ -23,6 +23,7 @@ from safepoint.ops.prove import ProofOptions, check_proof_setup, mark_health, pr
 from safepoint.ops.prune import PruneResult, auto_prune
 from safepoint.ops.site import Site
 from safepoint.ops.spare import found_runtime
+from safepoint.parallel import result_of
 from safepoint.progress import Progress
 from safepoint.restore.journal import pending_recovery
 from safepoint.scan.tree import Tree, read_tree
@@ -114,7 +115,7 @@ def create_checkpoint(
             note=note,
             kind=kind,
             progress=progress,
-            extra=migrations.result,
+            extra=lambda: result_of(migrations),
             database=database,
         )
         result = replace(result, pruned=auto_prune(site))  # the new checkpoint is head: kept

@@ -97,8 +97,11 @@ def _list_dirs_pure(paths: list[str], threads: int) -> list[bytes | None]:
         return [one(path) for path in paths]
     from concurrent.futures import ThreadPoolExecutor
 
+    from safepoint.parallel import ordered
+
+    chunks = [paths[i : i + 64] for i in range(0, len(paths), 64)]
     with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(one, paths, chunksize=64))
+        return [r for chunk in ordered(pool, lambda c: [one(p) for p in c], chunks) for r in chunk]
 
 
 def _load_c() -> Any:

@@ -22,6 +22,7 @@ from stat import S_IMODE, S_ISDIR, S_ISLNK, S_ISREG, S_ISSOCK
 from safepoint.errors import OperationalError
 from safepoint.model.entry import DIR, FILE, SYMLINK, Entry
 from safepoint.model.rows import decode_rows
+from safepoint.parallel import join
 from safepoint.scan.listing import list_dir, list_dirs, parse_listing
 from safepoint.scan.rules import Rules
 from safepoint.scan.runtime import (
@@ -198,7 +199,7 @@ class Prefetch:
             self._listings = prefetch(root, dirs)
 
     def result(self) -> dict[str, bytes]:
-        self._thread.join()
+        join(self._thread)
         return self._listings
 
 

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from safepoint.errors import IntegrityError, OperationalError
+from safepoint.parallel import ordered
 from safepoint.store.atomic import atomic_file, write_atomic
 from safepoint.store.backend.base import Storage
 from safepoint.store.backend.encrypted import EncryptedStorage
@@ -281,7 +282,7 @@ class RemoteSync:
         local = {p.name.removesuffix(".pack"): p for p in repo.packs_dir.glob("*/*.pack")}
         new = sorted(local.keys() - self.names(INDEX))
         with ThreadPoolExecutor(PARALLEL) as pool:
-            list(pool.map(lambda n: self._put_pack(n, local[n]), new))
+            list(ordered(pool, lambda n: self._put_pack(n, local[n]), new))
         if new:
             self.remote_packs |= set(new)
             self.save_seen(repo)

@@ -32,6 +32,7 @@ from datetime import datetime
 from types import TracebackType
 
 from safepoint.errors import LockedError
+from safepoint.parallel import join
 from safepoint.store.backend.base import MissingObjectError, Storage, StorageError
 from safepoint.store.lockinfo import MAX_COMMAND, _alive
 
@@ -190,7 +191,7 @@ class RemoteLock:
     def release(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            join(self._thread)
             self._thread = None
         if self._lost or self.holder is None:
             return
