@@ -18,6 +18,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -292,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     if exe is None:
         parser.error("safepoint command not found (give --safepoint PATH)")
     restic = not args.no_restic and shutil.which("restic") is not None
+    # A plain kill stops the run through the finally blocks: moto stopped, work dir removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="sp-remote-bench-"))
     try:
         original = args.site

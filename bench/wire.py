@@ -80,8 +80,9 @@ class CountingRelay:
     def _pump(self, src: socket.socket, dst: socket.socket, upward: bool) -> None:
         try:
             while data := src.recv(CHUNK):
-                dst.sendall(data)
+                # Counted before it is passed on: once a client has a byte, so has the count.
                 self._count(up=len(data)) if upward else self._count(down=len(data))
+                dst.sendall(data)
         except OSError:
             pass
         finally:
