@@ -107,7 +107,7 @@ class RemoteBench:
                 if not got:
                     continue
                 lines.append(f"| {title} | {SIDES[side]} | {self._seconds(got)} "
-                             f"| {self._median_mb(got, 'up')} | {self._median_mb(got, 'down')} "
+                             f"| {self._median_size(got, 'up')} | {self._median_size(got, 'down')} "
                              f"| {self._stored(got)} "
                              f"| {fmt_mib(statistics.median(s.rss_kib for s in got))} "
                              f"| {self._ratio(op, side)} |")
@@ -120,7 +120,7 @@ class RemoteBench:
         return f"{statistics.median(secs):.2f} ({min(secs):.2f}-{max(secs):.2f})"
 
     @staticmethod
-    def _median_mb(got: list[Sample], way: str) -> str:
+    def _median_size(got: list[Sample], way: str) -> str:
         values = [getattr(s.wire, way) for s in got if s.wire is not None]
         return _size(statistics.median(values)) if values else "—"
 
