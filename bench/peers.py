@@ -77,6 +77,10 @@ class Tool:
     def __init__(self) -> None:
         self.site = Path()
         self.repo = Path()
+        # A remote repository (bench/remote.py): the tool stores there instead of in ``repo``,
+        # with ``extra_env`` (the S3 server's credentials) in its environment.
+        self.url: str | None = None
+        self.extra_env: dict[str, str] = {}
 
     def version(self) -> str | None:
         return first_line([self.needs[0], "--version"])
@@ -88,7 +92,11 @@ class Tool:
         self.site, self.repo = site, repo
 
     def env(self) -> dict[str, str]:
-        return dict(os.environ)
+        return {**os.environ, **self.extra_env}
+
+    @property
+    def location(self) -> str:
+        return self.url or str(self.repo)
 
     def repo_size(self) -> int:
         return du_bytes(self.repo)
@@ -124,21 +132,23 @@ class Safepoint(Tool):
         # Written before init, which keeps an existing configuration and creates the repository
         # where it says: outside the site, so it is not part of the tree being measured.
         patterns = ", ".join(json.dumps(p) for p in SAFEPOINT_REINCLUDES)
+        where = f"url = {json.dumps(self.url)}" if self.url else f"path = {json.dumps(str(repo))}"
         (site / "safepoint.toml").write_text(
-            f'[repository]\npath = {json.dumps(str(repo))}\n\n[files]\nexclude = [{patterns}]\n')
+            f"[repository]\n{where}\n\n[files]\nexclude = [{patterns}]\n")
         self._quiet("init")
 
     def _argv(self, *args: str) -> list[str]:
         return [self.exe, *args, "--root", str(self.site)]
 
     def _quiet(self, *args: str) -> Measurement:
-        return run_quiet(self._argv(*args), cwd=self.site)
+        return run_quiet(self._argv(*args), cwd=self.site, env=self.env())
 
     def _step(self, m: Measurement, ref: str | None = None) -> Step:
         return Step(m, ref, missing_command="no such command" in m.stderr.lower())
 
     def checkpoint(self, timer: Timer, label: str) -> Step:
-        m = timer.run(self._argv("create", "--label", label, "--json"), cwd=self.site)
+        m = timer.run(self._argv("create", "--label", label, "--json"), cwd=self.site,
+                      env=self.env())
         ref = label
         if m.ok:
             with contextlib.suppress(ValueError, KeyError, TypeError):  # the label names it too
@@ -146,17 +156,18 @@ class Safepoint(Tool):
         return self._step(m, ref)
 
     def restore(self, timer: Timer, ref: str, dest: Path) -> Step:
-        return self._step(timer.run(self._argv("restore", ref, "--to", str(dest)), cwd=self.site))
+        argv = self._argv("restore", ref, "--to", str(dest))
+        return self._step(timer.run(argv, cwd=self.site, env=self.env()))
 
     def rollback(self, timer: Timer, ref: str, mirror: Path, archive: Path | None) -> Step:
         argv = self._argv("rollback", ref, "--yes", "--no-health")
-        return self._step(timer.run(argv, cwd=self.site))
+        return self._step(timer.run(argv, cwd=self.site, env=self.env()))
 
     def verify(self, timer: Timer, ref: str) -> Step:
-        return self._step(timer.run(self._argv("verify"), cwd=self.site))
+        return self._step(timer.run(self._argv("verify"), cwd=self.site, env=self.env()))
 
     def seen(self, ref: str, expected: TreeStats) -> Seen:
-        m = run_quiet(self._argv("list", "--json"), check=False)
+        m = run_quiet(self._argv("list", "--json"), env=self.env(), check=False)
         try:
             doc = json.loads(m.stdout)
             items = doc if isinstance(doc, list) else doc.get("checkpoints", [])
@@ -181,13 +192,13 @@ class Restic(Tool):
         return first_line(["restic", "version"])
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "RESTIC_PASSWORD": RESTIC_PASSWORD,
+        return {**super().env(), "RESTIC_PASSWORD": RESTIC_PASSWORD,
                 "RESTIC_CACHE_DIR": str(self.repo.parent / "restic-cache")}
 
     def setup(self, site: Path, repo: Path) -> None:
         super().setup(site, repo)
         help_text = run_quiet(["restic", "init", "--help"], env=self.env()).stdout
-        args = ["restic", "-r", str(repo), "init"]
+        args = ["restic", "-r", self.location, "init"]
         if "--repository-version" in help_text:
             args += ["--repository-version", "2"]
             self.compression = "auto"
@@ -202,7 +213,7 @@ class Restic(Tool):
 
     def checkpoint(self, timer: Timer, label: str) -> Step:
         # Same host and path every time, so restic finds the parent snapshot by itself.
-        args = ["restic", "-r", str(self.repo), "backup", "--json", "--host", "bench",
+        args = ["restic", "-r", self.location, "backup", "--json", "--host", "bench",
                 "--tag", label, *self._excludes()]
         if self.compression:
             args += ["--compression", self.compression]
@@ -214,15 +225,15 @@ class Restic(Tool):
         return Step(m, ref)
 
     def restore(self, timer: Timer, ref: str, dest: Path) -> Step:
-        args = ["restic", "-r", str(self.repo), "restore", ref, "--target", str(dest)]
+        args = ["restic", "-r", self.location, "restore", ref, "--target", str(dest)]
         return Step(timer.run(args, env=self.env()))
 
     def verify(self, timer: Timer, ref: str) -> Step:
-        return Step(timer.run(["restic", "-r", str(self.repo), "check", "--read-data"],
+        return Step(timer.run(["restic", "-r", self.location, "check", "--read-data"],
                               env=self.env()))
 
     def seen(self, ref: str, expected: TreeStats) -> Seen:
-        m = run_quiet(["restic", "-r", str(self.repo), "stats", "--json", "--mode",
+        m = run_quiet(["restic", "-r", self.location, "stats", "--json", "--mode",
                        "restore-size", ref], env=self.env())
         doc = json.loads(m.stdout)
         nodes, size = doc["total_file_count"], doc["total_size"]
