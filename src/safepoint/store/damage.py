@@ -12,6 +12,7 @@ note whose record is gone. Replaced atomically; a note that cannot be read still
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from safepoint.errors import IntegrityError
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 
 FOLDER = "damaged"
 LISTED = 20
+
+
+def note_path(repo: Repository, cid: str) -> Path:
+    return repo.path / FOLDER / f"{cid}.json"
 
 
 def reason(repo: Repository, cid: str) -> str | None:
