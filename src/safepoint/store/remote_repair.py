@@ -14,8 +14,9 @@ pack is reported ("run 'safepoint repair'").
 **Publishing** (``publish``): the new packs and their index objects, the rewritten index
 objects, the damage notes, then ``gc-generation`` is replaced (writers that pulled before check
 their records; other hosts' pulls read the notes again), then each doomed pack's index object
-and the pack. A crash leaves extra objects only: a doomed pack is deleted after every good
-blob it held is uploaded elsewhere; the next repair (or gc) finishes.
+and the pack (``SAFEPOINT_TEST_GC_KILL`` has the points ``repair-uploaded`` and
+``repair-index-deleted``). A crash leaves extra objects only: a doomed pack is deleted after
+every good blob it held is uploaded elsewhere; the next repair (or gc) finishes.
 
 **Damage notes on the remote**: ``damaged/content_id(ID)``, sealed: ``ID`` newline the note's
 JSON (store/damage.py). A pull after ``gc-generation`` changed mirrors ``damaged/`` into the
@@ -37,6 +38,7 @@ from safepoint.errors import IntegrityError
 from safepoint.store.atomic import atomic_file, write_atomic
 from safepoint.store.backend.crypto import SEGMENT
 from safepoint.store.damage import FOLDER
+from safepoint.store.gc import test_point
 from safepoint.store.pack import Location, pack_path, scan_pack
 from safepoint.store.remote_sync import (
     FETCH_PIECE,
@@ -87,7 +89,10 @@ def audit(repo: CachedRepository, writer: BlobWriter | None) -> Audit:
                 scanned, parsed = _scan(copy)
                 whole = whole and parsed
                 rows = scanned if rows is None else rows
-            bad = _rehash(reader, rows or [])
+            if name in listed:
+                bad = _rehash(reader, rows or [])
+            else:
+                bad = {loc.blob_id for loc in rows or []}
             if whole and not bad:
                 result.sound[name] = rows or []
                 if not has_index:
@@ -205,11 +210,13 @@ def publish(
             sync.sealed.delete(note_name(sync, cid))
         else:
             sync.sealed.put(note_name(sync, cid), cid.encode() + b"\n" + body)
+    test_point("repair-uploaded")
     if found.doomed or notes:
         sync.bump_generation()
     for name in found.doomed:
         sync.check_lock()
         sync.sealed.delete(INDEX + name)
+        test_point("repair-index-deleted")
         sync.sealed.delete(PACKS + name[:2] + "/" + name)
     sync.sync_packs(repo)  # forgets the doomed ones (index rows, cached copies)
     _save_pulled(repo, sync.generation_tag())
