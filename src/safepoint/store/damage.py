@@ -7,6 +7,8 @@ data is gone and could not be healed::
 stays in the list with this reason; restore and rollback refuse it, saying why; ``gc`` keeps
 what is left of it. A later ``repair`` that finds it whole removes the note; ``gc`` removes a
 note whose record is gone. Replaced atomically; a note that cannot be read still means damaged.
+On a remote repository the notes are in the cache and, for every host, in ``damaged/`` on the
+remote (store/remote_repair.py).
 """
 
 from __future__ import annotations
