@@ -261,3 +261,17 @@ def test_marks_of_a_checkpoint_gone_from_the_remote_are_deleted(
     run(remote, a, command)
     assert len(names(remote, "marks")) == 1
     assert "A2" in run(remote, a, "list").stdout
+
+
+def test_repair_index_rebuilds_a_damaged_cache_index(remote: Remote, tmp_path: Path) -> None:
+    a = tmp_path / "a"
+    trees, _ = three_versions(remote, a)
+    (index,) = a.glob(".safepoint-state/*/cache/index.sqlite")
+    for leftover in index.parent.glob("index.sqlite-*"):
+        leftover.unlink()
+    index.write_bytes(b"not a database at all" * 100)
+    broken = run(remote, a, "list", check=False)
+    assert broken.returncode != 0 and "repair index" in broken.stderr
+    done = run(remote, a, "repair", "index")
+    assert "rebuilt the index" in done.stdout
+    assert_restores(remote, a, trees, tmp_path / "out-a")
