@@ -97,6 +97,7 @@ def audit(repo: CachedRepository, writer: BlobWriter | None) -> Audit:
                 result.sound[name] = rows or []
                 if not has_index:
                     result.reindex.append(name)
+                reader.close_packs()  # one open pack at a time, however many there are
                 repo.close_packs()
                 pack_path(repo.packs_dir, name).parent.mkdir(mode=0o700, exist_ok=True)
                 os.replace(copy, pack_path(repo.packs_dir, name))  # a verified copy
