@@ -236,19 +236,6 @@ def test_a_server_without_conditional_writes_is_refused(rclone: Server, tmp_path
     assert "conditional" in proc.stderr
 
 
-def test_commands_not_built_for_a_remote_repository_refuse_cleanly(
-    remote: Remote, tmp_path: Path
-) -> None:
-    a = remote.site(tmp_path / "a")
-    write(a / "app.py", "v1\n")
-    run(remote, a, "init")
-    run(remote, a, "create", "--label", "A1")
-    proc = sp("repair", cwd=a, env=remote.env)  # gc works on one (test_remote_gc.py)
-    assert_one_line_error(proc, 2)
-    assert "remote repository" in proc.stderr
-    assert "A1" in listing(remote, a)
-
-
 def test_forget_and_undelete_reach_every_host(remote: Remote, tmp_path: Path) -> None:
     a = remote.site(tmp_path / "a")
     write(a / "app.py", "v1\n")

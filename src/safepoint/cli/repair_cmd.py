@@ -22,6 +22,11 @@ def repair(ctx: click.Context, root: str | None, json_mode: bool) -> int | None:
     with site(root) as s:
         result = run_repair(s)
     lines = [f"checked {result.checked} checkpoints; healed {len(result.healed)} blob(s)"]
+    lines += [
+        f"REPLACED pack {name}: damaged or missing on the remote (its good blobs are in new "
+        "packs)"
+        for name in result.replaced
+    ]
     lines += [f"HEALED blob {blob[:12]} from {source}" for blob, source in result.healed.items()]
     lines += [f"WHOLE {cid[:12]}: its damage mark is removed" for cid in result.cleared]
     lines += [f"DAMAGED {cid[:12]}: {why}" for cid, why in result.damaged.items()]
@@ -31,6 +36,8 @@ def repair(ctx: click.Context, root: str | None, json_mode: bool) -> int | None:
         "healed": result.healed,
         "damaged": result.damaged,
         "cleared": result.cleared,
+        "replaced_packs": result.replaced,
+        "salvaged_blobs": result.salvaged,
     }
     failure = (
         f"{len(result.damaged)} checkpoint(s) lost data that could not be healed; they are "

@@ -57,7 +57,7 @@ def gc(site: Site, *, dry_run: bool = False, max_unused: float = 10.0) -> GcResu
     repo = site.repository
     _check_some_room(repo)
     remote = repo if isinstance(repo, CachedRepository) else None
-    with repo.lock(), _remote_lock(remote):
+    with repo.lock(), remote_lock_held(remote):
         roots = gc_roots(repo)
         keep = {cp.id for cp in roots}
         forgotten = [cid for cid in forgotten_records(repo) if cid not in keep]
@@ -81,7 +81,7 @@ def gc(site: Site, *, dry_run: bool = False, max_unused: float = 10.0) -> GcResu
 
 
 @contextmanager
-def _remote_lock(repo: CachedRepository | None) -> Iterator[None]:
+def remote_lock_held(repo: CachedRepository | None) -> Iterator[None]:
     """The remote lock for the whole gc, and a pull under it (what other hosts wrote until
     then is seen; no other writer can add more until the gc ends)."""
     if repo is None:

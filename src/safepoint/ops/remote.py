@@ -100,12 +100,19 @@ def _cache(
 
 
 def open_remote_repository(
-    url: str, root: Path, *, wait: float = DEFAULT_WAIT, env: Mapping[str, str] | None = None
+    url: str,
+    root: Path,
+    *,
+    wait: float = DEFAULT_WAIT,
+    env: Mapping[str, str] | None = None,
+    pull: bool = True,
 ) -> CachedRepository:
-    """The cache repository of ``root`` for ``url``, brought up to date with the remote."""
+    """The cache repository of ``root`` for ``url``, brought up to date with the remote
+    (unless not ``pull``: ``repair index``, whose cache index may be too damaged to)."""
     storage = remote_storage(url)
     repo = _cache(root, storage, _open(storage, env, None), wait=wait)
-    repo.pull()
+    if pull:
+        repo.pull()
     return repo
 
 

@@ -42,14 +42,17 @@ class Site:
             self._repo.notify = self.notify
         return self._repo
 
-    def local_only(self, command: str) -> None:
-        """Refuse (exit 2) a command not yet built for a remote repository: those that remove
-        or rewrite repository data (repair)."""
-        if self.config.url is not None:
-            raise UsageError(
-                f"'safepoint {command}' is not available on a remote repository yet "
-                f"({self.config.url})"
+    def open_unpulled(self) -> Repository:
+        """A remote repository's cache, opened without the pull (``repair index``: its index
+        may be too damaged for one); a local repository as ``repository``."""
+        if self._repo is None and self.config.url is not None:
+            from safepoint.ops.remote import open_remote_repository
+
+            self._repo = open_remote_repository(
+                self.config.url, self.root, wait=self.wait, pull=False
             )
+            self._repo.notify = self.notify
+        return self.repository
 
     @property
     def opened_repository(self) -> Repository | None:

@@ -7,11 +7,14 @@ data is gone and could not be healed::
 stays in the list with this reason; restore and rollback refuse it, saying why; ``gc`` keeps
 what is left of it. A later ``repair`` that finds it whole removes the note; ``gc`` removes a
 note whose record is gone. Replaced atomically; a note that cannot be read still means damaged.
+On a remote repository the notes are in the cache and, for every host, in ``damaged/`` on the
+remote (store/remote_repair.py).
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from safepoint.errors import IntegrityError
@@ -23,6 +26,10 @@ if TYPE_CHECKING:
 
 FOLDER = "damaged"
 LISTED = 20
+
+
+def note_path(repo: Repository, cid: str) -> Path:
+    return repo.path / FOLDER / f"{cid}.json"
 
 
 def reason(repo: Repository, cid: str) -> str | None:

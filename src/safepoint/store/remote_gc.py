@@ -7,9 +7,10 @@ plan is made on the cache (store/gc.py: its index knows every remote pack), then
    with their index objects;
 2. ``gc-generation`` is replaced (a sealed random value): nothing is deleted before it;
 3. the cache's own sweep (forgotten records, packs forgotten by the index, cached copies);
-4. on the remote: the forgotten records (every ``forgotten/`` object no root is), their
-   marks, then the index objects of the packs to delete, then those packs (and any pack
-   without an index object: what an interrupted gc or upload left).
+4. on the remote: the forgotten records (every ``forgotten/`` object no root is), then
+   every marks object and damage note whose checkpoint is no record (theirs, and any an
+   interrupted gc left), then the index objects of the packs to delete, then those packs
+   (and any pack without an index object: what an interrupted gc or upload left).
 
 A crash at any moment leaves extra data on the remote, never missing data: before step 4 the
 new packs hold every live blob of the packs to delete, and a record is deleted before the
@@ -36,6 +37,7 @@ from safepoint.errors import IntegrityError
 from safepoint.store.gc import GcPlan, sweep, test_point
 from safepoint.store.reach import blobs_of
 from safepoint.store.records import load_record
+from safepoint.store.remote_repair import live_ids, sweep_orphans
 from safepoint.store.remote_sync import FORGOTTEN, INDEX, PACKS, RECORDS
 
 if TYPE_CHECKING:
@@ -72,8 +74,7 @@ def sweep_remote(
         sweep(repo, plan, drop_cached, published=publish)
     for name in drop:
         _delete(sync, FORGOTTEN + name)
-    for cid in plan.forgotten:
-        _delete(sync, sync.marks_name(cid))
+    sweep_orphans(sync, live_ids(repo))  # the dropped records' marks and damage notes
     test_point("remote-records-deleted")
     for name in doomed:
         _delete(sync, INDEX + name)

@@ -129,6 +129,9 @@ class RemoteSync:
             body = self._get(RECORDS + name)
             write_atomic(repo.records_dir / f"{hashlib.sha256(body).hexdigest()}.json", body)
         self._pull_marks(repo)
+        from safepoint.store.remote_repair import pull_damage
+
+        pull_damage(self, repo)  # what a repair marked damaged (only after a repair or gc)
         self.sync_packs(repo)
 
     def sync_packs(self, repo: Repository, *, keep: Iterable[str] = ()) -> None:
@@ -154,7 +157,10 @@ class RemoteSync:
             repo.cache_path.unlink(missing_ok=True)  # it vouches that its blobs are stored
         known = set() if lost else repo.index.known_packs()
         for pack in sorted(now - known):
-            repo.index.add(decode_index(pack, self._get(INDEX + pack)))
+            try:
+                repo.index.add(decode_index(pack, self._get(INDEX + pack)))
+            except IntegrityError:
+                continue  # unreadable: its blobs read as missing until 'safepoint repair index'
         self.remote_packs = now
         self.save_seen(repo)
 
