@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from safepoint.errors import ConfigError, UsageError
 from safepoint.ops.site import Site
+from safepoint.progress import Progress
 from safepoint.store import state
 from safepoint.store.backend.lock import DEFAULT_WAIT
 
@@ -100,11 +101,19 @@ def _cache(
 
 
 def open_remote_repository(
-    url: str, root: Path, *, wait: float = DEFAULT_WAIT, env: Mapping[str, str] | None = None
+    url: str,
+    root: Path,
+    *,
+    wait: float = DEFAULT_WAIT,
+    env: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> CachedRepository:
-    """The cache repository of ``root`` for ``url``, brought up to date with the remote."""
+    """The cache repository of ``root`` for ``url``, brought up to date with the remote;
+    ``progress`` shows the bytes of packs uploaded and downloaded."""
     storage = remote_storage(url)
     repo = _cache(root, storage, _open(storage, env, None), wait=wait)
+    if progress is not None:
+        repo.sync.progress = progress
     repo.pull()
     return repo
 

@@ -10,8 +10,10 @@ read costs what it costs today; this module keeps it in step with the remote:
   downloaded (small sealed objects), and for each remote pack the cache's index does not know,
   its **index object** ``index/NAME`` (a sealed list of the pack's blob locations) is read, so
   that the cache knows every blob without downloading packs;
-- a blob whose pack is not in the cache is read after ``fetch`` downloads that pack whole (one
-  download per pack, however many threads want it);
+- before a restore or rollback reads blobs, ``fetch_all`` downloads the packs they lie in that
+  the cache lacks, whole, a few at once (``PARALLEL``, each holding one ``FETCH_PIECE`` in
+  memory, however many packs); a blob read later whose pack is not in the cache is read after
+  ``fetch`` downloads that pack (one download per pack, however many threads want it);
 - ``push`` (at the end of a writer's lock): packs the remote lacks are uploaded whole
   (streamed, a few at once), each followed by its index object, and only then the records the
   remote lacks and changed marks. A writer killed during an upload leaves at most packs that no
@@ -40,11 +42,12 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from safepoint.errors import IntegrityError, OperationalError
+from safepoint.progress import NullProgress, Progress
 from safepoint.store.atomic import atomic_file, write_atomic
-from safepoint.store.backend.base import Storage
+from safepoint.store.backend.base import ObjectInfo, Storage
 from safepoint.store.backend.encrypted import EncryptedStorage
 from safepoint.store.backend.lock import DEFAULT_WAIT, RemoteLock
 from safepoint.store.generation import RepositoryChangedError
@@ -91,6 +94,7 @@ class RemoteSync:
         self.wait = wait
         self.url = plain.url
         self.transfer = Transfer()
+        self.progress: Progress = NullProgress()  # packs' bytes up and down (the caller's bar)
         self.remote_packs: set[str] = set()
         self._fetching: dict[str, threading.Lock] = {}
         self._fetch_lock = threading.Lock()
@@ -232,8 +236,9 @@ class RemoteSync:
         return data
 
     # -- fetch ------------------------------------------------------------------------------
-    def fetch(self, packs_dir: Path, name: str) -> bool:
-        """Download pack ``name`` into the cache; False when the remote has no such pack."""
+    def fetch(self, packs_dir: Path, name: str, info: ObjectInfo | None = None) -> bool:
+        """Download pack ``name`` into the cache (``info``: its remote object, if known);
+        False when the remote has no such pack."""
         with self._fetch_lock:
             lock = self._fetching.setdefault(name, threading.Lock())
         with lock:
@@ -242,8 +247,8 @@ class RemoteSync:
                 return True
             if name not in self.remote_packs:
                 return False
-            remote = PACKS + name[:2] + "/" + name
-            info = self.sealed.stat(remote)
+            remote = _pack_object(name)
+            info = info or self.sealed.stat(remote)
             if info is None:
                 if self.generation_tag() != self.generation:  # a gc elsewhere: not damage
                     raise RepositoryChangedError(
@@ -254,8 +259,27 @@ class RemoteSync:
             path.parent.mkdir(mode=0o700, exist_ok=True)
             with atomic_file(path) as f:  # in ranges: a pack of one huge blob is never in memory
                 for offset in range(0, max(info.size, 1), FETCH_PIECE):
-                    f.write(self._get(remote, offset, FETCH_PIECE))
+                    piece = self._get(remote, offset, FETCH_PIECE)
+                    f.write(piece)
+                    self.progress.advance(len(piece))
             return True
+
+    def fetch_all(self, packs_dir: Path, names: Iterable[str]) -> None:
+        """Download the packs among ``names`` that the cache lacks, ``PARALLEL`` at once, with
+        the caller's progress bar: before a restore reads their blobs, so that its readers
+        never wait on one pack after another."""
+        wanted = sorted(
+            n for n in set(names) if n in self.remote_packs and not pack_path(packs_dir, n).exists()
+        )
+        if not wanted:
+            return
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            infos = list(pool.map(lambda n: self.sealed.stat(_pack_object(n)), wanted))
+            self.progress.start("downloading", sum(i.size for i in infos if i is not None))
+            try:
+                list(pool.map(lambda n, i: self.fetch(packs_dir, n, i), wanted, infos))
+            finally:
+                self.progress.finish()
 
     # -- push -------------------------------------------------------------------------------
     def push(self, repo: Repository) -> None:
@@ -280,11 +304,16 @@ class RemoteSync:
         """Upload the cache's packs the remote lacks, each followed by its index object."""
         local = {p.name.removesuffix(".pack"): p for p in repo.packs_dir.glob("*/*.pack")}
         new = sorted(local.keys() - self.names(INDEX))
-        with ThreadPoolExecutor(PARALLEL) as pool:
-            list(pool.map(lambda n: self._put_pack(n, local[n]), new))
-        if new:
-            self.remote_packs |= set(new)
-            self.save_seen(repo)
+        if not new:
+            return
+        self.progress.start("uploading", sum(local[n].stat().st_size for n in new))
+        try:
+            with ThreadPoolExecutor(PARALLEL) as pool:
+                list(pool.map(lambda n: self._put_pack(n, local[n]), new))
+        finally:
+            self.progress.finish()
+        self.remote_packs |= set(new)
+        self.save_seen(repo)
 
     def push_marks(self, marks_dir: Path, cache: Path, ids: Iterable[str]) -> None:
         pushed_path = cache / PUSHED_MARKS
@@ -330,7 +359,7 @@ class RemoteSync:
     def _put_pack(self, name: str, path: Path) -> None:
         self.check_lock()
         with open(path, "rb") as f:
-            self.sealed.put(PACKS + name[:2] + "/" + name, f)
+            self.sealed.put(_pack_object(name), _Counted(f, self.progress))  # type: ignore[arg-type]
         self.transfer.add(sent=path.stat().st_size)
         self._put(INDEX + name, encode_index(scan_pack(path)))
 
@@ -344,6 +373,22 @@ class RemoteSync:
 
     def remote_lock(self) -> RemoteLock:
         return RemoteLock(self.plain, wait=self.wait)
+
+
+def _pack_object(name: str) -> str:
+    return PACKS + name[:2] + "/" + name
+
+
+class _Counted:
+    """A file read for an upload, telling the progress bar how far the reads got."""
+
+    def __init__(self, f: BinaryIO, progress: Progress) -> None:
+        self._f, self._progress = f, progress
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._f.read(size)
+        self._progress.advance(len(data))
+        return data
 
 
 def _move(src: Path, dst: Path) -> None:
