@@ -1,6 +1,6 @@
 """A slow link in front of a test S3 server: a real HTTP proxy on 127.0.0.1 that forwards every
-request unchanged and holds each download of a pack for ``delay`` seconds (the round trip of a
-distant service), counting how many such downloads were in flight at once."""
+request unchanged (and notes it) and holds each download of a pack for ``delay`` seconds (the
+round trip of a distant service), counting how many such downloads were in flight at once."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class Link:
     server: Server  # the proxy, as a server the tests point safepoint at
     delay: float
     downloads: list[str] = field(default_factory=list)  # pack object paths, in order
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path), all
     in_flight: int = 0
     most: int = 0  # the most pack downloads in flight at once
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -41,6 +42,8 @@ def slow_link(upstream: Server, *, delay: float) -> Iterator[Link]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             pack = self.command == "GET" and "/packs/" in self.path
+            with link.lock:
+                link.requests.append((self.command, self.path))
             if pack:
                 with link.lock:
                     link.downloads.append(self.path)

@@ -42,7 +42,8 @@ class CachedRepository(Repository):
             self.pull()
             _pause_after_pull()
             yield
-            self.push_locked()  # after a failure: the next writer's (records are pushed at once)
+            if self.sync.unpushed(self):  # after a failure: the next writer's (records go at once)
+                self.push_locked()
 
     def push_locked(self, then: Callable[[], object] = lambda: None) -> None:
         """Under the remote lock (waiting for another host's): ``then``, and upload what the
