@@ -86,6 +86,8 @@ def site(root: str | None) -> Iterator[Site]:
                 stderr.write(f"safepoint: {printable(line)}\n")
 
             s.notify = notify
+            # A bar on a terminal only, never with --json (output.py decides).
+            s.transfers = Output(env_of(ctx), json_mode=env_of(ctx).json_mode).progress()
             wait = env_of(ctx).wait
             if wait is not None:
                 s.wait = wait

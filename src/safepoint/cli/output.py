@@ -103,7 +103,7 @@ class Output:
     def progress(self) -> ProgressProtocol:
         if self.json_mode or not self.env.stderr_isatty:
             return NullProgress()
-        return RichProgress(self.env)
+        return RichProgress(self.env, delay=_delay(self.env))
 
 
 class RichProgress:
@@ -113,8 +113,9 @@ class RichProgress:
 
     DELAY = 0.5
 
-    def __init__(self, env: Environment) -> None:
+    def __init__(self, env: Environment, *, delay: float = DELAY) -> None:
         self._env = env
+        self._delay = delay
         self._lock = threading.Lock()
         self._bar: Any = None
         self._task: Any = None
@@ -130,7 +131,7 @@ class RichProgress:
         with self._lock:
             self._done += amount
             if self._bar is None and self._pending is not None:
-                if time.monotonic() - self._pending[2] < self.DELAY:
+                if time.monotonic() - self._pending[2] < self._delay:
                     return
                 self._show()
             if self._bar is not None:
@@ -158,6 +159,14 @@ class RichProgress:
         )
         self._bar.start()
         self._task = self._bar.add_task(description, total=total)
+
+
+def _delay(env: Environment) -> float:
+    """``SAFEPOINT_PROGRESS_DELAY``: seconds before a bar appears (tests show it at once)."""
+    try:
+        return max(0.0, float(env.environ.get("SAFEPOINT_PROGRESS_DELAY", RichProgress.DELAY)))
+    except ValueError:
+        return RichProgress.DELAY
 
 
 def human_duration(seconds: float) -> str:

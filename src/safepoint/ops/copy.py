@@ -63,7 +63,12 @@ def copy(
         raise UsageError("copy needs at least one checkpoint reference")
     here = site.repository
     other = open_other(
-        to or from_ or "", base=Path.cwd(), root=site.root, create=to is not None, wait=site.wait
+        to or from_ or "",
+        base=Path.cwd(),
+        root=site.root,
+        create=to is not None,
+        wait=site.wait,
+        progress=site.transfers,
     )
     try:
         other.notify = site.notify
@@ -134,6 +139,7 @@ def _copy_blobs(
             + (f" (and {len(lost) - 1} more)" if len(lost) > 1 else "")
         )
     locations = sorted(found.values(), key=pack_order)
+    src.prefetch(locations)  # from a remote: its packs up front, a few at once
     progress.start("copying", sum(loc.raw_size for loc in locations))
     written = 0
     for loc in locations:
@@ -176,7 +182,14 @@ def mirror(site: Site, *, notify: Callable[[str], None] | None = None) -> Mirror
     if spec is None:
         return None
     try:
-        other = open_other(spec, base=site.root, root=site.root, create=True, wait=site.wait)
+        other = open_other(
+            spec,
+            base=site.root,
+            root=site.root,
+            create=True,
+            wait=site.wait,
+            progress=site.transfers,
+        )
     except SafepointError as exc:
         return MirrorResult(error=str(exc))
     try:

@@ -11,20 +11,28 @@ store/remote_sync.py).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from safepoint.errors import ConfigError, UsageError
+from safepoint.config import STATE_DIR
+from safepoint.errors import UsageError
 from safepoint.ops.site import Site
+from safepoint.parallel import result_of
+from safepoint.progress import Progress
 from safepoint.store import state
+from safepoint.store.atomic import write_atomic
 from safepoint.store.backend.lock import DEFAULT_WAIT
 
 if TYPE_CHECKING:  # imported where used: the s3 extra may be missing
     from safepoint.store.backend.base import Storage
-    from safepoint.store.backend.keys import KeySlot
+    from safepoint.store.backend.keys import KeySlot, Unwrapped
     from safepoint.store.backend.lock import Holder
     from safepoint.store.backend.remote import Remote
     from safepoint.store.cached import CachedRepository
@@ -33,13 +41,9 @@ Prompt = Callable[[str], str]
 
 
 def _need_extra() -> None:
-    try:
-        import boto3  # noqa: F401
-        import cryptography  # noqa: F401
-    except ImportError:
-        raise ConfigError(
-            "s3:// repositories need the s3 extra: pip install 'safepoint[s3]'"
-        ) from None
+    from safepoint.store.backend.s3 import require_extra
+
+    require_extra()
 
 
 def remote_storage(url: str) -> Storage:
@@ -105,15 +109,58 @@ def open_remote_repository(
     *,
     wait: float = DEFAULT_WAIT,
     env: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
     pull: bool = True,
 ) -> CachedRepository:
     """The cache repository of ``root`` for ``url``, brought up to date with the remote
-    (unless not ``pull``: ``repair index``, whose cache index may be too damaged to)."""
-    storage = remote_storage(url)
-    repo = _cache(root, storage, _open(storage, env, None), wait=wait)
+    (unless not ``pull``: ``repair index``, whose cache index may be too damaged to);
+    ``progress`` shows the bytes of packs uploaded and downloaded."""
+    _need_extra()
+    passphrase = _passphrase(env, confirm=False, prompt=None)
+    copies = _slot_copies(root, url)
+    with ThreadPoolExecutor(1) as pool:
+        # hashlib.scrypt lets go of the GIL: the slot that opened last time is derived while
+        # boto3 loads and the slots are read (open_keys uses it only if that slot is unchanged)
+        early = pool.submit(_unwrap_copies, copies, passphrase)
+        storage = remote_storage(url)
+        from safepoint.store.backend.remote import open_remote
+
+        remote = open_remote(storage, passphrase, early=lambda: result_of(early))
+    if remote.slot != copies:
+        _save_slot_copies(root, url, remote.slot)
+    repo = _cache(root, storage, remote, wait=wait)
+    if progress is not None:
+        repo.sync.progress = progress
     if pull:
         repo.pull()
     return repo
+
+
+def _slot_copy_path(root: Path, url: str) -> Path:
+    return root / STATE_DIR / f"key-slot-{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
+
+
+def _slot_copies(root: Path, url: str) -> dict[str, dict[str, Any]]:
+    """The key slot that opened ``url`` last time in this root: a copy of its public document
+    (what any reader of the bucket sees), never anything derived from the passphrase."""
+    try:
+        doc = json.loads(_slot_copy_path(root, url).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) and len(doc) == 1 else {}
+
+
+def _save_slot_copies(root: Path, url: str, slot: dict[str, dict[str, Any]]) -> None:
+    with contextlib.suppress(OSError):  # only a speed-up: a read-only root goes without it
+        path = _slot_copy_path(root, url)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        write_atomic(path, json.dumps(slot).encode())
+
+
+def _unwrap_copies(copies: dict[str, dict[str, Any]], passphrase: str) -> Unwrapped:
+    from safepoint.store.backend.keys import unwrap
+
+    return {slot: (doc, unwrap(slot, doc, passphrase)) for slot, doc in copies.items()}
 
 
 # -- keys and the lock (safepoint key, safepoint unlock) --------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from safepoint.config import Config, find_root, load_config
 from safepoint.errors import ConfigError, UsageError
+from safepoint.progress import NullProgress, Progress
 from safepoint.scan.rules import Rules
 from safepoint.store.repository import Repository
 
@@ -22,6 +23,8 @@ class Site:
     notify: Callable[[str], None] = field(default=lambda _: None, repr=False)
     # Seconds a writer waits for a remote repository's lock held by another host.
     wait: float = 30.0
+    # Where a remote repository shows the bytes of the packs it uploads and downloads.
+    transfers: Progress = field(default_factory=NullProgress, repr=False)
 
     @property
     def root(self) -> Path:
@@ -32,7 +35,9 @@ class Site:
         if self._repo is None and self.config.url is not None:
             from safepoint.ops.remote import open_remote_repository
 
-            self._repo = open_remote_repository(self.config.url, self.root, wait=self.wait)
+            self._repo = open_remote_repository(
+                self.config.url, self.root, wait=self.wait, progress=self.transfers
+            )
             self._repo.notify = self.notify
         if self._repo is None:
             named = self.config.source if self.config.repository_named else None
@@ -49,7 +54,7 @@ class Site:
             from safepoint.ops.remote import open_remote_repository
 
             self._repo = open_remote_repository(
-                self.config.url, self.root, wait=self.wait, pull=False
+                self.config.url, self.root, wait=self.wait, progress=self.transfers, pull=False
             )
             self._repo.notify = self.notify
         return self.repository
@@ -83,7 +88,13 @@ def open_site(root: str | os.PathLike[str] | None = None, *, cwd: Path | None = 
 
 
 def open_other(
-    spec: str, *, base: Path, root: Path, create: bool = False, wait: float = 30.0
+    spec: str,
+    *,
+    base: Path,
+    root: Path,
+    create: bool = False,
+    wait: float = 30.0,
+    progress: Progress | None = None,
 ) -> Repository:
     """The repository that ``spec`` names, for ``copy --to/--from`` and ``[repository] mirror``:
     a path (relative to ``base``) or an ``s3://`` URL (opened with the passphrase the
@@ -100,6 +111,6 @@ def open_other(
 
         if create:
             init_remote(spec, root)  # joins (checking the passphrase) when one is there
-        return open_remote_repository(spec, root, wait=wait)
+        return open_remote_repository(spec, root, wait=wait, progress=progress)
     path = base / Path(spec).expanduser()
     return Repository.init(path) if create else Repository.open(path)

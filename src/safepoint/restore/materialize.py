@@ -35,8 +35,9 @@ def restore_to(
 
 
 def locate_blobs(repo: Repository, entries: Iterable[Entry]) -> dict[bytes, Location]:
-    """The location of every blob the entries need; IntegrityError naming a path if one is
-    missing, before anything is written."""
+    """The location of every blob the entries need, their packs made readable (a remote
+    repository's cache downloads them up front, a few at once); IntegrityError naming a path
+    if one is missing, before anything is written."""
     wanted = {bytes.fromhex(e.blob): e for e in entries if e.kind == FILE and e.blob}
     found = repo.index.lookup_many(wanted)
     for blob_id, entry in wanted.items():
@@ -45,6 +46,7 @@ def locate_blobs(repo: Repository, entries: Iterable[Entry]) -> dict[bytes, Loca
                 f"{entry.path}: its content (blob {blob_id.hex()[:12]}) is "
                 "missing from the repository"
             )
+    repo.prefetch(found.values())
     return found
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,7 +42,8 @@ class CachedRepository(Repository):
             self.pull()
             _pause_after_pull()
             yield
-            self.push_locked()  # after a failure: the next writer's (records are pushed at once)
+            if self.sync.unpushed(self):  # after a failure: the next writer's (records go at once)
+                self.push_locked()
 
     def push_locked(self, then: Callable[[], object] = lambda: None) -> None:
         """Under the remote lock (waiting for another host's): ``then``, and upload what the
@@ -71,9 +72,13 @@ class CachedRepository(Repository):
         try:
             return super()._pack_fd(name)
         except FileNotFoundError:
-            if not self.sync.fetch(self.packs_dir, name):
-                raise
+            # One pack read before any prefetch (a manifest's, say), with the bar too; still
+            # not found when the remote has no such pack either.
+            self.sync.fetch_all(self.packs_dir, [name])
             return super()._pack_fd(name)
+
+    def prefetch(self, locations: Iterable[Location]) -> None:
+        self.sync.fetch_all(self.packs_dir, {loc.pack for loc in locations})
 
     def stored_soundly(self, loc: Location) -> bool:
         if not pack_path(self.packs_dir, loc.pack).exists():

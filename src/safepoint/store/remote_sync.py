@@ -10,8 +10,10 @@ read costs what it costs today; this module keeps it in step with the remote:
   downloaded (small sealed objects), and for each remote pack the cache's index does not know,
   its **index object** ``index/NAME`` (a sealed list of the pack's blob locations) is read, so
   that the cache knows every blob without downloading packs;
-- a blob whose pack is not in the cache is read after ``fetch`` downloads that pack whole (one
-  download per pack, however many threads want it);
+- before a restore or rollback reads blobs, ``fetch_all`` downloads the packs they lie in that
+  the cache lacks, whole, a few at once (``PARALLEL``, each holding one ``FETCH_PIECE`` in
+  memory, however many packs); a blob read later whose pack is not in the cache is read after
+  ``fetch`` downloads that pack (one download per pack, however many threads want it);
 - ``push`` (at the end of a writer's lock): packs the remote lacks are uploaded whole
   (streamed, a few at once), each followed by its index object, and only then the records the
   remote lacks and changed marks. A writer killed during an upload leaves at most packs that no
@@ -44,13 +46,16 @@ from typing import TYPE_CHECKING, Any
 
 from safepoint.errors import IntegrityError, OperationalError
 from safepoint.parallel import ordered
+from safepoint.progress import NullProgress, Progress
 from safepoint.store.atomic import atomic_file, write_atomic
-from safepoint.store.backend.base import Storage
+from safepoint.store.backend.base import ObjectInfo, Storage
 from safepoint.store.backend.encrypted import EncryptedStorage
 from safepoint.store.backend.lock import DEFAULT_WAIT, RemoteLock
 from safepoint.store.generation import RepositoryChangedError
 from safepoint.store.pack import Location, pack_path, scan_pack
 from safepoint.store.records import combined_marks, read_marks_doc, this_host
+from safepoint.store.remote_names import record_names
+from safepoint.store.transfer import Counted, Transfer
 
 if TYPE_CHECKING:
     from safepoint.store.repository import Repository
@@ -63,26 +68,8 @@ PARALLEL = 4  # uploads and downloads at once: each holds at most one 8 MiB part
 FETCH_PIECE = 8 << 20  # a multiple of the sealed segment (64 KiB)
 PUSHED_MARKS = "pushed-marks.json"  # in the cache: marks file digest per checkpoint id
 PULLED_MARKS = "pulled-marks.json"  # in the cache: marks object name -> tag last read
-
-
-class Transfer:
-    """Bytes sent and received (``SAFEPOINT_TRANSFER_LOG``: appended as one JSON line when
-    the command ends, for tests and benchmarks)."""
-
-    def __init__(self) -> None:
-        self.sent = self.received = 0
-        self._lock = threading.Lock()
-
-    def add(self, *, sent: int = 0, received: int = 0) -> None:
-        with self._lock:
-            self.sent += sent
-            self.received += received
-
-    def report(self) -> None:
-        path = os.environ.get("SAFEPOINT_TRANSFER_LOG")
-        if path:
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"sent": self.sent, "received": self.received}) + "\n")
+RECORD_NAMES = "record-names.json"  # in the cache: see store/remote_names.py
+LISTED = (RECORDS, FORGOTTEN, MARKS, INDEX)  # what a pull lists, all at once
 
 
 class RemoteSync:
@@ -92,7 +79,9 @@ class RemoteSync:
         self.wait = wait
         self.url = plain.url
         self.transfer = Transfer()
+        self.progress: Progress = NullProgress()  # packs' bytes up and down (the caller's bar)
         self.remote_packs: set[str] = set()
+        self.remote_records: set[str] = set()  # their names, at the last pull or push
         self._fetching: dict[str, threading.Lock] = {}
         self._fetch_lock = threading.Lock()
         self.lock: RemoteLock | None = None
@@ -107,16 +96,19 @@ class RemoteSync:
         return MARKS + self.sealed.content_id(cid.encode())
 
     def names(self, prefix: str) -> set[str]:
-        return {info.name[len(prefix) :] for info in self.sealed.list(prefix)}
+        return _names(prefix, list(self.sealed.list(prefix)))
 
     # -- pull -------------------------------------------------------------------------------
     def pull(self, repo: Repository) -> None:
         """Bring the cache up to date with the remote: records (and which are forgotten),
         marks that changed, and the index objects of packs the cache does not know."""
-        self.generation = self.generation_tag()
-        remote, gone = self.names(RECORDS), self.names(FORGOTTEN)
-        listed = self.local_names(repo.records_dir)
-        forgotten = self.local_names(repo.forgotten_dir)
+        self.generation = self.generation_tag()  # before the listings: see push
+        with ThreadPoolExecutor(PARALLEL) as pool:  # one round trip instead of four
+            listings = ordered(pool, lambda prefix: list(self.sealed.list(prefix)), LISTED)
+            lists = dict(zip(LISTED, listings, strict=True))
+        remote, gone = _names(RECORDS, lists[RECORDS]), _names(FORGOTTEN, lists[FORGOTTEN])
+        self.remote_records = remote | gone
+        listed, forgotten = self.local_names(repo, repo.records_dir, repo.forgotten_dir)
         for name, path in listed.items():
             if name in gone and name not in remote:  # forgotten from another host
                 _move(path, repo.forgotten_dir / path.name)
@@ -125,22 +117,25 @@ class RemoteSync:
                 _move(path, repo.records_dir / path.name)
             elif name not in gone:  # dropped for good by a gc elsewhere
                 path.unlink(missing_ok=True)
-        for name in sorted(remote - listed.keys() - forgotten.keys()):
-            body = self._get(RECORDS + name)
-            write_atomic(repo.records_dir / f"{hashlib.sha256(body).hexdigest()}.json", body)
-        self._pull_marks(repo)
+        new = sorted(remote - listed.keys() - forgotten.keys())
+        with ThreadPoolExecutor(PARALLEL) as pool:  # a fresh host reads the whole catalogue
+            for body in ordered(pool, lambda name: self._get(RECORDS + name), new):
+                write_atomic(repo.records_dir / f"{hashlib.sha256(body).hexdigest()}.json", body)
+        self._pull_marks(repo, lists[MARKS])
         from safepoint.store.remote_repair import pull_damage
 
         pull_damage(self, repo)  # what a repair marked damaged (only after a repair or gc)
-        self.sync_packs(repo)
+        self.sync_packs(repo, listed=_names(INDEX, lists[INDEX]))
 
-    def sync_packs(self, repo: Repository, *, keep: Iterable[str] = ()) -> None:
+    def sync_packs(
+        self, repo: Repository, *, keep: Iterable[str] = (), listed: set[str] | None = None
+    ) -> None:
         """Index the packs new on the remote; forget those a gc deleted there since the last
         pull (their rows, cached copies and the tree cache), except ``keep`` (local copies a
         writer is about to upload again). A blob a gc moved may be placed in a pack this cache
         had indexed before: after forgetting, every index object is read again, so that it is
-        found in its new pack."""
-        now = self.names(INDEX)
+        found in its new pack. ``listed``: the index objects on the remote, if just listed."""
+        now = self.names(INDEX) if listed is None else listed
         seen_path = repo.path / SEEN_PACKS
         try:
             seen = set(json.loads(seen_path.read_bytes()))
@@ -156,11 +151,14 @@ class RemoteSync:
                 pack_path(repo.packs_dir, name).unlink(missing_ok=True)
             repo.cache_path.unlink(missing_ok=True)  # it vouches that its blobs are stored
         known = set() if lost else repo.index.known_packs()
-        for pack in sorted(now - known):
-            try:
-                repo.index.add(decode_index(pack, self._get(INDEX + pack)))
-            except IntegrityError:
-                continue  # unreadable: its blobs read as missing until 'safepoint repair index'
+        new = sorted(now - known)
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            docs = ordered(pool, lambda pack: self._get(INDEX + pack), new)
+            for pack, doc in zip(new, docs, strict=True):
+                try:
+                    repo.index.add(decode_index(pack, doc))
+                except IntegrityError:
+                    continue  # unreadable: its blobs read as missing until 'safepoint repair index'
         self.remote_packs = now
         self.save_seen(repo)
 
@@ -183,18 +181,18 @@ class RemoteSync:
         self.check_lock()
         self._put(GENERATION, os.urandom(16).hex().encode())
 
-    def local_names(self, folder: Path) -> dict[str, Path]:
-        """Remote name (content_id) -> file, for the records in ``folder``."""
-        return {self.sealed.content_id(p.read_bytes()): p for p in folder.glob("*.json")}
+    def local_names(self, repo: Repository, *folders: Path) -> list[dict[str, Path]]:
+        """Remote name (content_id) -> file, for the records in each of ``folders``."""
+        return record_names(repo.path / RECORD_NAMES, folders, self.sealed.content_id)
 
-    def _pull_marks(self, repo: Repository) -> None:
+    def _pull_marks(self, repo: Repository, listing: list[ObjectInfo]) -> None:
         """Marks objects whose tag changed since the last pull (``pulled-marks.json``)."""
         seen_path = repo.path / PULLED_MARKS
         try:
             seen = json.loads(seen_path.read_bytes())
         except (OSError, ValueError):
             seen = {}
-        now = {info.name: info.tag for info in self.sealed.list(MARKS)}
+        now = {info.name: info.tag for info in listing}
         host = this_host()
         for name, tag in sorted(now.items()):
             if seen.get(name) == tag:
@@ -239,8 +237,9 @@ class RemoteSync:
         return data
 
     # -- fetch ------------------------------------------------------------------------------
-    def fetch(self, packs_dir: Path, name: str) -> bool:
-        """Download pack ``name`` into the cache; False when the remote has no such pack."""
+    def fetch(self, packs_dir: Path, name: str, info: ObjectInfo | None = None) -> bool:
+        """Download pack ``name`` into the cache (``info``: its remote object, if known);
+        False when the remote has no such pack."""
         with self._fetch_lock:
             lock = self._fetching.setdefault(name, threading.Lock())
         with lock:
@@ -249,8 +248,8 @@ class RemoteSync:
                 return True
             if name not in self.remote_packs:
                 return False
-            remote = PACKS + name[:2] + "/" + name
-            info = self.sealed.stat(remote)
+            remote = _pack_object(name)
+            info = info or self.sealed.stat(remote)
             if info is None:
                 if self.generation_tag() != self.generation:  # a gc elsewhere: not damage
                     raise RepositoryChangedError(
@@ -261,45 +260,97 @@ class RemoteSync:
             path.parent.mkdir(mode=0o700, exist_ok=True)
             with atomic_file(path) as f:  # in ranges: a pack of one huge blob is never in memory
                 for offset in range(0, max(info.size, 1), FETCH_PIECE):
-                    f.write(self._get(remote, offset, FETCH_PIECE))
+                    piece = self._get(remote, offset, FETCH_PIECE)
+                    f.write(piece)
+                    self.progress.advance(len(piece))
             return True
+
+    def fetch_all(self, packs_dir: Path, names: Iterable[str]) -> None:
+        """Download the packs among ``names`` that the cache lacks, ``PARALLEL`` at once, with
+        the caller's progress bar: before a restore reads their blobs, so that its readers
+        never wait on one pack after another."""
+        wanted = sorted(
+            n for n in set(names) if n in self.remote_packs and not pack_path(packs_dir, n).exists()
+        )
+        if not wanted:
+            return
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            infos = list(ordered(pool, lambda n: self.sealed.stat(_pack_object(n)), wanted))
+            self.progress.start("downloading", sum(i.size for i in infos if i is not None))
+            try:
+                pairs = zip(wanted, infos, strict=True)
+                list(ordered(pool, lambda pair: self.fetch(packs_dir, *pair), pairs))
+            finally:
+                self.progress.finish()
 
     # -- push -------------------------------------------------------------------------------
     def push(self, repo: Repository) -> None:
         """Upload what the remote lacks: packs and their index objects, then records, then
         changed marks. The caller holds the remote lock."""
-        records_dir, marks_dir, cache = repo.records_dir, repo.marks_dir, repo.path
         if self.vanished or self.generation_tag() != self.generation:
             from safepoint.store.remote_gc import check_pending
 
             check_pending(self, repo)  # a gc ran since the pull: records may name lost data
-        self.push_packs(repo)
-        remote_records = self.names(RECORDS) | self.names(FORGOTTEN)
-        for path in sorted(records_dir.glob("*.json")):
-            body = path.read_bytes()
-            name = self.record_name(body)
-            if name[len(RECORDS) :] not in remote_records:
+        with ThreadPoolExecutor(3) as pool:  # one round trip instead of three
+            index, records, forgotten = ordered(pool, self.names, (INDEX, RECORDS, FORGOTTEN))
+        self.push_packs(repo, listed=index)
+        self.remote_records = records | forgotten
+        [local] = self.local_names(repo, repo.records_dir)
+        for name, path in sorted(local.items()):
+            if name not in self.remote_records:
                 self.check_lock()
-                self._put(name, body)
-        self.push_marks(marks_dir, cache, (p.stem for p in marks_dir.glob("*.json")))
+                self._put(RECORDS + name, path.read_bytes())
+                self.remote_records.add(name)
+        marks_dir = repo.marks_dir
+        self.push_marks(marks_dir, repo.path, (p.stem for p in marks_dir.glob("*.json")))
 
-    def push_packs(self, repo: Repository) -> None:
-        """Upload the cache's packs the remote lacks, each followed by its index object."""
+    def unpushed(self, repo: Repository) -> bool:
+        """Whether the cache holds something the remote lacked at the last pull or push (packs,
+        records, marks), judged from local files only: a writer that stored nothing takes no
+        remote lock to find out."""
+        local = {p.name.removesuffix(".pack") for p in repo.packs_dir.glob("*/*.pack")}
+        [records] = self.local_names(repo, repo.records_dir)
+        ids = [p.stem for p in repo.marks_dir.glob("*.json")]
+        return bool(
+            local - self.remote_packs
+            or records.keys() - self.remote_records
+            or self._changed_marks(repo.marks_dir, repo.path, ids)[1]
+        )
+
+    def push_packs(self, repo: Repository, *, listed: set[str] | None = None) -> None:
+        """Upload the cache's packs the remote lacks, each followed by its index object
+        (``listed``: the index objects on the remote, if just listed)."""
         local = {p.name.removesuffix(".pack"): p for p in repo.packs_dir.glob("*/*.pack")}
-        new = sorted(local.keys() - self.names(INDEX))
-        with ThreadPoolExecutor(PARALLEL) as pool:
-            list(ordered(pool, lambda n: self._put_pack(n, local[n]), new))
-        if new:
-            self.remote_packs |= set(new)
-            self.save_seen(repo)
+        new = sorted(local.keys() - (self.names(INDEX) if listed is None else listed))
+        if not new:
+            return
+        self.progress.start("uploading", sum(local[n].stat().st_size for n in new))
+        try:
+            with ThreadPoolExecutor(PARALLEL) as pool:
+                list(ordered(pool, lambda n: self._put_pack(n, local[n]), new))
+        finally:
+            self.progress.finish()
+        self.remote_packs |= set(new)
+        self.save_seen(repo)
 
     def push_marks(self, marks_dir: Path, cache: Path, ids: Iterable[str]) -> None:
-        pushed_path = cache / PUSHED_MARKS
+        pushed, changed = self._changed_marks(marks_dir, cache, ids)
+        for cid, doc, digest in changed:
+            self._put_marks(cid, _json_object(doc))
+            pushed[cid] = digest
+        if changed:
+            write_atomic(cache / PUSHED_MARKS, json.dumps(pushed).encode())
+
+    def _changed_marks(
+        self, marks_dir: Path, cache: Path, ids: Iterable[str]
+    ) -> tuple[dict[str, str], list[tuple[str, bytes, str]]]:
+        """The digests of the marks last pushed, and (id, marks file, digest) of each of
+        ``ids`` whose marks changed since."""
         try:
-            pushed = json.loads(pushed_path.read_bytes())
+            pushed = json.loads((cache / PUSHED_MARKS).read_bytes())
         except (OSError, ValueError):
             pushed = {}
-        changed = False
+        changed = []
         for cid in ids:
             try:
                 doc = (marks_dir / f"{cid}.json").read_bytes()
@@ -307,11 +358,8 @@ class RemoteSync:
                 continue
             digest = hashlib.sha256(doc).hexdigest()
             if pushed.get(cid) != digest:
-                self._put_marks(cid, _json_object(doc))
-                pushed[cid] = digest
-                changed = True
-        if changed:
-            write_atomic(pushed_path, json.dumps(pushed).encode())
+                changed.append((cid, doc, digest))
+        return pushed, changed
 
     def _put_marks(self, cid: str, ours: dict[str, Any]) -> None:
         """Write this host's mark and pinned into the remote's marks object of ``cid``,
@@ -337,7 +385,7 @@ class RemoteSync:
     def _put_pack(self, name: str, path: Path) -> None:
         self.check_lock()
         with open(path, "rb") as f:
-            self.sealed.put(PACKS + name[:2] + "/" + name, f)
+            self.sealed.put(_pack_object(name), Counted(f, self.progress))  # type: ignore[arg-type]
         self.transfer.add(sent=path.stat().st_size)
         self._put(INDEX + name, encode_index(scan_pack(path)))
 
@@ -351,6 +399,14 @@ class RemoteSync:
 
     def remote_lock(self) -> RemoteLock:
         return RemoteLock(self.plain, wait=self.wait)
+
+
+def _names(prefix: str, listing: list[ObjectInfo]) -> set[str]:
+    return {info.name[len(prefix) :] for info in listing}
+
+
+def _pack_object(name: str) -> str:
+    return PACKS + name[:2] + "/" + name
 
 
 def _move(src: Path, dst: Path) -> None:

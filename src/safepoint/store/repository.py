@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -288,6 +288,10 @@ class Repository:
             raise IntegrityError(f"blob {loc.blob_id.hex()} is damaged: {exc}") from None
         if size != loc.raw_size or digest.digest() != loc.blob_id:
             raise IntegrityError(f"blob {loc.blob_id.hex()} is damaged (hash mismatch)")
+
+    def prefetch(self, locations: Iterable[Location]) -> None:
+        """Make the packs of ``locations`` readable before many threads read them: a cache of
+        a remote repository downloads those it lacks (store/cached.py); here they are."""
 
     def content(self, loc: Location) -> bytes | Iterator[bytes]:
         """``read_at`` for ordinary blobs, ``stream_at`` for large ones."""

@@ -165,34 +165,55 @@ def remove_key(storage: Storage, slot: str) -> None:
     storage.delete(PREFIX + slot)
 
 
-def open_keys(storage: Storage, passphrase: str) -> Iterator[MasterKey]:
-    """The master key of every slot that the passphrase opens (normally one key; a slot left by
-    an interrupted ``init`` may wrap another, which the caller tells apart by trying it)."""
+# Slot -> (the slot's document, the master key it opened to with the passphrase, or None): a
+# derivation made before the slots were read (ops/remote.py runs it while boto3 loads).
+Unwrapped = Mapping[str, tuple[Mapping[str, Any], bytes | None]]
+
+
+def unwrap(slot: str, doc: Mapping[str, Any], passphrase: str) -> bytes | None:
+    """The master key that slot ``slot`` (its document ``doc``) wraps, or None when the
+    passphrase does not open it (or it is not a slot this version reads)."""
     from cryptography.exceptions import InvalidTag
 
+    try:
+        if doc.get("version") != VERSION or doc.get("kdf") != "scrypt":
+            return None
+        params = ScryptParams(int(doc["n"]), int(doc["r"]), int(doc["p"]))
+        kek = params.derive(passphrase.encode(), base64.b64decode(doc["salt"]))
+        nonce, wrapped = base64.b64decode(doc["nonce"]), base64.b64decode(doc["wrapped"])
+        return bytes(crypto.aead(kek).decrypt(nonce, wrapped, _aad(slot)))
+    except (InvalidTag, KeyError, ValueError, TypeError):
+        return None
+
+
+def open_keys(
+    storage: Storage, passphrase: str, *, early: Callable[[], Unwrapped] | None = None
+) -> Iterator[tuple[str, dict[str, Any], MasterKey]]:
+    """The master key of every slot that the passphrase opens, with the slot and its document
+    (normally one key; a slot left by an interrupted ``init`` may wrap another, which the
+    caller tells apart by trying it). ``early``: derivations made from copies of slot
+    documents, used only for a slot whose document on the storage is the same (a removed or
+    replaced slot is never opened from a copy), and tried first."""
     slots = _slots(storage)
     if not slots:
         raise FormatError(f"{storage.url} holds no key slot: not an encrypted repository")
-    opened = False
-    for slot, doc in slots.items():
-        try:
-            if doc.get("version") != VERSION or doc.get("kdf") != "scrypt":
-                continue
-            params = ScryptParams(int(doc["n"]), int(doc["r"]), int(doc["p"]))
-            kek = params.derive(passphrase.encode(), base64.b64decode(doc["salt"]))
-            nonce, wrapped = base64.b64decode(doc["nonce"]), base64.b64decode(doc["wrapped"])
-            master = crypto.aead(kek).decrypt(nonce, wrapped, _aad(slot))
-        except (InvalidTag, KeyError, ValueError, TypeError):
+    before = early() if early is not None else {}
+    found = False
+    for slot in sorted(slots, key=lambda slot: slot not in before):
+        doc, known = slots[slot], before.get(slot)
+        same = known is not None and known[0] == doc
+        master = known[1] if known is not None and same else unwrap(slot, doc, passphrase)
+        if master is None:
             continue
-        opened = True
-        yield MasterKey(master)
-    if not opened:
+        found = True
+        yield slot, doc, MasterKey(master)
+    if not found:
         raise PassphraseError(f"wrong passphrase: no key slot of {storage.url} opens with it")
 
 
 def open_key(storage: Storage, passphrase: str) -> MasterKey:
     """The master key from the first slot that the passphrase opens."""
-    return next(open_keys(storage, passphrase))
+    return next(open_keys(storage, passphrase))[2]
 
 
 def read_passphrase(

@@ -16,12 +16,21 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from safepoint.errors import FormatError, IntegrityError, UsageError
 from safepoint.store.backend.base import Storage
 from safepoint.store.backend.encrypted import EncryptedStorage
-from safepoint.store.backend.keys import PREFIX, MasterKey, ScryptParams, add_key, open_keys
+from safepoint.store.backend.keys import (
+    PREFIX,
+    MasterKey,
+    ScryptParams,
+    Unwrapped,
+    add_key,
+    open_keys,
+)
 from safepoint.store.backend.probe import check_conditional_writes
 
 CONFIG = "config"
@@ -33,6 +42,8 @@ VERSION = 2
 class Remote:
     storage: EncryptedStorage
     id: str
+    # The key slot that opened it, with its (public) document: empty when just created.
+    slot: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class ExistingRepositoryError(UsageError):
@@ -58,14 +69,19 @@ def create_remote(
     return Remote(sealed, repo_id)
 
 
-def open_remote(storage: Storage, passphrase: str) -> Remote:
+def open_remote(
+    storage: Storage, passphrase: str, *, early: Callable[[], Unwrapped] | None = None
+) -> Remote:
+    """The repository at ``storage``, opened with the passphrase (``early``: see
+    ``keys.open_keys``); ``Remote.slot`` names the key slot that opened it."""
     if storage.stat(CONFIG) is None:
         raise FormatError(f"{storage.url} holds no safepoint repository")
     doc = None
-    for key in open_keys(storage, passphrase):
+    for slot, slot_doc, key in open_keys(storage, passphrase, early=early):
         sealed = EncryptedStorage(storage, key)
         try:
             doc = json.loads(sealed.get(CONFIG))
+            opened = {slot: slot_doc}
             break
         except IntegrityError:
             continue  # a slot of an interrupted init: another master key
@@ -83,4 +99,4 @@ def open_remote(storage: Storage, passphrase: str) -> Remote:
             f"{storage.url} is a repository of format version {doc.get('version')}; this"
             f" safepoint reads version {VERSION}"
         )
-    return Remote(sealed, str(doc["id"]))
+    return Remote(sealed, str(doc["id"]), opened)

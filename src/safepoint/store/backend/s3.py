@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from importlib.util import find_spec
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,14 +42,19 @@ def parse_url(url: str) -> tuple[str, str]:
     return parts.netloc, parts.path.strip("/")
 
 
+def require_extra() -> None:
+    """Refuse (exit 2) without the ``s3`` extra (boto3, cryptography), before importing any."""
+    if any(find_spec(name) is None for name in ("boto3", "botocore", "cryptography")):
+        raise ConfigError("s3:// repositories need the s3 extra: pip install 'safepoint[s3]'")
+
+
 def _client() -> Any:
-    try:
-        import boto3
-        from botocore.config import Config
-    except ImportError:
-        raise ConfigError(
-            "s3:// repositories need the s3 extra: pip install 'safepoint[s3]'"
-        ) from None
+    # botocore's own session, not boto3's: the same client, environment and profiles, without
+    # loading boto3's transfer manager and resources (a third of a command's start-up).
+    require_extra()
+    import botocore.session
+    from botocore.config import Config
+
     config = Config(
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
@@ -57,7 +63,7 @@ def _client() -> Any:
         read_timeout=60,
     )
     try:
-        return boto3.session.Session().client("s3", config=config)
+        return botocore.session.get_session().create_client("s3", config=config)
     except Exception as exc:  # a broken profile or config file: botocore's message names it
         raise ConfigError(f"cannot set up the S3 client: {exc}") from None
 
