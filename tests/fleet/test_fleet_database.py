@@ -37,10 +37,7 @@ def _set(db: Path, value: str) -> None:
 def test_with_db_puts_the_shared_database_back_once_and_every_host_at_ref(fleet: Fleet) -> None:
     db = fleet.base / "shared.sqlite3"  # outside every root: the hosts' one database
     _set(db, "v3")
-    for root in fleet.roots.values():  # before [health], which Fleet.expect rewrites
-        toml = root / "safepoint.toml"
-        head, sep, health = toml.read_text().partition("\n[health]")
-        toml.write_text(f'{head}\n[database]\nengine = "sqlite"\npath = "{db}"\n{sep}{health}')
+    _share(fleet, db)
     web1 = fleet.roots["web1"]
     write(web1 / "app.txt", "v3\n")
     write(web1 / "health.txt", "ok v3\n")
@@ -59,6 +56,45 @@ def test_with_db_puts_the_shared_database_back_once_and_every_host_at_ref(fleet:
         c for c in _list(web1) if c["kind"] == "safety" and c.get("extra", {}).get("database")
     ]
     assert len(safeties) == 1, safeties
+
+
+def _share(fleet: Fleet, db: Path) -> None:
+    for root in fleet.roots.values():  # before [health], which Fleet.expect rewrites
+        toml = root / "safepoint.toml"
+        head, sep, health = toml.read_text().partition("\n[health]")
+        toml.write_text(f'{head}\n[database]\nengine = "sqlite"\npath = "{db}"\n{sep}{health}')
+
+
+def test_a_with_db_run_that_stops_puts_the_shared_database_back_too(fleet: Fleet) -> None:
+    """The database host's rollback restored REF's snapshot; a later batch fails; the fleet
+    is put back, and the database with it: not left at REF under the code of before."""
+    db = fleet.base / "shared.sqlite3"
+    _set(db, "v3")
+    _share(fleet, db)
+    web1 = fleet.roots["web1"]
+    write(web1 / "app.txt", "v3\n")
+    write(web1 / "health.txt", "ok v3\n")
+    sp("create", "--label", "v3", "--with-db", cwd=web1, check=True)
+    sp("rollback", "v2", "--yes", "--no-health", cwd=web1, check=True)  # v2 again, as the others
+    _set(db, "live, before the run")
+    fleet.expect("web4", "ok v2")  # v3 is unhealthy on web4, in the last batch
+    before = fleet.snapshots()
+
+    doc = fleet.rollback("v3", "--with-db", "--batches", "1,1,100%", code=4)
+    assert doc["outcome"] == "stopped and every host put back", doc
+    assert fleet.snapshots() == before
+    assert _value(db) == "live, before the run"
+    rows = {r["host"]: r for r in doc["hosts"]}
+    assert rows["web1"]["state"] == "put back" and rows["web1"]["health"] == "healthy"
+    # What the site wrote at v3 is not thrown away: the undo's own safety checkpoint holds it.
+    kept = [c for c in _list(web1) if c["kind"] == "safety" and c.get("extra", {}).get("database")]
+    assert len(kept) == 2, kept  # the rollback's (the live database) and the undo's (REF's)
+
+    # A second undo finds every host back, and does not restore the database again.
+    _set(db, "written after the undo")
+    again = fleet.fleet_json("undo")
+    assert {r["state"] for r in again["hosts"]} == {"already back"}, again
+    assert _value(db) == "written after the undo"
 
 
 def _list(root: Path) -> list[dict[str, object]]:

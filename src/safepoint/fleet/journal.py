@@ -6,7 +6,8 @@
     runs/<UTC time>-<8 hex>/          one fleet run; names sort by time
         run.json                      {"version": 1, "ref", "inventory", "limit", "batches",
                                        "max_fail", "started", "resumes": run name or null,
-                                       "carried": {host: checkpoint id}}
+                                       "carried": {host: checkpoint id},
+                                       "carried_databases": {host: "with_db" | "migrate"}}
         <command>-<host>.json         each host's result of each step (preflight, before,
                                       rollback, undo, status), written by the Ansible callback
                                       safepoint.fleet.results the moment the host reports it
@@ -16,8 +17,9 @@
 Every file is written whole (tmp, fsync, rename). A run without ``ended.json`` was interrupted:
 ``before-<host>.json`` says where each host was before it changed (the checkpoint its tree
 matched, made just then when it matched none), which is what ``fleet undo`` and a resumed
-``fleet rollback`` need. ``carried`` holds those of an interrupted run that this one resumes, so
-that an undo still goes back to where the first run found each host.
+``fleet rollback`` need; on the host that runs the database steps it also says how the database
+goes back (``database``). ``carried`` and ``carried_databases`` hold those of an interrupted run
+that this one resumes, so that an undo still goes back to where the first run found each host.
 """
 
 from __future__ import annotations
@@ -104,11 +106,19 @@ class Run:
 
     def befores(self) -> dict[str, str]:
         """Where each host was before this run (or the run it resumed) changed it."""
-        found = {str(h): str(c) for h, c in (self.info.get("carried") or {}).items()}
+        return self._befores("carried", "before")
+
+    def databases(self) -> dict[str, str]:
+        """How the database goes back on the host that ran the database steps (``with_db``:
+        its before checkpoint's snapshot; ``migrate``: the migrations of the code put back)."""
+        return self._befores("carried_databases", "database")
+
+    def _befores(self, carried: str, key: str) -> dict[str, str]:
+        found = {str(h): str(c) for h, c in (self.info.get(carried) or {}).items()}
         for host, doc in self.results("before").items():
-            before = (doc.get("result") or {}).get("before")
-            if doc.get("state") in ("ok", "changed") and before and host not in found:
-                found[host] = str(before)
+            value = (doc.get("result") or {}).get(key)
+            if doc.get("state") in ("ok", "changed") and value and host not in found:
+                found[host] = str(value)
         return found
 
 

@@ -76,6 +76,7 @@ def fleet_rollback(options: FleetOptions) -> FleetResult:
             "max_fail": options.max_fail,
             "resumes": resumed.name if resumed else None,
             "carried": resumed.befores() if resumed else {},
+            "carried_databases": resumed.databases() if resumed else {},
         }
     )
     extra: dict[str, Any] = {
@@ -190,13 +191,14 @@ def put_back(run: journal.Run, hosts: list[str] | None = None) -> dict[str, Host
     wanted = {h: c for h, c in befores.items() if hosts is None or h in hosts}
     if not wanted:
         return {}
+    databases = _databases_to_put_back(run, wanted)
     run.clear("undo")
     info = run.info
     rc = run_playbook(
         "undo",
         inventory=Path(info["inventory"]),
         folder=run.folder,
-        extra_vars={"safepoint_undo": wanted},
+        extra_vars={"safepoint_undo": wanted, "safepoint_undo_db": databases},
         limit=",".join(sorted(wanted)),
     )
     undone = run.results("undo")
@@ -225,6 +227,18 @@ def put_back(run: journal.Run, hosts: list[str] | None = None) -> dict[str, Host
             row.state = "already back" if host in rolled else "was not changed"
         rows[host] = row
     return rows
+
+
+def _databases_to_put_back(run: journal.Run, wanted: dict[str, str]) -> dict[str, str]:
+    """The database host of a run with database steps, unless its database is back already:
+    its own rollback undid itself (the safety snapshot went back with its files), or an
+    earlier undo of this run succeeded there. A second restore would throw away what the
+    site wrote since the first."""
+    rolled, undone = run.results("rollback"), run.results("undo")
+    back = {
+        h for h, d in rolled.items() if report.failed(d) and report.result_of(d).get("undone")
+    } | {h for h, d in undone.items() if not report.failed(d)}
+    return {h: how for h, how in run.databases().items() if h in wanted and h not in back}
 
 
 def _after_undo(

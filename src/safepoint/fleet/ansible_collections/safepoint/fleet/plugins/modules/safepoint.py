@@ -34,8 +34,10 @@ options:
       - C(preflight) checks, changing nothing, that C(ref) can be rolled back to (the
         repository is reachable, C(ref) resolves and verifies, no recovery is pending, the
         migration check passes); C(before) returns the checkpoint that the tree matches,
-        creating one when it matches none; C(undo) finishes a pending recovery and rolls back
-        to C(ref) (the checkpoint the host was at before a fleet run).
+        creating one when it matches none (with C(with_db), always one that holds a snapshot
+        of the database); C(undo) finishes a pending recovery and rolls back to C(ref) (the
+        checkpoint the host was at before a fleet run), with C(with_db) or C(migrate) putting
+        the database back too.
     required: true
     type: str
     choices: [show, verify, list, status, health, create, rollback, preflight, before, undo]
@@ -53,11 +55,15 @@ options:
     description: The label of the checkpoint C(create) makes.
     type: str
   migrate:
-    description: Pass C(--migrate) to the rollback (reverse the database's newer migrations).
+    description:
+      - Pass C(--migrate) to the rollback (reverse the database's newer migrations; for
+        C(undo), apply the migrations of the code put back).
     type: bool
     default: false
   with_db:
-    description: Pass C(--with-db) to the rollback (restore the database snapshot too).
+    description:
+      - Pass C(--with-db) to the rollback (restore the database snapshot too); C(before) then
+        snapshots the database, and C(undo) restores that snapshot.
     type: bool
     default: false
   recover:
@@ -219,9 +225,10 @@ def rollback(
     clean = status.get("pending_recovery") is None and status.get("clean")
     if clean and status.get("from") == target and not p["with_db"]:
         return False, already  # (with the database asked for, the files alone do not say)
-    if clean and undo and not check_mode:
+    if clean and undo and not check_mode and not p["with_db"]:
         # Put back: a host that undid itself is at its safety checkpoint, which holds the
-        # tree it started from; nothing to write, and its health was proven there.
+        # tree it started from; nothing to write, and its health was proven there. (The
+        # database host of a --with-db run is asked for its database back: it goes on.)
         plan = host.run("rollback", target, "--dry-run", *rollback_flags(p))[1]
         if changes(plan) == 0:
             return False, already
@@ -237,15 +244,20 @@ def rollback(
     return True, doc
 
 
-def before(host: Host, ref: str | None) -> tuple[bool, dict[str, Any]]:
+def before(host: Host, ref: str | None, p: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     """The checkpoint the tree matches now, made when it matches none: where ``undo`` will
-    bring the host back to. Written to the fleet journal before the host changes."""
+    bring the host back to. Written to the fleet journal before the host changes. On the host
+    that runs the database steps, ``database`` says how its undo puts the database back: from
+    this checkpoint's snapshot (``with_db``: always a new checkpoint, the snapshot taken now),
+    or by applying the migrations of the code put back (``migrate``)."""
+    database = "with_db" if p["with_db"] else "migrate" if p["migrate"] else None
     status = host.status()
-    if status.get("clean") and status.get("from"):
-        return False, {"before": status["from"], "created": False}
+    if status.get("clean") and status.get("from") and database != "with_db":
+        return False, {"before": status["from"], "created": False, "database": database}
     label = "fleet: before rollback" + (f" to {ref}" if ref else "")
-    made = host.run("create", "--label", label)[1]
-    return True, {"before": made["id"], "created": True}
+    snapshot = ["--with-db"] if database == "with_db" else []
+    made = host.run("create", "--label", label, *snapshot)[1]
+    return True, {"before": made["id"], "created": True, "database": database}
 
 
 def main() -> None:
@@ -290,10 +302,10 @@ def main() -> None:
             rc, doc = host.run(*args)
             module.exit_json(changed=True, result=doc, exit_code=rc, root=host.root)
         if command == "before":
-            changed, doc = before(host, ref)
+            changed, doc = before(host, ref, p)
             module.exit_json(changed=changed, result=doc, exit_code=0, root=host.root)
         if command == "undo":  # recover first: an interrupted run may have left a journal
-            p = {**p, "recover": True, "migrate": False, "with_db": False}
+            p = {**p, "recover": True}
         changed, doc = rollback(host, p, ref, module.check_mode, undo=command == "undo")
         module.exit_json(changed=changed, result=doc, exit_code=0, root=host.root)
     except Failed as exc:
