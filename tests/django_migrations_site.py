@@ -24,6 +24,26 @@ from pathlib import Path
 
 HEAD = "from django.db import migrations, models\n\n\n"
 
+LATER = ("shop/0002_item_price", "shop/0003_item_sku", "blog/0002_post_body")
+AT_0001 = {"shop.0001_initial", "blog.0001_initial"}
+AT_0003 = AT_0001 | {"shop.0002_item_price", "shop.0003_item_sku", "blog.0002_post_body"}
+
+
+def health_running(command: str) -> str:
+    """A quick ``[health]`` table whose one check runs ``command`` in the site root (``test -f``
+    of a migration file: healthy only with the code at or past that migration)."""
+    return f"""\
+[health]
+timeout = 5
+retries = 1
+interval = 0
+settle = 0
+deadline = 10
+[[health.command]]
+run = "{command}"
+"""
+
+
 MIGRATIONS = {
     "shop/0001_initial": HEAD
     + """class Migration(migrations.Migration):

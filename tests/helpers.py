@@ -9,10 +9,37 @@ import os
 import stat
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 SAFEPOINT = str(Path(sys.executable).with_name("safepoint"))
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A real HTTP server on a free port of 127.0.0.1 answering with ``handler``, in a thread;
+    yields its base URL and stops it on exit."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def command_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The test's environment for the command, without ``SAFEPOINT_ROOT``, plus ``env``."""
+    full = {k: v for k, v in os.environ.items() if k != "SAFEPOINT_ROOT"}
+    full.update(env or {})
+    return full
 
 
 def sp(
@@ -24,12 +51,10 @@ def sp(
     input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed command; the result's stdout/stderr are text."""
-    full_env = {k: v for k, v in os.environ.items() if k != "SAFEPOINT_ROOT"}
-    full_env.update(env or {})
     proc = subprocess.run(
         [SAFEPOINT, *map(os.fspath, args)],
         cwd=cwd,
-        env=full_env,
+        env=command_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -49,14 +74,12 @@ def on_terminal(
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed command with stdin and stdout on a pseudo-terminal and type ``answer``
     to its prompt; the result's stdout is what the terminal showed, its stderr was a pipe."""
-    full_env = {k: v for k, v in os.environ.items() if k != "SAFEPOINT_ROOT"}
-    full_env.update(env or {})
     leader, follower = os.openpty()
     try:
         proc = subprocess.Popen(
             [SAFEPOINT, *map(os.fspath, args)],
             cwd=cwd,
-            env=full_env,
+            env=command_env(env),
             stdin=follower,
             stdout=follower,
             stderr=subprocess.PIPE,

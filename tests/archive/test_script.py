@@ -6,15 +6,14 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from tests.archive.conftest import Exported, export, give_owners
-from tests.helpers import EXCLUDED, snapshot, sp, write
+from tests.helpers import EXCLUDED, serving, snapshot, sp, write
 
 
 def run_script(script: Path, *args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
@@ -139,14 +138,8 @@ class _Health(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def health_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Health) as url:
+        yield url
 
 
 def configure(site: Path, url: str) -> None:

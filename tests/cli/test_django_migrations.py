@@ -13,21 +13,10 @@ from tests.helpers import assert_one_line_error, snapshot, sp, sp_json
 
 pytestmark = pytest.mark.slow  # each test runs Django several times (about a second each)
 
-LATER = ("shop/0002_item_price", "shop/0003_item_sku", "blog/0002_post_body")
-AT_0001 = {"shop.0001_initial", "blog.0001_initial"}
-AT_0003 = AT_0001 | {"shop.0002_item_price", "shop.0003_item_sku", "blog.0002_post_body"}
+LATER, AT_0001, AT_0003 = dj.LATER, dj.AT_0001, dj.AT_0003
 SKIP = (".safepoint", "data")  # the repository and the database: compared separately
 
-FAILING_AT_0001 = """\
-[health]
-timeout = 5
-retries = 1
-interval = 0
-settle = 0
-deadline = 10
-[[health.command]]
-run = "test -f shop/migrations/0003_item_sku.py"
-"""
+FAILING_AT_0001 = dj.health_running("test -f shop/migrations/0003_item_sku.py")
 
 
 def _site(tmp_path: Path, toml: str = "") -> Path:
@@ -311,16 +300,7 @@ def test_with_db_from_django_settings_brings_schema_and_rows_back(tmp_path: Path
     assert sp("rollback", "m1", "--yes", "--with-db", "--migrate", cwd=root).returncode == 2
 
 
-HEALTHY = """\
-[health]
-timeout = 5
-retries = 1
-interval = 0
-settle = 0
-deadline = 10
-[[health.command]]
-run = "true"
-"""
+HEALTHY = dj.health_running("true")
 
 
 def test_run_that_migrates_and_fails_is_undone_with_its_migrations(tmp_path: Path) -> None:

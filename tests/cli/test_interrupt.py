@@ -88,16 +88,20 @@ def test_ctrl_c_during_create_of_a_large_tree(site: Path) -> None:
     assert sp_json("create", cwd=site)["files"] > 100  # nothing left locked or half-written
 
 
-def test_ctrl_c_while_a_health_check_runs(site: Path, tmp_path: Path) -> None:
+def _hanging_health(site: Path, tmp_path: Path, toml: str) -> tuple[subprocess.Popen[str], int]:
+    """``safepoint health`` running a check that hangs; (the command, the check's pid)."""
     pidfile = tmp_path / "check.pid"
     write(
         site / "safepoint.toml",
-        "[health]\ntimeout = 120\n[[health.command]]\n"
-        f'run = "echo $$ > {pidfile}; exec sleep 100"\n',
+        f'[health]\n{toml}[[health.command]]\nrun = "echo $$ > {pidfile}; exec sleep 100"\n',
     )
     proc = _start(site, "health")
     _wait_until(lambda: pidfile.exists() and pidfile.read_text().strip() != "", proc)
-    check = int(pidfile.read_text())
+    return proc, int(pidfile.read_text())
+
+
+def test_ctrl_c_while_a_health_check_runs(site: Path, tmp_path: Path) -> None:
+    proc, check = _hanging_health(site, tmp_path, "timeout = 120\n")
     try:
         _, err, took = _interrupt(proc)
     finally:
@@ -111,15 +115,7 @@ def test_ctrl_c_that_the_kernel_hands_to_a_worker_thread(site: Path, tmp_path: P
     """A process's SIGINT goes to any thread that does not block it; CI's loaded machine gave it
     to the health check's thread, and the main thread, blocked in ``pool.map``, slept on until
     the check's deadline (18 s). Sending it to that thread's id makes the kernel pick it."""
-    pidfile = tmp_path / "check.pid"
-    write(
-        site / "safepoint.toml",
-        "[health]\ntimeout = 120\ndeadline = 60\n[[health.command]]\n"
-        f'run = "echo $$ > {pidfile}; exec sleep 100"\n',
-    )
-    proc = _start(site, "health")
-    _wait_until(lambda: pidfile.exists() and pidfile.read_text().strip() != "", proc)
-    check = int(pidfile.read_text())
+    proc, check = _hanging_health(site, tmp_path, "timeout = 120\ndeadline = 60\n")
     workers = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
     assert workers, "the check runs in a thread of its own"
     try:

@@ -35,13 +35,7 @@ def _set(db: Path, value: str) -> None:
 
 
 def test_with_db_puts_the_shared_database_back_once_and_every_host_at_ref(fleet: Fleet) -> None:
-    db = fleet.base / "shared.sqlite3"  # outside every root: the hosts' one database
-    _set(db, "v3")
-    _share(fleet, db)
-    web1 = fleet.roots["web1"]
-    write(web1 / "app.txt", "v3\n")
-    write(web1 / "health.txt", "ok v3\n")
-    sp("create", "--label", "v3", "--with-db", cwd=web1, check=True)
+    db, web1 = _v3_with_the_database(fleet)
     _set(db, "written after v3")
 
     doc = fleet.rollback("v3", "--with-db", "--batches", "1,100%")
@@ -58,23 +52,26 @@ def test_with_db_puts_the_shared_database_back_once_and_every_host_at_ref(fleet:
     assert len(safeties) == 1, safeties
 
 
-def _share(fleet: Fleet, db: Path) -> None:
+def _v3_with_the_database(fleet: Fleet) -> tuple[Path, Path]:
+    """Every host configured with one SQLite database outside every root (the hosts' one
+    database); web1 at v3, checkpointed with it (label v3). Returns (database, web1's root)."""
+    db = fleet.base / "shared.sqlite3"
+    _set(db, "v3")
     for root in fleet.roots.values():  # before [health], which Fleet.expect rewrites
         toml = root / "safepoint.toml"
         head, sep, health = toml.read_text().partition("\n[health]")
         toml.write_text(f'{head}\n[database]\nengine = "sqlite"\npath = "{db}"\n{sep}{health}')
+    web1 = fleet.roots["web1"]
+    write(web1 / "app.txt", "v3\n")
+    write(web1 / "health.txt", "ok v3\n")
+    sp("create", "--label", "v3", "--with-db", cwd=web1, check=True)
+    return db, web1
 
 
 def test_a_with_db_run_that_stops_puts_the_shared_database_back_too(fleet: Fleet) -> None:
     """The database host's rollback restored REF's snapshot; a later batch fails; the fleet
     is put back, and the database with it: not left at REF under the code of before."""
-    db = fleet.base / "shared.sqlite3"
-    _set(db, "v3")
-    _share(fleet, db)
-    web1 = fleet.roots["web1"]
-    write(web1 / "app.txt", "v3\n")
-    write(web1 / "health.txt", "ok v3\n")
-    sp("create", "--label", "v3", "--with-db", cwd=web1, check=True)
+    db, web1 = _v3_with_the_database(fleet)
     sp("rollback", "v2", "--yes", "--no-health", cwd=web1, check=True)  # v2 again, as the others
     _set(db, "live, before the run")
     fleet.expect("web4", "ok v2")  # v3 is unhealthy on web4, in the last batch

@@ -16,27 +16,12 @@ from tests.helpers import snapshot, sp, sp_json
 
 pytestmark = pytest.mark.slow  # Django runs several times on each host
 
-LATER = ("shop/0002_item_price", "shop/0003_item_sku", "blog/0002_post_body")
-AT_0001 = {"shop.0001_initial", "blog.0001_initial"}
-AT_0003 = AT_0001 | {"shop.0002_item_price", "shop.0003_item_sku", "blog.0002_post_body"}
 SKIP = ("safepoint.toml", ".safepoint-state", "data")
 
 
 def _health(repository: Path, needs: str) -> str:
     """The host's own toml: the shared repository, and a check that wants ``needs`` on disk."""
-    return f"""\
-[repository]
-path = "{repository}"
-
-[health]
-timeout = 5
-retries = 1
-interval = 0
-settle = 0
-deadline = 10
-[[health.command]]
-run = "test -f {needs}"
-"""
+    return f'[repository]\npath = "{repository}"\n\n' + dj.health_running(f"test -f {needs}")
 
 
 def _applied(db: Path) -> set[str]:
@@ -59,9 +44,9 @@ def test_a_migrate_run_that_stops_migrates_the_shared_database_forward_again(
     dj.config(web1, _health(repository, "shop/migrations/0001_initial.py"))
     sp("init", cwd=web1, check=True)
     sp("create", "--label", "m1", cwd=web1, check=True)
-    dj.add(web1, *LATER)
+    dj.add(web1, *dj.LATER)
     dj.migrate(web1)
-    assert _applied(shared) == AT_0003
+    assert _applied(shared) == dj.AT_0003
     web2 = tmp_path / "hosts" / "web2"
     shutil.copytree(web1, web2, symlinks=True, ignore=shutil.ignore_patterns(*SKIP))
     # web2 is healthy only with the newer code: m1 fails there, in the second batch.
@@ -86,5 +71,5 @@ def test_a_migrate_run_that_stops_migrates_the_shared_database_forward_again(
     assert proc.returncode == 4, (proc.stdout, proc.stderr)
     assert {h: snapshot(r, skip=SKIP) for h, r in (("web1", web1), ("web2", web2))} == before
     # web1 reversed shop 0002-0003 and blog 0002 for m1; the code put back needs them again.
-    assert _applied(shared) == AT_0003
+    assert _applied(shared) == dj.AT_0003
     assert sp_json("status", cwd=web1)["clean"]
