@@ -18,8 +18,10 @@ signal into every command they start.)
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
+from itertools import islice
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -40,15 +42,23 @@ def result_of(future: Future[R]) -> R:
     return future.result()
 
 
-def ordered(pool: Executor, work: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+def ordered(
+    pool: Executor, work: Callable[[T], R], items: Iterable[T], *, ahead: int | None = None
+) -> Iterator[R]:
     """``pool.map(work, items)`` whose waits Ctrl-C cuts short; on an exception (or when the
-    caller stops early) the items not yet started are dropped."""
-    futures = [pool.submit(work, item) for item in items]
+    caller stops early) the items not yet started are dropped. ``ahead`` (1 or more): while
+    the caller holds one result, at most that many items are under way beyond it (work whose
+    results take room: downloads to disk); None: every item is submitted at once."""
+    rest = iter(items)
+    first = islice(rest, None if ahead is None else max(ahead, 1))
+    queue = deque(pool.submit(work, item) for item in first)
     try:
-        for future in futures:
+        while queue:
+            future = queue.popleft()
+            queue.extend(pool.submit(work, item) for item in islice(rest, 1))
             yield result_of(future)
     finally:
-        for future in futures:
+        for future in queue:
             future.cancel()
 
 

@@ -30,11 +30,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from safepoint.errors import IntegrityError
+from safepoint.parallel import ordered
 from safepoint.store.atomic import atomic_file, write_atomic
 from safepoint.store.backend.crypto import SEGMENT
 from safepoint.store.damage import FOLDER
@@ -45,6 +47,7 @@ from safepoint.store.remote_sync import (
     INDEX,
     MARKS,
     PACKS,
+    PARALLEL,
     decode_index,
     encode_index,
 )
@@ -69,6 +72,18 @@ class Audit:
     problems: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Fetched:
+    """One pack as the audit downloaded it."""
+
+    name: str
+    copy: Path  # its fresh download, in the scratch folder
+    rows: list[Location] | None  # its records: from its index object, else its headers
+    has_index: bool  # its index object was there and readable
+    listed: bool = False  # the remote lists the pack itself
+    whole: bool = False  # it downloaded and parsed whole
+
+
 def audit(repo: CachedRepository, writer: BlobWriter | None) -> Audit:
     """See the module docstring; ``writer`` None: ``repair index`` (nothing is doomed)."""
     sync = repo.sync
@@ -77,50 +92,71 @@ def audit(repo: CachedRepository, writer: BlobWriter | None) -> Audit:
     shutil.rmtree(scratch, ignore_errors=True)
     reader = Repository(scratch)  # reads (and re-hashes) the fresh downloads
     result = Audit()
+
+    def fetch(name: str) -> Fetched:
+        """The index object and the pack, downloaded into the scratch folder (in a worker)."""
+        rows = _index_rows(sync, name) if name in indexed else None
+        copy = pack_path(scratch / "packs", name)
+        got = Fetched(name, copy, rows, rows is not None, listed=name in listed)
+        if writer is None and got.has_index:
+            return got  # repair index: skipped, not downloaded
+        if got.listed:
+            got.whole = _download(sync, name, got.copy)
+            scanned, parsed = _scan(got.copy)
+            got.whole = got.whole and parsed
+            got.rows = scanned if rows is None else rows
+        return got
+
     try:
-        for name in sorted(listed | indexed):
-            rows = _index_rows(sync, name) if name in indexed else None
-            has_index = rows is not None
-            if writer is None and has_index:
-                continue  # repair index: only packs without a readable index object
-            copy = pack_path(scratch / "packs", name)
-            whole = name in listed and _download(sync, name, copy)
-            if name in listed:
-                scanned, parsed = _scan(copy)
-                whole = whole and parsed
-                rows = scanned if rows is None else rows
-            if name in listed:
-                bad = _rehash(reader, rows or [])
-            else:
-                bad = {loc.blob_id for loc in rows or []}
-            if whole and not bad:
-                result.sound[name] = rows or []
-                if not has_index:
-                    result.reindex.append(name)
-                reader.close_packs()  # one open pack at a time, however many there are
-                repo.close_packs()
-                pack_path(repo.packs_dir, name).parent.mkdir(mode=0o700, exist_ok=True)
-                os.replace(copy, pack_path(repo.packs_dir, name))  # a verified copy
-                continue
-            what = "missing" if name not in listed else "damaged"
-            if writer is None:
-                result.problems.append(f"pack {name} is {what} on {sync.url}")
-                continue
-            result.doomed.append(name)
-            cached = pack_path(repo.packs_dir, name)
-            for loc in rows or []:
-                if loc.blob_id not in bad and _copy(writer, reader, loc):
-                    result.salvaged += 1
-                elif cached.exists() and _copy(writer, repo, loc):
-                    result.salvaged += 1  # the cache's own copy of it is sound there
-            reader.close_packs()
-            repo.close_packs()
-            copy.unlink(missing_ok=True)
-            cached.unlink(missing_ok=True)  # a push must not upload it again
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            # PARALLEL packs download while one is re-hashed: at most that many wait in the
+            # scratch folder beyond it, whatever the repository's size
+            for got in ordered(pool, fetch, sorted(listed | indexed), ahead=PARALLEL):
+                _judge(repo, writer, reader, result, got)
     finally:
         reader.close_packs()
         shutil.rmtree(scratch, ignore_errors=True)
     return result
+
+
+def _judge(
+    repo: CachedRepository,
+    writer: BlobWriter | None,
+    reader: Repository,
+    result: Audit,
+    fetched: Fetched,
+) -> None:
+    """Keep a sound pack (its verified copy goes into the cache), or doom it and copy its good
+    blobs out (``writer`` None, ``repair index``: say it is missing or damaged)."""
+    name, rows, copy = fetched.name, fetched.rows or [], fetched.copy
+    if writer is None and fetched.has_index:
+        return  # repair index: only packs without a readable index object
+    # a pack the remote lacks: every blob of it is bad
+    bad = _rehash(reader, rows) if fetched.listed else {loc.blob_id for loc in rows}
+    if fetched.whole and not bad:
+        result.sound[name] = rows
+        if not fetched.has_index:
+            result.reindex.append(name)
+        reader.close_packs()  # one open pack at a time, however many there are
+        repo.close_packs()
+        pack_path(repo.packs_dir, name).parent.mkdir(mode=0o700, exist_ok=True)
+        os.replace(copy, pack_path(repo.packs_dir, name))  # a verified copy
+        return
+    what = "damaged" if fetched.listed else "missing"
+    if writer is None:
+        result.problems.append(f"pack {name} is {what} on {repo.sync.url}")
+        return
+    result.doomed.append(name)
+    cached = pack_path(repo.packs_dir, name)
+    for loc in rows:
+        if loc.blob_id not in bad and _copy(writer, reader, loc):
+            result.salvaged += 1
+        elif cached.exists() and _copy(writer, repo, loc):
+            result.salvaged += 1  # the cache's own copy of it is sound there
+    reader.close_packs()
+    repo.close_packs()
+    copy.unlink(missing_ok=True)
+    cached.unlink(missing_ok=True)  # a push must not upload it again
 
 
 def _index_rows(sync: RemoteSync, name: str) -> list[Location] | None:
