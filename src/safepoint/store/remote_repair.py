@@ -2,7 +2,8 @@
 
 **The audit** (``audit``, under the remote lock for the whole repair, after a pull): every pack
 the remote lists in ``packs/`` or ``index/`` is downloaded afresh into ``cache/repair/`` (the
-cache's copy may be sound while the remote's is not) in 8 MiB ranges; a range that fails
+cache's copy may be sound while the remote's is not) in 8 MiB ranges, four packs at once while
+the one before them is judged (at most four wait in the scratch folder); a range that fails
 authentication is read again segment by segment, and a segment that still fails is zeros.
 Its records come from its index object (or, when that is missing or unreadable, from the pack's
 headers) and every blob is read and re-hashed. A pack that reads whole with sound blobs is kept
