@@ -96,6 +96,23 @@ def test_unhealthy_host_in_the_last_batch_puts_the_whole_fleet_back(fleet: Fleet
     assert fleet.snapshots() == before
 
 
+def test_a_put_back_keeps_the_mtimes_of_files_touched_since_their_checkpoint(
+    fleet: Fleet,
+) -> None:
+    """web1's app.txt was touched since v2 (same content, a new mtime): ``status`` calls the tree
+    clean at v2, but going back to v2 would restamp the file, so the fleet's before step makes
+    a checkpoint of the tree as it is."""
+    import os
+
+    app = fleet.roots["web1"] / "app.txt"
+    os.utime(app, ns=(1_700_000_000_123_456_789, 1_700_000_000_123_456_789))
+    fleet.expect("web4", "ok v2")
+    before = fleet.snapshots()
+    fleet.rollback("v1", "--batches", "1,1,100%", code=4)
+    assert fleet.snapshots() == before
+    assert app.stat().st_mtime_ns == 1_700_000_000_123_456_789
+
+
 def test_preflight_refuses_when_ref_differs_is_missing_or_damaged_and_changes_no_host(
     fleet: Fleet, tmp_path: Path
 ) -> None:

@@ -138,6 +138,7 @@ def test_compare_sorts_every_difference_into_its_kind() -> None:
         "modified": ["app/edited.py", "app/relinked", "app/was_file"],
         "deleted": ["app/gone.py"],
         "mode_changed": ["app/chmod.sh"],
+        "touched": ["app/touched.py"],
     }
 
 

@@ -39,6 +39,7 @@ class Changes:
             "modified": [b.path for _, b in self.modified],
             "deleted": [e.path for e in self.deleted],
             "mode_changed": [b.path for _, b in self.mode_changed],
+            "touched": [b.path for _, b in self.touched],
         }
 
 

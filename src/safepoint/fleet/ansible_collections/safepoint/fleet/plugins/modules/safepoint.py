@@ -252,7 +252,10 @@ def before(host: Host, ref: str | None, p: dict[str, Any]) -> tuple[bool, dict[s
     or by applying the migrations of the code put back (``migrate``)."""
     database = "with_db" if p["with_db"] else "migrate" if p["migrate"] else None
     status = host.status()
-    if status.get("clean") and status.get("from") and database != "with_db":
+    # "clean" allows files whose mtime alone differs: going back to that checkpoint would
+    # restamp them, so such a tree gets a checkpoint of its own too
+    exact = status.get("clean") and not status.get("touched")
+    if exact and status.get("from") and database != "with_db":
         return False, {"before": status["from"], "created": False, "database": database}
     label = "fleet: before rollback" + (f" to {ref}" if ref else "")
     snapshot = ["--with-db"] if database == "with_db" else []
