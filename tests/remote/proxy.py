@@ -10,9 +10,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
+from tests.helpers import serving
 from tests.store.backend.servers import Server
 
 
@@ -76,15 +77,6 @@ def slow_link(upstream: Server, *, delay: float) -> Iterator[Link]:
 
         do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    port = httpd.server_address[1]
-    link = Link(Server(f"http://127.0.0.1:{port}", upstream.key, upstream.secret), delay)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as url:  # no request comes before the link is set: after the yield
+        link = Link(Server(url, upstream.key, upstream.secret), delay)
         yield link
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)

@@ -33,12 +33,7 @@ class Site:
     @property
     def repository(self) -> Repository:
         if self._repo is None and self.config.url is not None:
-            from safepoint.ops.remote import open_remote_repository
-
-            self._repo = open_remote_repository(
-                self.config.url, self.root, wait=self.wait, progress=self.transfers
-            )
-            self._repo.notify = self.notify
+            self._open_remote(self.config.url, pull=True)
         if self._repo is None:
             named = self.config.source if self.config.repository_named else None
             self._repo = Repository.open(
@@ -51,13 +46,16 @@ class Site:
         """A remote repository's cache, opened without the pull (``repair index``: its index
         may be too damaged for one); a local repository as ``repository``."""
         if self._repo is None and self.config.url is not None:
-            from safepoint.ops.remote import open_remote_repository
-
-            self._repo = open_remote_repository(
-                self.config.url, self.root, wait=self.wait, progress=self.transfers, pull=False
-            )
-            self._repo.notify = self.notify
+            self._open_remote(self.config.url, pull=False)
         return self.repository
+
+    def _open_remote(self, url: str, *, pull: bool) -> None:
+        from safepoint.ops.remote import open_remote_repository
+
+        self._repo = open_remote_repository(
+            url, self.root, wait=self.wait, progress=self.transfers, pull=pull
+        )
+        self._repo.notify = self.notify
 
     @property
     def opened_repository(self) -> Repository | None:

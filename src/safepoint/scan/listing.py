@@ -95,13 +95,9 @@ def _list_dirs_pure(paths: list[str], threads: int) -> list[bytes | None]:
 
     if threads <= 1 or len(paths) < 2:
         return [one(path) for path in paths]
-    from concurrent.futures import ThreadPoolExecutor
+    from safepoint.parallel import map_each
 
-    from safepoint.parallel import ordered
-
-    chunks = [paths[i : i + 64] for i in range(0, len(paths), 64)]
-    with ThreadPoolExecutor(threads) as pool:
-        return [r for chunk in ordered(pool, lambda c: [one(p) for p in c], chunks) for r in chunk]
+    return list(map_each(one, paths, lambda _: 0, workers=threads))  # groups of BATCH_ITEMS
 
 
 def _load_c() -> Any:

@@ -38,7 +38,7 @@ from safepoint.store.gc import GcPlan, sweep, test_point
 from safepoint.store.reach import blobs_of
 from safepoint.store.records import load_record
 from safepoint.store.remote_repair import live_ids, sweep_orphans
-from safepoint.store.remote_sync import FORGOTTEN, INDEX, PACKS, RECORDS
+from safepoint.store.remote_sync import FORGOTTEN, INDEX, RECORDS, local_packs, pack_object
 
 if TYPE_CHECKING:
     from safepoint.store.cached import CachedRepository
@@ -80,7 +80,7 @@ def sweep_remote(
         _delete(sync, INDEX + name)
         test_point("remote-index-deleted")
     for name in doomed + orphans:
-        _delete(sync, PACKS + name[:2] + "/" + name)
+        _delete(sync, pack_object(name))
     sync.remote_packs -= set(doomed)
     sync.save_seen(repo)
     sync.generation = sync.generation_tag()  # this process's own gc
@@ -97,7 +97,7 @@ def check_pending(sync: RemoteSync, repo: Repository) -> None:
     on_remote = sync.names(RECORDS) | sync.names(FORGOTTEN)
     now = sync.names(INDEX)
     sync.remote_packs = now  # a pack a gc deleted is not fetched
-    local = {p.name.removesuffix(".pack") for p in repo.packs_dir.glob("*/*.pack")}
+    local = set(local_packs(repo))
     upload: set[str] = set()
     refused: list[tuple[Path, str]] = []
     for path in sorted(repo.records_dir.glob("*.json")):

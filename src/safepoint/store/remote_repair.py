@@ -47,10 +47,10 @@ from safepoint.store.remote_sync import (
     FETCH_PIECE,
     INDEX,
     MARKS,
-    PACKS,
     PARALLEL,
     decode_index,
     encode_index,
+    pack_object,
 )
 from safepoint.store.repository import Repository
 from safepoint.store.writer import BlobWriter, FileChangedError
@@ -170,7 +170,7 @@ def _index_rows(sync: RemoteSync, name: str) -> list[Location] | None:
 def _download(sync: RemoteSync, name: str, dest: Path) -> bool:
     """The remote pack into ``dest``; False when some segment failed authentication (zeros
     there, so that the blobs elsewhere can still be read and copied out)."""
-    remote = PACKS + name[:2] + "/" + name
+    remote = pack_object(name)
     info = sync.sealed.stat(remote)
     if info is None:
         return False
@@ -255,7 +255,7 @@ def publish(
         sync.check_lock()
         sync.sealed.delete(INDEX + name)
         test_point("repair-index-deleted")
-        sync.sealed.delete(PACKS + name[:2] + "/" + name)
+        sync.sealed.delete(pack_object(name))
     sync.sync_packs(repo)  # forgets the doomed ones (index rows, cached copies)
     _save_pulled(repo, sync.generation_tag())
     sync.generation = sync.generation_tag()  # this process's own change

@@ -248,7 +248,7 @@ class RemoteSync:
                 return True
             if name not in self.remote_packs:
                 return False
-            remote = _pack_object(name)
+            remote = pack_object(name)
             info = info or self.sealed.stat(remote)
             if info is None:
                 if self.generation_tag() != self.generation:  # a gc elsewhere: not damage
@@ -275,7 +275,7 @@ class RemoteSync:
         if not wanted:
             return
         with ThreadPoolExecutor(PARALLEL) as pool:
-            infos = list(ordered(pool, lambda n: self.sealed.stat(_pack_object(n)), wanted))
+            infos = list(ordered(pool, lambda n: self.sealed.stat(pack_object(n)), wanted))
             self.progress.start("downloading", sum(i.size for i in infos if i is not None))
             try:
                 pairs = zip(wanted, infos, strict=True)
@@ -308,7 +308,7 @@ class RemoteSync:
         """Whether the cache holds something the remote lacked at the last pull or push (packs,
         records, marks), judged from local files only: a writer that stored nothing takes no
         remote lock to find out."""
-        local = {p.name.removesuffix(".pack") for p in repo.packs_dir.glob("*/*.pack")}
+        local = local_packs(repo).keys()
         [records] = self.local_names(repo, repo.records_dir)
         ids = [p.stem for p in repo.marks_dir.glob("*.json")]
         return bool(
@@ -320,7 +320,7 @@ class RemoteSync:
     def push_packs(self, repo: Repository, *, listed: set[str] | None = None) -> None:
         """Upload the cache's packs the remote lacks, each followed by its index object
         (``listed``: the index objects on the remote, if just listed)."""
-        local = {p.name.removesuffix(".pack"): p for p in repo.packs_dir.glob("*/*.pack")}
+        local = local_packs(repo)
         new = sorted(local.keys() - (self.names(INDEX) if listed is None else listed))
         if not new:
             return
@@ -385,7 +385,7 @@ class RemoteSync:
     def _put_pack(self, name: str, path: Path) -> None:
         self.check_lock()
         with open(path, "rb") as f:
-            self.sealed.put(_pack_object(name), Counted(f, self.progress))  # type: ignore[arg-type]
+            self.sealed.put(pack_object(name), Counted(f, self.progress))  # type: ignore[arg-type]
         self.transfer.add(sent=path.stat().st_size)
         self._put(INDEX + name, encode_index(scan_pack(path)))
 
@@ -405,8 +405,14 @@ def _names(prefix: str, listing: list[ObjectInfo]) -> set[str]:
     return {info.name[len(prefix) :] for info in listing}
 
 
-def _pack_object(name: str) -> str:
+def pack_object(name: str) -> str:
+    """The object name of pack ``name`` on the remote."""
     return PACKS + name[:2] + "/" + name
+
+
+def local_packs(repo: Repository) -> dict[str, Path]:
+    """Pack name -> file, for the packs in the cache."""
+    return {p.name.removesuffix(".pack"): p for p in repo.packs_dir.glob("*/*.pack")}
 
 
 def _move(src: Path, dst: Path) -> None:
