@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shlex
 import signal
 import socket
@@ -333,10 +334,17 @@ def wait_serving(port: int, *, deadline: float, alive: Callable[[], bool]) -> bo
     raise RuntimeError(f"gunicorn did not answer {url} in time")
 
 
+# gunicorn's arbiter halts with these reasons when a worker exits with these codes
+# (WORKER_BOOT_ERROR, APP_LOAD_ERROR in gunicorn/arbiter.py).
+HALT_REASONS = {3: "Worker failed to boot.", 4: "App failed to load."}
+
+
 def last_reason(log: Path, wait: float = 3.0) -> str:
     """The line of gunicorn's log that says why it stopped. A master that is halting writes
     that line last, after its workers' exits: wait ``wait`` seconds at most for it to appear
-    (a reason read too early was a worker's "exited with code 3", under load)."""
+    (a reason read too early was a worker's "exited with code 3", under load). A master that
+    died inside its halt (the two-worker crash of the module docstring) never writes it: the
+    reason is then what gunicorn halts for on the last worker exit code it logged."""
     deadline = time.monotonic() + wait
     while True:
         lines = log.read_text(errors="replace").splitlines() if log.exists() else []
@@ -344,6 +352,11 @@ def last_reason(log: Path, wait: float = 3.0) -> str:
             if "Reason:" in line or "HaltServer:" in line or line.startswith("Error:"):
                 return line.split("] ", 2)[-1].strip()
         if time.monotonic() >= deadline:
+            for line in reversed(lines):
+                code = re.search(r"exited with code (\d+)\.$", line)
+                if code and int(code.group(1)) in HALT_REASONS:
+                    said = line.split("] ", 2)[-1].strip()
+                    return f"{HALT_REASONS[int(code.group(1))]} (no Reason line; {said})"
             return lines[-1].strip() if lines else "no log"
         time.sleep(0.1)
 

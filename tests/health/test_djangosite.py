@@ -15,7 +15,7 @@ import pytest
 
 from safepoint.config import CommandCheck, HealthConfig, HttpCheck
 from safepoint.health import HookError, run_checks, run_hooks
-from tests.djangosite import DjangoSite, create_site
+from tests.djangosite import DjangoSite, create_site, last_reason
 
 pytestmark = pytest.mark.slow  # every test starts a real gunicorn master (Django boots per worker)
 
@@ -151,3 +151,21 @@ def test_reload_hook_runs_from_the_site_root_as_a_shell_string(django_site: Djan
     results = run_hooks([django_site.reload_hook], root=django_site.dir, timeout=30)
     assert results[0].output == "gunicorn reloaded"
     assert django_site.get()[0] == 200
+
+
+def test_the_reason_of_a_master_that_died_in_its_halt_is_its_workers_boot_failure(
+    tmp_path: Path,
+) -> None:
+    """gunicorn 27.0.1, two workers failing at once: the master logged both exits with code 3
+    and died inside its halt, before its "Reason:" line (a CI log, cut short)."""
+    log = tmp_path / "gunicorn.log"
+    log.write_text(
+        "[2026-12-04 10:30:22 +0000] [16918] [INFO] Starting gunicorn 27.0.1\n"
+        "[2026-12-04 10:30:24 +0000] [16918] [ERROR] Worker (pid:16919) exited with code 3.\n"
+        "[2026-12-04 10:30:24 +0000] [16922] [INFO] Worker exiting (pid: 16922)\n"
+        "[2026-12-04 10:30:25 +0000] [16918] [ERROR] Worker (pid:16922) exited with code 3.\n"
+    )
+    assert last_reason(log, wait=0.2).startswith("Worker failed to boot.")
+    with log.open("a") as f:  # when the Reason line is there, it is the reason
+        f.write("[2026-12-04 10:30:28 +0000] [16918] [ERROR] Reason: App failed to load.\n")
+    assert last_reason(log, wait=0.2) == "[ERROR] Reason: App failed to load."
